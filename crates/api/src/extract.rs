@@ -1,0 +1,259 @@
+//! Request extractors whose failures all go through the native error envelope: JSON
+//! bodies (content type, size, syntax, types, named fields) and pagination parameters.
+
+use crate::error::{ApiError, ErrorCode};
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use futures_util::future::{ready, LocalBoxFuture, Ready};
+use futures_util::StreamExt;
+use keyplane_domain::page::PageRequest;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use std::collections::HashMap;
+
+/// The largest request body accepted, in bytes (app data).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// A JSON request body. Accepts `application/json` and any `application/*+json` (such
+/// as `application/merge-patch+json`).
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req
+            .app_data::<web::Data<BodyLimit>>()
+            .map_or(64 * 1024, |l| l.0);
+        let content_type_ok = is_json(req);
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if !content_type_ok {
+                return Err(ApiError::new(
+                    ErrorCode::UnsupportedMediaType,
+                    "The request body must be JSON (Content-Type: application/json).",
+                ));
+            }
+            let too_large = || {
+                ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!("The request body exceeds {limit} bytes."),
+                )
+            };
+            if declared.is_some_and(|len| len > limit) {
+                return Err(too_large());
+            }
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|_| {
+                    ApiError::new(
+                        ErrorCode::InvalidData,
+                        "The request body could not be read.",
+                    )
+                })?;
+                if body.len() + chunk.len() > limit {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            if body.iter().all(u8::is_ascii_whitespace) {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidData,
+                    "A JSON request body is required.",
+                ));
+            }
+            parse_json(&body).map(JsonBody)
+        })
+    }
+}
+
+fn is_json(req: &HttpRequest) -> bool {
+    match req.mime_type() {
+        Ok(Some(mime)) => {
+            mime.type_() == "application"
+                && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
+        }
+        _ => false,
+    }
+}
+
+/// Deserialises `body`, naming the offending field on failure and never echoing values.
+///
+/// # Errors
+/// `root.invalid_data` with `fields` when a field is missing, unknown or mistyped.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if !inner.is_data() {
+            return ApiError::new(
+                ErrorCode::InvalidData,
+                format!(
+                    "The request body is not valid JSON (line {}, column {}).",
+                    inner.line(),
+                    inner.column()
+                ),
+            );
+        }
+        let text = inner.to_string();
+        let quoted = text.split('`').nth(1).map(str::to_owned);
+        let join = |name: &str| {
+            if path == "." || path.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{path}.{name}")
+            }
+        };
+        let (field, message) = if text.starts_with("missing field") {
+            let f = join(&quoted.unwrap_or_default());
+            (f.clone(), format!("Missing required field '{f}'."))
+        } else if text.starts_with("unknown field") {
+            let f = join(&quoted.unwrap_or_default());
+            (f.clone(), format!("Unknown field '{f}'."))
+        } else {
+            let expected = text
+                .split(", expected ")
+                .nth(1)
+                .and_then(|e| e.split(" at line").next())
+                .unwrap_or("another value");
+            let f = if path == "." {
+                String::new()
+            } else {
+                path.clone()
+            };
+            let what = if f.is_empty() {
+                "the request body".to_owned()
+            } else {
+                format!("field '{f}'")
+            };
+            (f, format!("Invalid value for {what}: expected {expected}."))
+        };
+        let error = ApiError::new(ErrorCode::InvalidData, message);
+        if field.is_empty() {
+            error
+        } else {
+            error.with_fields([field])
+        }
+    })
+}
+
+/// For merge-patch fields: absent → `None`, `null` → `Some(None)`, value → `Some(Some(v))`.
+/// Use with `#[serde(default, deserialize_with = "double_option")]`.
+///
+/// # Errors
+/// The inner type's deserialisation error.
+pub fn double_option<'de, T, D>(de: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    Option::<T>::deserialize(de).map(Some)
+}
+
+/// `from` and `size` query parameters.
+pub struct PageQuery(pub PageRequest);
+
+impl FromRequest for PageQuery {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(parse_page(req.query_string()))
+    }
+}
+
+fn parse_page(query: &str) -> Result<PageQuery, ApiError> {
+    let params = web::Query::<HashMap<String, String>>::from_query(query)
+        .map_err(|_| ApiError::new(ErrorCode::InvalidData, "The query string is malformed."))?;
+    let int = |name: &'static str| -> Result<Option<i64>, ApiError> {
+        params
+            .get(name)
+            .map(|v| {
+                v.parse::<i64>().map_err(|_| {
+                    ApiError::new(
+                        ErrorCode::InvalidData,
+                        format!("'{name}' must be an integer."),
+                    )
+                    .with_fields([name])
+                })
+            })
+            .transpose()
+    };
+    let page = PageRequest::parse(int("from")?, int("size")?)
+        .map_err(|e| ApiError::invalid(ErrorCode::InvalidData, &e))?;
+    Ok(PageQuery(page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        flag: bool,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        inner: Option<Inner>,
+    }
+
+    fn fields(body: &str) -> (ErrorCode, Option<Vec<String>>, String) {
+        let e = parse_json::<Body>(body.as_bytes()).unwrap_err();
+        let b = e.body();
+        (
+            e.code(),
+            b.errors[0].fields.clone(),
+            b.errors[0].message.clone(),
+        )
+    }
+
+    #[test]
+    fn json_errors_name_the_field_without_echoing_values() {
+        let (code, f, _) = fields("{");
+        assert_eq!((code, f), (ErrorCode::InvalidData, None));
+        assert_eq!(fields("{}").1, Some(vec!["name".into()]));
+        assert_eq!(
+            fields(r#"{"name":"a","nmae":1}"#).1,
+            Some(vec!["nmae".into()])
+        );
+        let (_, f, msg) = fields(r#"{"name":"a","inner":{"flag":"s3cret"}}"#);
+        assert_eq!(f, Some(vec!["inner.flag".into()]));
+        assert!(!msg.contains("s3cret"), "{msg}");
+        assert_eq!(
+            fields(r#"{"name":"a","inner":{}}"#).1,
+            Some(vec!["inner.flag".into()])
+        );
+        assert_eq!(fields("[1]").1, None);
+    }
+
+    #[test]
+    fn page_parameters_are_bounded() {
+        assert!(parse_page("").is_ok());
+        assert!(parse_page("from=3&size=100").is_ok());
+        for (q, f) in [
+            ("size=0", "size"),
+            ("size=101", "size"),
+            ("from=-1", "from"),
+            ("size=x", "size"),
+        ] {
+            let e = parse_page(q).err().unwrap();
+            assert_eq!(e.body().errors[0].fields, Some(vec![f.to_owned()]), "{q}");
+        }
+    }
+}

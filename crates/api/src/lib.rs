@@ -1,0 +1,17 @@
+//! Keyplane's HTTP layer: routes, extractors, the error envelope and the OpenAPI
+//! document, plus `Application`, which wires storage and services into a server.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod hashing;
+pub mod openapi;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+pub mod state;
+
+pub use settings::Settings;
+pub use startup::Application;

@@ -1,0 +1,95 @@
+//! The root OpenAPI 3.1 document: each route file's fragment merged, the security
+//! schemes, and the table of error codes.
+
+use crate::dto::{Empty, PageInfo};
+use crate::error::{ErrorBody, ErrorCode, ErrorItem};
+use crate::routes::{
+    health::HealthApi, tenant_keys::TenantKeysApi, tenants::TenantsApi, users::UsersApi,
+};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Keyplane",
+        description = "Multi-tenant managed authentication. The native API follows Elastic Cloud Enterprise's shapes and error envelope.",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&SecuritySchemes),
+    components(schemas(ErrorBody, ErrorItem, Empty, PageInfo)),
+    tags(
+        (name = "tenants", description = "Tenant administration (platform operators)."),
+        (name = "tenant keys", description = "A tenant's application API keys."),
+        (name = "users", description = "User administration within a tenant. With a tenant API key the tenant is the key's; a platform operator names it in the `X-Keyplane-Tenant` header (slug or id)."),
+        (name = "operations", description = "Health and readiness."),
+    )
+)]
+struct RootApi;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "An API key, `kp_<id>_<secret>`.",
+            ))),
+        );
+        components.add_security_scheme(
+            "api_key_authorization",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "`ApiKey kp_<id>_<secret>` (the ECE form).",
+            ))),
+        );
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some("Platform operators: user name and password."))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The whole document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = RootApi::openapi();
+    doc.merge(HealthApi::openapi());
+    doc.merge(TenantsApi::openapi());
+    doc.merge(TenantKeysApi::openapi());
+    doc.merge(UsersApi::openapi());
+    let mut description = doc.info.description.clone().unwrap_or_default();
+    description.push_str(
+        "\n\nEvery error is `{\"errors\":[{\"code\",\"message\",\"fields\"?}]}` with the code(s) also in the \
+         `x-cloud-error-codes` header; every 401 carries `WWW-Authenticate`. Codes never change once released:\n\n\
+         | code | status |\n|---|---|\n",
+    );
+    for code in ErrorCode::ALL {
+        description.push_str(&format!(
+            "| `{}` | {} |\n",
+            code.as_str(),
+            code.status().as_u16()
+        ));
+    }
+    doc.info.description = Some(description);
+    doc
+}
+
+/// The document as pretty JSON, as committed in `openapi/openapi.json`.
+///
+/// # Panics
+/// Never: the document is plain data.
+pub fn document_json() -> String {
+    let mut json = document()
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises");
+    json.push('\n');
+    json
+}

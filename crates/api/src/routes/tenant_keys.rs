@@ -1,0 +1,278 @@
+//! `/api/v1/platform/tenants/{tenant}/keys`: the tenant's application API keys. The secret
+//! is returned once, at creation; only its digest is stored.
+
+use crate::auth::{tenant_for, Authenticated};
+use crate::dto::{Empty, PageInfo, PageParams};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
+use crate::extract::{JsonBody, PageQuery};
+use crate::routes::method_not_allowed;
+use crate::state::AppState;
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use keyplane_domain::api_key::{ApiKey, KeyDescription, KeyOwner};
+use keyplane_domain::error::Invalid;
+use keyplane_domain::role::{Roles, TENANT_ADMIN};
+use keyplane_domain::services::api_keys::{KeyError, NewKey};
+use keyplane_domain::services::tenants::Access;
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
+use uuid::Uuid;
+
+/// Mounts the routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let base = "/api/v1/platform/tenants/{tenant}/keys";
+    cfg.service(
+        web::resource(base)
+            .get(list)
+            .post(create)
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource(format!("{base}/{{key_id}}"))
+            .get(get)
+            .delete(revoke)
+            .default_service(web::to(method_not_allowed)),
+    );
+}
+
+/// The tenant key routes' part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    paths(create, list, get, revoke),
+    components(schemas(
+        CreateKeyRequest,
+        KeyResponse,
+        CreatedKeyResponse,
+        KeyOwnerResponse,
+        KeyList
+    ))
+)]
+pub struct TenantKeysApi;
+
+/// A key to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeyRequest {
+    /// What the key is for (at most 512 characters).
+    #[serde(default)]
+    #[schema(example = "checkout service")]
+    pub description: String,
+    /// Roles the key grants; default `["tenant_admin"]`. Platform roles are refused.
+    pub roles: Option<Vec<String>>,
+    /// When the key stops working (RFC 3339, in the future); default never.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Who owns a key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyOwnerResponse {
+    /// `application` (the tenant's application) or `user`.
+    #[serde(rename = "type")]
+    #[schema(example = "application")]
+    pub kind: String,
+    /// The owning user, for user keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<Uuid>,
+}
+
+/// An API key (never its secret).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyResponse {
+    /// Public key id: the part of the key between `kp_` and the second `_`.
+    #[schema(example = "3f1c0a9b7d2e4f6a8b0c1d2e")]
+    pub id: String,
+    /// What the key is for.
+    pub description: String,
+    /// Who owns it.
+    pub owner: KeyOwnerResponse,
+    /// Roles it grants.
+    pub roles: Vec<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// When it stops working, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Last successful use (recorded at most once a minute).
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Whether it was revoked.
+    pub revoked: bool,
+    /// When it was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<ApiKey> for KeyResponse {
+    fn from(k: ApiKey) -> Self {
+        let owner = match k.owner {
+            KeyOwner::Application => KeyOwnerResponse {
+                kind: "application".into(),
+                user_id: None,
+            },
+            KeyOwner::User(u) => KeyOwnerResponse {
+                kind: "user".into(),
+                user_id: Some(u.as_uuid()),
+            },
+        };
+        Self {
+            id: k.public_id.to_string(),
+            description: k.description.as_str().to_owned(),
+            owner,
+            roles: k.roles.to_strings(),
+            created_at: k.created_at,
+            expires_at: k.expires_at,
+            last_used_at: k.last_used_at,
+            revoked: k.revoked_at.is_some(),
+            revoked_at: k.revoked_at,
+        }
+    }
+}
+
+/// A created key, with its full text: shown this once, never again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedKeyResponse {
+    /// The key, to send as `X-API-Key` or `Authorization: ApiKey …`.
+    #[schema(example = "kp_3f1c0a9b7d2e4f6a8b0c1d2e_Jq8…")]
+    pub key: String,
+    /// The key's attributes.
+    #[serde(flatten)]
+    pub attributes: KeyResponse,
+}
+
+/// A page of keys.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyList {
+    /// The keys on this page, oldest first.
+    pub keys: Vec<KeyResponse>,
+    /// Position in the whole list.
+    #[serde(flatten)]
+    pub page: PageInfo,
+}
+
+fn key_error(e: KeyError, id: &str) -> ApiError {
+    match e {
+        KeyError::NotFound => ApiError::new(
+            ErrorCode::KeyNotFound,
+            format!("API key '{id}' was not found."),
+        ),
+        KeyError::Invalid(i) => ApiError::invalid(ErrorCode::InvalidData, &i),
+        KeyError::Storage(s) => s.into(),
+    }
+}
+
+fn parse_new(body: CreateKeyRequest) -> Result<NewKey, Invalid> {
+    Ok(NewKey {
+        description: KeyDescription::parse(&body.description)?,
+        owner: KeyOwner::Application,
+        roles: match body.roles {
+            Some(r) => Roles::parse_tenant("roles", &r)?,
+            None => Roles::single(TENANT_ADMIN),
+        },
+        expires_at: body.expires_at,
+    })
+}
+
+/// Create an API key for the tenant's application.
+#[utoipa::path(post, path = "/api/v1/platform/tenants/{tenant}/keys", tag = "tenant keys", request_body = CreateKeyRequest,
+    params(("tenant" = String, Path, description = "Tenant slug or id")),
+    responses(
+        (status = 201, description = "The key, with its secret (shown once).", body = CreatedKeyResponse),
+        (status = 400, description = "`root.invalid_data` (with `fields`).", body = ErrorBody),
+        (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
+        (status = 403, description = "Needs `platform_admin` or the tenant's `tenant_admin` (`root.unauthorized.rbac`).", body = ErrorBody),
+        (status = 404, description = "`tenants.not_found` (also for another tenant's credential).", body = ErrorBody),
+        (status = 413, description = "`root.payload_too_large`.", body = ErrorBody),
+        (status = 415, description = "`root.unsupported_media_type`.", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
+pub async fn create(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    JsonBody(body): JsonBody<CreateKeyRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = tenant_for(&state, &auth.principal, &path, Access::Admin).await?;
+    let new = parse_new(body).map_err(|e| ApiError::invalid(ErrorCode::InvalidData, &e))?;
+    let created = state
+        .keys
+        .create(tenant.id, new)
+        .await
+        .map_err(|e| key_error(e, ""))?;
+    Ok(HttpResponse::Created().json(CreatedKeyResponse {
+        key: created.full_text,
+        attributes: created.key.into(),
+    }))
+}
+
+/// List the tenant's keys (revoked ones included).
+#[utoipa::path(get, path = "/api/v1/platform/tenants/{tenant}/keys", tag = "tenant keys",
+    params(("tenant" = String, Path, description = "Tenant slug or id"), PageParams),
+    responses(
+        (status = 200, description = "A page of keys.", body = KeyList),
+        (status = 400, description = "`root.invalid_data`.", body = ErrorBody),
+        (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
+        (status = 403, description = "`root.unauthorized.rbac`.", body = ErrorBody),
+        (status = 404, description = "`tenants.not_found`.", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
+pub async fn list(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    PageQuery(page): PageQuery,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = tenant_for(&state, &auth.principal, &path, Access::Read).await?;
+    let page = state.keys.list(tenant.id, None, page).await?;
+    let info = PageInfo::from(&page);
+    Ok(HttpResponse::Ok().json(KeyList {
+        keys: page.items.into_iter().map(Into::into).collect(),
+        page: info,
+    }))
+}
+
+/// Get one of the tenant's keys.
+#[utoipa::path(get, path = "/api/v1/platform/tenants/{tenant}/keys/{key_id}", tag = "tenant keys",
+    params(("tenant" = String, Path, description = "Tenant slug or id"), ("key_id" = String, Path, description = "Public key id")),
+    responses(
+        (status = 200, description = "The key.", body = KeyResponse),
+        (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
+        (status = 403, description = "`root.unauthorized.rbac`.", body = ErrorBody),
+        (status = 404, description = "`api_keys.key_not_found` or `tenants.not_found`.", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
+pub async fn get(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, key_id) = path.into_inner();
+    let tenant = tenant_for(&state, &auth.principal, &tenant, Access::Read).await?;
+    let key = state
+        .keys
+        .get(tenant.id, &key_id, None)
+        .await
+        .map_err(|e| key_error(e, &key_id))?;
+    Ok(HttpResponse::Ok().json(KeyResponse::from(key)))
+}
+
+/// Revoke one of the tenant's keys: it stops working at once. Idempotent.
+#[utoipa::path(delete, path = "/api/v1/platform/tenants/{tenant}/keys/{key_id}", tag = "tenant keys",
+    params(("tenant" = String, Path, description = "Tenant slug or id"), ("key_id" = String, Path, description = "Public key id")),
+    responses(
+        (status = 200, description = "Revoked.", body = Empty),
+        (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
+        (status = 403, description = "`root.unauthorized.rbac`.", body = ErrorBody),
+        (status = 404, description = "`api_keys.key_not_found` or `tenants.not_found`.", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
+pub async fn revoke(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, key_id) = path.into_inner();
+    let tenant = tenant_for(&state, &auth.principal, &tenant, Access::Admin).await?;
+    state
+        .keys
+        .revoke(tenant.id, &key_id, None)
+        .await
+        .map_err(|e| key_error(e, &key_id))?;
+    Ok(HttpResponse::Ok().json(Empty {}))
+}

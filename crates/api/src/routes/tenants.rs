@@ -1,0 +1,310 @@
+//! `/api/v1/platform/tenants`: tenant administration by platform operators.
+
+use crate::auth::{tenant_for, Authenticated, PlatformAdmin, PlatformReader};
+use crate::dto::{Empty, PageInfo, PageParams};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
+use crate::extract::{JsonBody, PageQuery};
+use crate::routes::method_not_allowed;
+use crate::state::AppState;
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use keyplane_domain::error::Invalid;
+use keyplane_domain::services::tenants::{
+    Access, CreateTenantError, TenantAccessError, TenantPatch,
+};
+use keyplane_domain::tenant::{Tenant, TenantName, TenantSlug, TenantStatus};
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
+use uuid::Uuid;
+
+/// Mounts the routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let base = "/api/v1/platform/tenants";
+    cfg.service(
+        web::resource(base)
+            .get(list)
+            .post(create)
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource(format!("{base}/{{tenant}}"))
+            .get(get)
+            .patch(update)
+            .delete(delete)
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource(format!("{base}/{{tenant}}/_suspend"))
+            .post(suspend)
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource(format!("{base}/{{tenant}}/_resume"))
+            .post(resume)
+            .default_service(web::to(method_not_allowed)),
+    );
+}
+
+/// The tenant routes' part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    paths(create, list, get, update, delete, suspend, resume),
+    components(schemas(CreateTenantRequest, UpdateTenantRequest, TenantResponse, TenantList))
+)]
+pub struct TenantsApi;
+
+/// A tenant to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenantRequest {
+    /// DNS label (lowercase letters, digits, '-'; 1 to 63 characters), unique.
+    #[schema(example = "acme")]
+    pub slug: String,
+    /// Display name.
+    #[schema(example = "Acme Corp")]
+    pub name: String,
+}
+
+/// Changes to a tenant (JSON merge patch; the slug cannot change).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTenantRequest {
+    /// New display name.
+    pub name: Option<String>,
+}
+
+/// A tenant.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantResponse {
+    /// Identifier.
+    pub id: Uuid,
+    /// URL name.
+    #[schema(example = "acme")]
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// `active` or `suspended`.
+    #[schema(example = "active")]
+    pub status: String,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Tenant> for TenantResponse {
+    fn from(t: Tenant) -> Self {
+        Self {
+            id: t.id.as_uuid(),
+            slug: t.slug.to_string(),
+            name: t.name.as_str().to_owned(),
+            status: t.status.as_str().to_owned(),
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+/// A page of tenants.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantList {
+    /// The tenants on this page, oldest first.
+    pub tenants: Vec<TenantResponse>,
+    /// Position in the whole list.
+    #[serde(flatten)]
+    pub page: PageInfo,
+}
+
+fn invalid(e: &Invalid) -> ApiError {
+    ApiError::invalid(ErrorCode::InvalidData, e)
+}
+
+fn access_error(e: TenantAccessError) -> ApiError {
+    match e {
+        TenantAccessError::NotFound => {
+            ApiError::new(ErrorCode::TenantNotFound, "The tenant was not found.")
+        }
+        TenantAccessError::Forbidden => ApiError::forbidden(),
+        TenantAccessError::Storage(s) => s.into(),
+    }
+}
+
+/// Create a tenant.
+#[utoipa::path(post, path = "/api/v1/platform/tenants", tag = "tenants", request_body = CreateTenantRequest,
+    responses(
+        (status = 201, description = "The tenant was created.", body = TenantResponse),
+        (status = 400, description = "Malformed body or invalid field (`root.invalid_data`, with `fields`).", body = ErrorBody),
+        (status = 401, description = "Missing or invalid credential (`root.unauthorized`).", body = ErrorBody),
+        (status = 403, description = "Not a platform admin (`root.unauthorized.rbac`).", body = ErrorBody),
+        (status = 409, description = "The slug is taken (`tenants.slug.conflict`).", body = ErrorBody),
+        (status = 413, description = "Body too large (`root.payload_too_large`).", body = ErrorBody),
+        (status = 415, description = "Body is not JSON (`root.unsupported_media_type`).", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
+pub async fn create(
+    _auth: Authenticated<PlatformAdmin>,
+    state: web::Data<AppState>,
+    JsonBody(body): JsonBody<CreateTenantRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let slug = TenantSlug::parse(&body.slug).map_err(|e| invalid(&e))?;
+    let name = TenantName::parse(&body.name).map_err(|e| invalid(&e))?;
+    let tenant = state
+        .tenants
+        .create(slug, name)
+        .await
+        .map_err(|e| match e {
+            CreateTenantError::SlugTaken => ApiError::new(
+                ErrorCode::TenantSlugConflict,
+                format!("A tenant with slug '{}' already exists.", body.slug),
+            )
+            .with_fields(["slug"]),
+            CreateTenantError::Storage(s) => s.into(),
+        })?;
+    Ok(HttpResponse::Created().json(TenantResponse::from(tenant)))
+}
+
+/// List tenants.
+#[utoipa::path(get, path = "/api/v1/platform/tenants", tag = "tenants", params(PageParams),
+    responses(
+        (status = 200, description = "A page of tenants.", body = TenantList),
+        (status = 400, description = "`from` or `size` out of bounds (`root.invalid_data`).", body = ErrorBody),
+        (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
+        (status = 403, description = "Not a platform operator (`root.unauthorized.rbac`).", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
+pub async fn list(
+    _auth: Authenticated<PlatformReader>,
+    state: web::Data<AppState>,
+    PageQuery(page): PageQuery,
+) -> Result<HttpResponse, ApiError> {
+    let page = state.tenants.list(page).await?;
+    let info = PageInfo::from(&page);
+    Ok(HttpResponse::Ok().json(TenantList {
+        tenants: page.items.into_iter().map(Into::into).collect(),
+        page: info,
+    }))
+}
+
+/// Get a tenant (by slug or id). A tenant's own key may read its tenant.
+#[utoipa::path(get, path = "/api/v1/platform/tenants/{tenant}", tag = "tenants",
+    params(("tenant" = String, Path, description = "Tenant slug or id")),
+    responses(
+        (status = 200, description = "The tenant.", body = TenantResponse),
+        (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
+        (status = 403, description = "`root.unauthorized.rbac`.", body = ErrorBody),
+        (status = 404, description = "No such tenant, or another tenant's credential (`tenants.not_found`).", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
+pub async fn get(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = tenant_for(&state, &auth.principal, &path, Access::Read).await?;
+    Ok(HttpResponse::Ok().json(TenantResponse::from(tenant)))
+}
+
+/// Update a tenant's name (JSON merge patch).
+#[utoipa::path(patch, path = "/api/v1/platform/tenants/{tenant}", tag = "tenants", request_body(content = UpdateTenantRequest, content_type = "application/merge-patch+json"),
+    params(("tenant" = String, Path, description = "Tenant slug or id")),
+    responses(
+        (status = 200, description = "The updated tenant.", body = TenantResponse),
+        (status = 400, description = "`root.invalid_data`.", body = ErrorBody),
+        (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
+        (status = 403, description = "`root.unauthorized.rbac`.", body = ErrorBody),
+        (status = 404, description = "`tenants.not_found`.", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
+pub async fn update(
+    auth: Authenticated<PlatformAdmin>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    JsonBody(body): JsonBody<UpdateTenantRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = tenant_for(&state, &auth.principal, &path, Access::Admin).await?;
+    let patch = TenantPatch {
+        name: body
+            .name
+            .as_deref()
+            .map(TenantName::parse)
+            .transpose()
+            .map_err(|e| invalid(&e))?,
+    };
+    let tenant = state
+        .tenants
+        .update(tenant, patch)
+        .await
+        .map_err(access_error)?;
+    Ok(HttpResponse::Ok().json(TenantResponse::from(tenant)))
+}
+
+/// Delete a tenant with its users and keys.
+#[utoipa::path(delete, path = "/api/v1/platform/tenants/{tenant}", tag = "tenants",
+    params(("tenant" = String, Path, description = "Tenant slug or id")),
+    responses(
+        (status = 200, description = "Deleted.", body = Empty),
+        (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
+        (status = 403, description = "`root.unauthorized.rbac`.", body = ErrorBody),
+        (status = 404, description = "`tenants.not_found`.", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
+pub async fn delete(
+    auth: Authenticated<PlatformAdmin>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = tenant_for(&state, &auth.principal, &path, Access::Admin).await?;
+    state.tenants.delete(&tenant).await.map_err(access_error)?;
+    Ok(HttpResponse::Ok().json(Empty {}))
+}
+
+async fn set_status(
+    auth: &Authenticated<PlatformAdmin>,
+    state: &AppState,
+    raw: &str,
+    status: TenantStatus,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = tenant_for(state, &auth.principal, raw, Access::Admin).await?;
+    let tenant = state
+        .tenants
+        .set_status(tenant, status)
+        .await
+        .map_err(access_error)?;
+    Ok(HttpResponse::Ok().json(TenantResponse::from(tenant)))
+}
+
+/// Suspend a tenant: its credentials stop working at once. Idempotent.
+#[utoipa::path(post, path = "/api/v1/platform/tenants/{tenant}/_suspend", tag = "tenants",
+    params(("tenant" = String, Path, description = "Tenant slug or id")),
+    responses(
+        (status = 200, description = "The suspended tenant.", body = TenantResponse),
+        (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
+        (status = 403, description = "`root.unauthorized.rbac`.", body = ErrorBody),
+        (status = 404, description = "`tenants.not_found`.", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
+pub async fn suspend(
+    auth: Authenticated<PlatformAdmin>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    set_status(&auth, &state, &path, TenantStatus::Suspended).await
+}
+
+/// Resume a suspended tenant. Idempotent.
+#[utoipa::path(post, path = "/api/v1/platform/tenants/{tenant}/_resume", tag = "tenants",
+    params(("tenant" = String, Path, description = "Tenant slug or id")),
+    responses(
+        (status = 200, description = "The active tenant.", body = TenantResponse),
+        (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
+        (status = 403, description = "`root.unauthorized.rbac`.", body = ErrorBody),
+        (status = 404, description = "`tenants.not_found`.", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
+pub async fn resume(
+    auth: Authenticated<PlatformAdmin>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    set_status(&auth, &state, &path, TenantStatus::Active).await
+}

@@ -1,0 +1,364 @@
+//! `/api/v1/users`: user administration within the caller's tenant (a tenant key with
+//! `tenant_admin`, or a platform operator naming the tenant in `X-Keyplane-Tenant`).
+
+use crate::auth::{acting_tenant, hash_error, Authenticated};
+use crate::dto::{Empty, PageInfo, PageParams};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
+use crate::extract::{double_option, JsonBody, PageQuery};
+use crate::routes::method_not_allowed;
+use crate::state::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use keyplane_domain::error::Invalid;
+use keyplane_domain::password::Password;
+use keyplane_domain::role::Roles;
+use keyplane_domain::services::tenants::Access;
+use keyplane_domain::services::users::{FindUserError, NewUser, UserPatch, WriteError};
+use keyplane_domain::user::{Email, FullName, Metadata, User, UserName};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{OpenApi, ToSchema};
+use uuid::Uuid;
+
+/// Mounts the routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/api/v1/users")
+            .get(list)
+            .post(create)
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/api/v1/users/{user_name}")
+            .get(get)
+            .patch(update)
+            .delete(delete)
+            .default_service(web::to(method_not_allowed)),
+    );
+}
+
+/// The user routes' part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    paths(create, list, get, update, delete),
+    components(schemas(CreateUserRequest, UpdateUserRequest, UserResponse, UserList))
+)]
+pub struct UsersApi;
+
+/// A user to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    /// Sign-in name: 1 to 128 letters, digits, '.', '_', '-', '@', '+'; unique in the
+    /// tenant without regard to case.
+    #[schema(example = "alice")]
+    pub user_name: String,
+    /// 8 to 1024 characters; stored as an Argon2id hash, never returned.
+    #[schema(example = "correct horse battery staple", format = Password)]
+    pub password: String,
+    /// Contact address.
+    pub email: Option<String>,
+    /// Display name.
+    pub full_name: Option<String>,
+    /// Roles (`tenant_admin`, `tenant_viewer` or custom); default none.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Whether the user may sign in; default true.
+    pub enabled: Option<bool>,
+    /// Free-form JSON object (at most 16 KiB); default `{}`.
+    pub metadata: Option<Value>,
+}
+
+/// A JSON merge patch (RFC 7386) of a user: absent fields stay, `null` clears `email`
+/// and `full_name`, `metadata` is merged recursively.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    /// New sign-in name.
+    pub user_name: Option<String>,
+    /// New password.
+    #[schema(format = Password)]
+    pub password: Option<String>,
+    /// New address, or `null` to clear.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Option<String>>,
+    /// New display name, or `null` to clear.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub full_name: Option<Option<String>>,
+    /// Replacement roles.
+    pub roles: Option<Vec<String>>,
+    /// Enable or disable sign-in.
+    pub enabled: Option<bool>,
+    /// Merge patch for the metadata object.
+    pub metadata: Option<Value>,
+}
+
+/// A user. The password is never returned.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserResponse {
+    /// Identifier.
+    pub id: Uuid,
+    /// Sign-in name, in the case it was created with.
+    pub user_name: String,
+    /// Contact address.
+    pub email: Option<String>,
+    /// Display name.
+    pub full_name: Option<String>,
+    /// Granted roles.
+    pub roles: Vec<String>,
+    /// Whether the user may sign in.
+    pub enabled: bool,
+    /// Free-form data.
+    #[schema(value_type = Object)]
+    pub metadata: Value,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Last successful sign-in.
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+impl From<User> for UserResponse {
+    fn from(u: User) -> Self {
+        Self {
+            id: u.id.as_uuid(),
+            user_name: u.user_name.to_string(),
+            email: u.email.map(|e| e.as_str().to_owned()),
+            full_name: u.full_name.map(|n| n.as_str().to_owned()),
+            roles: u.roles.to_strings(),
+            enabled: u.enabled,
+            metadata: u.metadata.to_value(),
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+            last_login_at: u.last_login_at,
+        }
+    }
+}
+
+/// A page of users.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserList {
+    /// The users on this page, by name.
+    pub users: Vec<UserResponse>,
+    /// Position in the whole list.
+    #[serde(flatten)]
+    pub page: PageInfo,
+}
+
+/// Maps a validation failure to its code: `user.user_name.invalid`, `user.roles.invalid`,
+/// or `root.invalid_data`.
+fn invalid(e: Invalid) -> ApiError {
+    let code = match e.field {
+        "user_name" => ErrorCode::UserNameInvalid,
+        "roles" => ErrorCode::UserRolesInvalid,
+        _ => ErrorCode::InvalidData,
+    };
+    ApiError::invalid(code, &e)
+}
+
+fn write_error(e: WriteError, name: &str) -> ApiError {
+    match e {
+        WriteError::NotFound => user_not_found(name),
+        WriteError::Invalid(i) => invalid(i),
+        WriteError::NameTaken => ApiError::new(
+            ErrorCode::UserNameConflict,
+            "A user with this name already exists in the tenant.",
+        )
+        .with_fields(["user_name"]),
+        WriteError::Hash(h) => hash_error(h),
+        WriteError::Storage(s) => s.into(),
+    }
+}
+
+fn find_error(e: FindUserError, name: &str) -> ApiError {
+    match e {
+        FindUserError::NotFound => user_not_found(name),
+        FindUserError::Storage(s) => s.into(),
+    }
+}
+
+fn user_not_found(name: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::UserNotFound,
+        format!("User '{name}' was not found."),
+    )
+}
+
+fn parse_new(body: CreateUserRequest) -> Result<NewUser, Invalid> {
+    Ok(NewUser {
+        user_name: UserName::parse(&body.user_name)?,
+        password: Password::parse_new(body.password)?,
+        email: body.email.as_deref().map(Email::parse).transpose()?,
+        full_name: body.full_name.as_deref().map(FullName::parse).transpose()?,
+        roles: Roles::parse_tenant("roles", &body.roles)?,
+        enabled: body.enabled.unwrap_or(true),
+        metadata: body
+            .metadata
+            .map(Metadata::parse)
+            .transpose()?
+            .unwrap_or_default(),
+    })
+}
+
+fn parse_patch(body: UpdateUserRequest) -> Result<UserPatch, Invalid> {
+    Ok(UserPatch {
+        user_name: body.user_name.as_deref().map(UserName::parse).transpose()?,
+        password: body.password.map(Password::parse_new).transpose()?,
+        email: body
+            .email
+            .map(|e| e.as_deref().map(Email::parse).transpose())
+            .transpose()?,
+        full_name: body
+            .full_name
+            .map(|n| n.as_deref().map(FullName::parse).transpose())
+            .transpose()?,
+        roles: body
+            .roles
+            .map(|r| Roles::parse_tenant("roles", &r))
+            .transpose()?,
+        enabled: body.enabled,
+        metadata: body.metadata,
+    })
+}
+
+/// Create a user in the caller's tenant.
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUserRequest,
+    params(("X-Keyplane-Tenant" = Option<String>, Header, description = "Tenant slug or id; required with a platform credential, ignored with a tenant key")),
+    responses(
+        (status = 201, description = "The user was created.", body = UserResponse),
+        (status = 400, description = "Malformed body or invalid field: `root.invalid_data`, `user.user_name.invalid`, `user.roles.invalid` (with `fields`).", body = ErrorBody),
+        (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
+        (status = 403, description = "Lacks `tenant_admin` (`root.unauthorized.rbac`).", body = ErrorBody),
+        (status = 404, description = "The named tenant does not exist (`tenants.not_found`).", body = ErrorBody),
+        (status = 409, description = "The name is taken, compared without case (`user.user_name.conflict`).", body = ErrorBody),
+        (status = 413, description = "`root.payload_too_large`.", body = ErrorBody),
+        (status = 415, description = "`root.unsupported_media_type`.", body = ErrorBody),
+        (status = 429, description = "The password hashing pool is full (`root.rate_limited`, with `Retry-After`).", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
+pub async fn create(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    JsonBody(body): JsonBody<CreateUserRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = acting_tenant(&state, &req, &auth.principal, Access::Admin).await?;
+    let name = body.user_name.clone();
+    let new = parse_new(body).map_err(invalid)?;
+    let user = state
+        .users
+        .create(tenant.id, new)
+        .await
+        .map_err(|e| write_error(e, &name))?;
+    Ok(HttpResponse::Created().json(UserResponse::from(user)))
+}
+
+/// List the users of the caller's tenant.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users",
+    params(PageParams, ("X-Keyplane-Tenant" = Option<String>, Header, description = "Tenant slug or id; required with a platform credential")),
+    responses(
+        (status = 200, description = "A page of users, ordered by name.", body = UserList),
+        (status = 400, description = "`root.invalid_data` (pagination out of bounds, or no tenant named).", body = ErrorBody),
+        (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
+        (status = 403, description = "`root.unauthorized.rbac`.", body = ErrorBody),
+        (status = 404, description = "`tenants.not_found`.", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
+pub async fn list(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    PageQuery(page): PageQuery,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = acting_tenant(&state, &req, &auth.principal, Access::Read).await?;
+    let page = state.users.list(tenant.id, page).await?;
+    let info = PageInfo::from(&page);
+    Ok(HttpResponse::Ok().json(UserList {
+        users: page.items.into_iter().map(Into::into).collect(),
+        page: info,
+    }))
+}
+
+/// Get a user by name (without regard to case) or id.
+#[utoipa::path(get, path = "/api/v1/users/{user_name}", tag = "users",
+    params(("user_name" = String, Path, description = "User name or id"), ("X-Keyplane-Tenant" = Option<String>, Header, description = "Tenant slug or id; required with a platform credential")),
+    responses(
+        (status = 200, description = "The user.", body = UserResponse),
+        (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
+        (status = 403, description = "`root.unauthorized.rbac`.", body = ErrorBody),
+        (status = 404, description = "`user.not_found` or `tenants.not_found`.", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
+pub async fn get(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = acting_tenant(&state, &req, &auth.principal, Access::Read).await?;
+    let user = state
+        .users
+        .get(tenant.id, &path)
+        .await
+        .map_err(|e| find_error(e, &path))?;
+    Ok(HttpResponse::Ok().json(UserResponse::from(user)))
+}
+
+/// Update a user (JSON merge patch).
+#[utoipa::path(patch, path = "/api/v1/users/{user_name}", tag = "users", request_body(content = UpdateUserRequest, content_type = "application/merge-patch+json"),
+    params(("user_name" = String, Path, description = "User name or id"), ("X-Keyplane-Tenant" = Option<String>, Header, description = "Tenant slug or id; required with a platform credential")),
+    responses(
+        (status = 200, description = "The updated user.", body = UserResponse),
+        (status = 400, description = "`root.invalid_data`, `user.user_name.invalid`, `user.roles.invalid`.", body = ErrorBody),
+        (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
+        (status = 403, description = "`root.unauthorized.rbac`.", body = ErrorBody),
+        (status = 404, description = "`user.not_found` or `tenants.not_found`.", body = ErrorBody),
+        (status = 409, description = "`user.user_name.conflict`.", body = ErrorBody),
+        (status = 415, description = "`root.unsupported_media_type`.", body = ErrorBody),
+        (status = 429, description = "`root.rate_limited`.", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
+pub async fn update(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    JsonBody(body): JsonBody<UpdateUserRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = acting_tenant(&state, &req, &auth.principal, Access::Admin).await?;
+    let patch = parse_patch(body).map_err(invalid)?;
+    let user = state
+        .users
+        .update(tenant.id, &path, patch)
+        .await
+        .map_err(|e| write_error(e, &path))?;
+    Ok(HttpResponse::Ok().json(UserResponse::from(user)))
+}
+
+/// Delete a user and the API keys it owns.
+#[utoipa::path(delete, path = "/api/v1/users/{user_name}", tag = "users",
+    params(("user_name" = String, Path, description = "User name or id"), ("X-Keyplane-Tenant" = Option<String>, Header, description = "Tenant slug or id; required with a platform credential")),
+    responses(
+        (status = 200, description = "Deleted.", body = Empty),
+        (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
+        (status = 403, description = "`root.unauthorized.rbac`.", body = ErrorBody),
+        (status = 404, description = "`user.not_found` or `tenants.not_found`.", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
+pub async fn delete(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = acting_tenant(&state, &req, &auth.principal, Access::Admin).await?;
+    state
+        .users
+        .delete(tenant.id, &path)
+        .await
+        .map_err(|e| find_error(e, &path))?;
+    Ok(HttpResponse::Ok().json(Empty {}))
+}

@@ -1,0 +1,90 @@
+//! Configuration: defaults, then an optional TOML file (`KEYPLANE_CONFIG`, else
+//! `./keyplane.toml` when present), then `KEYPLANE_*` environment variables (nested keys
+//! joined with `__`, e.g. `KEYPLANE_HASHING__MEMORY_KIB`).
+
+use crate::hashing::HashingSettings;
+use config::{Config, Environment, File};
+use secrecy::SecretString;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// Everything Keyplane reads at start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Address to listen on.
+    pub host: String,
+    /// Port to listen on; 0 picks a free one.
+    pub port: u16,
+    /// `postgres://…` or `sqlite://…`; unset means a SQLite file in `data_dir`.
+    pub database_url: Option<SecretString>,
+    /// Where the embedded database and generated files live.
+    pub data_dir: PathBuf,
+    /// Pooled database connections.
+    pub database_max_connections: u32,
+    /// HTTP worker threads; unset means one per core.
+    pub workers: Option<usize>,
+    /// Password of the `admin` operator created on first start; generated and printed
+    /// once to stderr when unset.
+    pub bootstrap_admin_password: Option<SecretString>,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// `text` or `json` logs.
+    pub log_format: String,
+    /// Password hashing.
+    pub hashing: HashingSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            database_url: None,
+            data_dir: PathBuf::from("./data"),
+            database_max_connections: 16,
+            workers: None,
+            bootstrap_admin_password: None,
+            max_body_bytes: 64 * 1024,
+            log_format: "text".into(),
+            hashing: HashingSettings::default(),
+        }
+    }
+}
+
+impl Settings {
+    /// Loads the layered configuration.
+    ///
+    /// # Errors
+    /// A message naming the file or variable that could not be read.
+    pub fn load() -> Result<Self, config::ConfigError> {
+        let file = std::env::var("KEYPLANE_CONFIG").ok();
+        let mut builder = Config::builder();
+        builder = match &file {
+            Some(path) => builder.add_source(File::with_name(path).required(true)),
+            None => builder.add_source(File::with_name("keyplane.toml").required(false)),
+        };
+        builder
+            .add_source(
+                Environment::with_prefix("KEYPLANE")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true)
+                    .ignore_empty(true),
+            )
+            .build()?
+            .try_deserialize()
+    }
+
+    /// The database URL in force: the configured one, or the embedded SQLite file.
+    pub fn effective_database_url(&self) -> String {
+        use secrecy::ExposeSecret;
+        match &self.database_url {
+            Some(url) => url.expose_secret().to_owned(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("keyplane.db").display()
+            ),
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! The services every handler reaches through `web::Data<AppState>`.
+
+use keyplane_domain::services::api_keys::ApiKeyService;
+use keyplane_domain::services::authn::Authenticator;
+use keyplane_domain::services::tenants::TenantService;
+use keyplane_domain::services::users::UserService;
+use keyplane_persistence::Database;
+
+/// Shared application state.
+#[derive(Clone)]
+pub struct AppState {
+    /// Tenant administration and access decisions.
+    pub tenants: TenantService,
+    /// User administration.
+    pub users: UserService,
+    /// API key administration.
+    pub keys: ApiKeyService,
+    /// Credential verification.
+    pub authn: Authenticator,
+    /// The pool, for readiness checks.
+    pub db: Database,
+}

@@ -1,0 +1,333 @@
+//! API keys: `kp_<public id>_<secret>`. The public id is an indexed lookup key; the
+//! 256-bit secret is stored only as its SHA-256 digest and compared in constant time.
+
+use crate::error::{Invalid, StorageError};
+use crate::ids::{ApiKeyId, TenantId, UserId};
+use crate::page::{Page, PageRequest};
+use crate::role::Roles;
+use async_trait::async_trait;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use rand::rngs::OsRng;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use std::fmt;
+use subtle::ConstantTimeEq;
+
+const PREFIX: &str = "kp_";
+const PUBLIC_ID_BYTES: usize = 12;
+const SECRET_BYTES: usize = 32;
+
+/// The public half of a key: 24 lowercase hex characters, safe to log and show.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KeyPublicId(String);
+
+impl KeyPublicId {
+    /// Parses a public id.
+    ///
+    /// # Errors
+    /// `None` when it is not 24 lowercase hex characters.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let ok = raw.len() == PUBLIC_ID_BYTES * 2
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        ok.then(|| Self(raw.to_owned()))
+    }
+
+    /// The id text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for KeyPublicId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// SHA-256 digest of a key's secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretDigest([u8; 32]);
+
+impl SecretDigest {
+    /// Digests a presented secret.
+    pub fn of(secret: &str) -> Self {
+        Self(Sha256::digest(secret.as_bytes()).into())
+    }
+
+    /// A digest read from storage.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        <[u8; 32]>::try_from(bytes).ok().map(Self)
+    }
+
+    /// The raw digest, for storage.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Constant-time equality.
+    pub fn matches(&self, other: &SecretDigest) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl fmt::Debug for SecretDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretDigest(<redacted>)")
+    }
+}
+
+/// A key as the client presents it, split into its halves. `Debug` hides the secret.
+pub struct PresentedKey {
+    /// Looked up by index.
+    pub public_id: KeyPublicId,
+    secret: String,
+}
+
+impl PresentedKey {
+    /// Splits `kp_<public id>_<secret>`.
+    ///
+    /// # Errors
+    /// `None` when the text does not have that shape.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let rest = raw.strip_prefix(PREFIX)?;
+        let (id, secret) = rest.split_once('_')?;
+        Self::from_parts(id, secret)
+    }
+
+    /// A key given as its two halves (InvestSuite's `access_key_id` and
+    /// `secret_access_key`).
+    pub fn from_parts(public_id: &str, secret: &str) -> Option<Self> {
+        let public_id = KeyPublicId::parse(public_id)?;
+        if secret.is_empty() || secret.len() > 128 {
+            return None;
+        }
+        Some(Self {
+            public_id,
+            secret: secret.to_owned(),
+        })
+    }
+
+    /// Whether the secret matches the stored digest (constant time).
+    pub fn matches(&self, digest: &SecretDigest) -> bool {
+        SecretDigest::of(&self.secret).matches(digest)
+    }
+}
+
+impl fmt::Debug for PresentedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PresentedKey({}, <redacted>)", self.public_id)
+    }
+}
+
+/// A freshly generated key: the full text is shown to the client once, then dropped.
+pub struct GeneratedKey {
+    /// The public id.
+    pub public_id: KeyPublicId,
+    /// Digest of the secret, for storage.
+    pub digest: SecretDigest,
+    /// `kp_<public id>_<secret>`, to return once.
+    pub full_text: String,
+}
+
+impl GeneratedKey {
+    /// Generates a key from the operating system's random source: a 96-bit public id and a
+    /// 256-bit secret.
+    pub fn generate() -> Self {
+        let mut id = [0u8; PUBLIC_ID_BYTES];
+        let mut secret = [0u8; SECRET_BYTES];
+        OsRng.fill_bytes(&mut id);
+        OsRng.fill_bytes(&mut secret);
+        let public_id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        let secret = URL_SAFE_NO_PAD.encode(secret);
+        Self {
+            full_text: format!("{PREFIX}{public_id}_{secret}"),
+            digest: SecretDigest::of(&secret),
+            public_id: KeyPublicId(public_id),
+        }
+    }
+}
+
+/// Who a key belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOwner {
+    /// The tenant's application.
+    Application,
+    /// A user of the tenant; the key dies with the user.
+    User(UserId),
+}
+
+/// A key's description: at most 512 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeyDescription(String);
+
+impl KeyDescription {
+    /// Parses a description.
+    ///
+    /// # Errors
+    /// [`Invalid`] for `description`.
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        if raw.chars().count() > 512 || raw.chars().any(char::is_control) {
+            return Err(Invalid::new(
+                "description",
+                "must be at most 512 characters, without control characters",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An API key as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    /// Row id.
+    pub id: ApiKeyId,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// Public id, unique across the platform.
+    pub public_id: KeyPublicId,
+    /// Digest of the secret.
+    pub digest: SecretDigest,
+    /// What the key is for.
+    pub description: KeyDescription,
+    /// The application or a user.
+    pub owner: KeyOwner,
+    /// Granted roles.
+    pub roles: Roles,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// When it stops working, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Last successful use (written at most once a minute).
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// When it was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl ApiKey {
+    /// Whether the key may be used at `now`.
+    pub fn is_usable(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|exp| exp > now)
+    }
+}
+
+/// Failure of [`ApiKeyRepository::insert`].
+#[derive(Debug, thiserror::Error)]
+pub enum InsertKeyError {
+    /// The owning tenant or user no longer exists.
+    #[error("the key's owner no longer exists")]
+    OwnerGone,
+    /// Backend failure.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Storage of API keys. Every method but [`ApiKeyRepository::find_for_authentication`]
+/// is scoped by tenant.
+#[async_trait]
+pub trait ApiKeyRepository: Send + Sync {
+    /// Stores a new key.
+    ///
+    /// # Errors
+    /// [`InsertKeyError::OwnerGone`] when the tenant or owning user was deleted meanwhile.
+    async fn insert(&self, key: &ApiKey) -> Result<(), InsertKeyError>;
+
+    /// Finds a key by its public id across all tenants: the one unscoped look-up, since
+    /// the key is how a request's tenant is learned.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    async fn find_for_authentication(
+        &self,
+        public_id: &KeyPublicId,
+    ) -> Result<Option<ApiKey>, StorageError>;
+
+    /// Finds a key of `tenant`.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    async fn find(
+        &self,
+        tenant: TenantId,
+        public_id: &KeyPublicId,
+    ) -> Result<Option<ApiKey>, StorageError>;
+
+    /// Lists the keys of `tenant` (only those of `owner`, when given), oldest first.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    async fn list(
+        &self,
+        tenant: TenantId,
+        owner: Option<KeyOwner>,
+        page: PageRequest,
+    ) -> Result<Page<ApiKey>, StorageError>;
+
+    /// Marks a key revoked at `at` unless it already is; returns whether the key exists.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    async fn revoke(
+        &self,
+        tenant: TenantId,
+        public_id: &KeyPublicId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StorageError>;
+
+    /// Records a use of the key.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    async fn touch(
+        &self,
+        tenant: TenantId,
+        id: ApiKeyId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StorageError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_round_trip_and_secrets_are_checked() {
+        let key = GeneratedKey::generate();
+        let presented = PresentedKey::parse(&key.full_text).expect("parses");
+        assert_eq!(presented.public_id, key.public_id);
+        assert!(presented.matches(&key.digest));
+        let other = GeneratedKey::generate();
+        assert!(!presented.matches(&other.digest));
+        assert_ne!(key.public_id, other.public_id);
+        // 256-bit secret: 43 base64url characters.
+        let secret = key
+            .full_text
+            .rsplit_once(&format!("{}_", key.public_id))
+            .unwrap()
+            .1;
+        assert_eq!(secret.len(), 43);
+    }
+
+    #[test]
+    fn malformed_keys_are_rejected() {
+        for bad in [
+            "",
+            "kp_",
+            "kp_abc_def",
+            "xx_0123456789abcdef01234567_s",
+            "kp_0123456789ABCDEF01234567_s",
+            "kp_0123456789abcdef01234567_",
+        ] {
+            assert!(PresentedKey::parse(bad).is_none(), "{bad}");
+        }
+        assert!(PresentedKey::parse("kp_0123456789abcdef01234567_s_with-underscores").is_some());
+    }
+}

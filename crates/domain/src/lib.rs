@@ -1,0 +1,20 @@
+//! Keyplane's business logic, free of HTTP and SQL: the value types that parse untrusted
+//! input, the ports (traits) that storage and crypto implement, and the services that
+//! combine them.
+#![forbid(unsafe_code)]
+
+pub mod api_key;
+pub mod clock;
+pub mod error;
+pub mod ids;
+pub mod page;
+pub mod password;
+pub mod platform;
+pub mod principal;
+pub mod role;
+pub mod services;
+pub mod tenant;
+pub mod user;
+
+#[cfg(test)]
+mod testing;

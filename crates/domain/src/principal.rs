@@ -1,0 +1,108 @@
+//! Who is calling, once a credential has been verified, and what they may do.
+
+use crate::ids::{ApiKeyId, PlatformUserId, TenantId, UserId};
+use crate::role::{Roles, PLATFORM_ADMIN, PLATFORM_VIEWER, TENANT_ADMIN, TENANT_VIEWER};
+
+/// The verified identity behind a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// An operator of the platform.
+    PlatformUser(PlatformUserId),
+    /// A tenant's API key (the key's own roles apply).
+    ApiKey {
+        /// The key's row id.
+        key: ApiKeyId,
+        /// The user owning the key, when it is a user's key.
+        owner: Option<UserId>,
+    },
+    /// A tenant user.
+    User(UserId),
+}
+
+/// A verified caller: the subject, its tenant (none for platform operators) and roles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// Who is calling.
+    pub subject: Subject,
+    /// The tenant the credential belongs to; `None` for platform operators.
+    pub tenant: Option<TenantId>,
+    /// What the credential grants.
+    pub roles: Roles,
+}
+
+impl Principal {
+    /// A platform operator with full control.
+    pub fn is_platform_admin(&self) -> bool {
+        self.tenant.is_none() && self.roles.contains(PLATFORM_ADMIN)
+    }
+
+    /// A platform operator, admin or viewer.
+    pub fn is_platform_reader(&self) -> bool {
+        self.tenant.is_none()
+            && (self.roles.contains(PLATFORM_ADMIN) || self.roles.contains(PLATFORM_VIEWER))
+    }
+
+    /// May change everything in `tenant`.
+    pub fn can_admin_tenant(&self, tenant: TenantId) -> bool {
+        self.is_platform_admin()
+            || (self.tenant == Some(tenant) && self.roles.contains(TENANT_ADMIN))
+    }
+
+    /// May read everything in `tenant`.
+    pub fn can_read_tenant(&self, tenant: TenantId) -> bool {
+        self.is_platform_reader()
+            || (self.tenant == Some(tenant)
+                && (self.roles.contains(TENANT_ADMIN) || self.roles.contains(TENANT_VIEWER)))
+    }
+
+    /// Whether the credential belongs to `tenant` (or is a platform credential, which
+    /// may address any tenant). A tenant credential addressing another tenant must be
+    /// told "not found", so that existence does not leak.
+    pub fn may_address(&self, tenant: TenantId) -> bool {
+        self.tenant.is_none() || self.tenant == Some(tenant)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_principal(tenant: TenantId, role: &str) -> Principal {
+        Principal {
+            subject: Subject::ApiKey {
+                key: ApiKeyId::generate(),
+                owner: None,
+            },
+            tenant: Some(tenant),
+            roles: Roles::single(role),
+        }
+    }
+
+    #[test]
+    fn tenant_credentials_stay_in_their_tenant() {
+        let a = TenantId::generate();
+        let b = TenantId::generate();
+        let admin = key_principal(a, TENANT_ADMIN);
+        assert!(admin.can_admin_tenant(a));
+        assert!(!admin.can_admin_tenant(b));
+        assert!(!admin.can_read_tenant(b));
+        assert!(!admin.may_address(b));
+        let viewer = key_principal(a, TENANT_VIEWER);
+        assert!(viewer.can_read_tenant(a));
+        assert!(!viewer.can_admin_tenant(a));
+        assert!(!viewer.is_platform_reader());
+    }
+
+    #[test]
+    fn platform_viewer_reads_but_does_not_write() {
+        let p = Principal {
+            subject: Subject::PlatformUser(PlatformUserId::generate()),
+            tenant: None,
+            roles: Roles::single(PLATFORM_VIEWER),
+        };
+        let t = TenantId::generate();
+        assert!(p.can_read_tenant(t));
+        assert!(!p.can_admin_tenant(t));
+        assert!(p.may_address(t));
+    }
+}

@@ -1,0 +1,197 @@
+//! Tenant administration, and the one place that decides whether a caller may address a
+//! tenant at all.
+
+use crate::clock::SharedClock;
+use crate::error::StorageError;
+use crate::ids::TenantId;
+use crate::page::{Page, PageRequest};
+use crate::principal::Principal;
+use crate::tenant::{
+    InsertTenantError, Tenant, TenantName, TenantRef, TenantRepository, TenantSlug, TenantStatus,
+};
+use std::sync::Arc;
+
+/// What a caller wants to do with a tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Read its data.
+    Read,
+    /// Change its data.
+    Admin,
+}
+
+/// Failure to resolve a tenant for a caller.
+#[derive(Debug, thiserror::Error)]
+pub enum TenantAccessError {
+    /// No such tenant, or one the caller may not know about.
+    #[error("tenant not found")]
+    NotFound,
+    /// The caller may see the tenant but lacks the role for this access.
+    #[error("the credential lacks the role required")]
+    Forbidden,
+    /// Backend failure.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Failure of [`TenantService::create`].
+#[derive(Debug, thiserror::Error)]
+pub enum CreateTenantError {
+    /// The slug is in use.
+    #[error("a tenant with this slug already exists")]
+    SlugTaken,
+    /// Backend failure.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Requested changes to a tenant.
+#[derive(Debug, Clone, Default)]
+pub struct TenantPatch {
+    /// New display name.
+    pub name: Option<TenantName>,
+}
+
+/// Tenant administration.
+#[derive(Clone)]
+pub struct TenantService {
+    repo: Arc<dyn TenantRepository>,
+    clock: SharedClock,
+}
+
+impl TenantService {
+    /// Builds the service over its ports.
+    pub fn new(repo: Arc<dyn TenantRepository>, clock: SharedClock) -> Self {
+        Self { repo, clock }
+    }
+
+    /// Resolves `tenant` for `principal`, checking `access`. A tenant credential naming
+    /// another tenant gets [`TenantAccessError::NotFound`], exactly as for a tenant that
+    /// does not exist.
+    ///
+    /// # Errors
+    /// `NotFound`, `Forbidden` or `Storage`.
+    pub async fn resolve_for(
+        &self,
+        principal: &Principal,
+        tenant: &TenantRef,
+        access: Access,
+    ) -> Result<Tenant, TenantAccessError> {
+        if let (TenantRef::Id(id), Some(own)) = (tenant, principal.tenant) {
+            if *id != own {
+                return Err(TenantAccessError::NotFound);
+            }
+        }
+        let found = self
+            .repo
+            .find(tenant)
+            .await?
+            .ok_or(TenantAccessError::NotFound)?;
+        if !principal.may_address(found.id) {
+            return Err(TenantAccessError::NotFound);
+        }
+        let allowed = match access {
+            Access::Read => principal.can_read_tenant(found.id),
+            Access::Admin => principal.can_admin_tenant(found.id),
+        };
+        if allowed {
+            Ok(found)
+        } else {
+            Err(TenantAccessError::Forbidden)
+        }
+    }
+
+    /// Finds a tenant by id without any access check (for authentication, which learns
+    /// the tenant from a verified credential).
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    pub async fn find_by_id(&self, id: TenantId) -> Result<Option<Tenant>, StorageError> {
+        self.repo.find(&TenantRef::Id(id)).await
+    }
+
+    /// Creates an active tenant.
+    ///
+    /// # Errors
+    /// [`CreateTenantError::SlugTaken`] when the slug is in use.
+    pub async fn create(
+        &self,
+        slug: TenantSlug,
+        name: TenantName,
+    ) -> Result<Tenant, CreateTenantError> {
+        let now = self.clock.now();
+        let tenant = Tenant {
+            id: TenantId::generate(),
+            slug,
+            name,
+            status: TenantStatus::Active,
+            created_at: now,
+            updated_at: now,
+        };
+        match self.repo.insert(&tenant).await {
+            Ok(()) => Ok(tenant),
+            Err(InsertTenantError::SlugTaken) => Err(CreateTenantError::SlugTaken),
+            Err(InsertTenantError::Storage(e)) => Err(e.into()),
+        }
+    }
+
+    /// Lists tenants.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    pub async fn list(&self, page: PageRequest) -> Result<Page<Tenant>, StorageError> {
+        self.repo.list(page).await
+    }
+
+    /// Applies `patch` to a resolved tenant.
+    ///
+    /// # Errors
+    /// [`TenantAccessError::NotFound`] when deleted meanwhile.
+    pub async fn update(
+        &self,
+        mut tenant: Tenant,
+        patch: TenantPatch,
+    ) -> Result<Tenant, TenantAccessError> {
+        if let Some(name) = patch.name {
+            tenant.name = name;
+        }
+        self.save(tenant).await
+    }
+
+    /// Sets a resolved tenant's status (suspend or resume); idempotent.
+    ///
+    /// # Errors
+    /// [`TenantAccessError::NotFound`] when deleted meanwhile.
+    pub async fn set_status(
+        &self,
+        mut tenant: Tenant,
+        status: TenantStatus,
+    ) -> Result<Tenant, TenantAccessError> {
+        if tenant.status == status {
+            return Ok(tenant);
+        }
+        tenant.status = status;
+        self.save(tenant).await
+    }
+
+    async fn save(&self, mut tenant: Tenant) -> Result<Tenant, TenantAccessError> {
+        tenant.updated_at = self.clock.now();
+        if self.repo.update(&tenant).await? {
+            Ok(tenant)
+        } else {
+            Err(TenantAccessError::NotFound)
+        }
+    }
+
+    /// Deletes a resolved tenant and everything it owns.
+    ///
+    /// # Errors
+    /// [`TenantAccessError::NotFound`] when already gone.
+    pub async fn delete(&self, tenant: &Tenant) -> Result<(), TenantAccessError> {
+        if self.repo.delete(tenant.id).await? {
+            Ok(())
+        } else {
+            Err(TenantAccessError::NotFound)
+        }
+    }
+}

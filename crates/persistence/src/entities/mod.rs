@@ -1,0 +1,6 @@
+//! sea-orm entities, one file per table.
+
+pub mod api_keys;
+pub mod platform_users;
+pub mod tenants;
+pub mod users;

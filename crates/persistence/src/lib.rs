@@ -1,0 +1,11 @@
+//! Storage for Keyplane: sea-orm entities and the repositories that implement the domain's
+//! ports, on SQLite (the embedded default) and PostgreSQL.
+#![forbid(unsafe_code)]
+
+mod convert;
+pub mod db;
+pub mod entities;
+mod repos;
+
+pub use db::{connect, migrate, Database};
+pub use repos::{SqlApiKeys, SqlPlatformUsers, SqlTenants, SqlUsers};

@@ -1,0 +1,100 @@
+//! [`TenantRepository`] over the `tenants` table.
+
+use super::fetch_page;
+use crate::convert::{classify, storage, tenant_from_row, WriteFailure};
+use crate::entities::tenants;
+use crate::Database;
+use async_trait::async_trait;
+use keyplane_domain::error::StorageError;
+use keyplane_domain::ids::TenantId;
+use keyplane_domain::page::{Page, PageRequest};
+use keyplane_domain::tenant::{InsertTenantError, Tenant, TenantRef, TenantRepository};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+
+/// Tenants in SQL.
+#[derive(Clone)]
+pub struct SqlTenants {
+    db: Database,
+}
+
+impl SqlTenants {
+    /// Wraps a connection pool.
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+}
+
+fn active(t: &Tenant) -> tenants::ActiveModel {
+    tenants::ActiveModel {
+        id: Set(t.id.as_uuid()),
+        slug: Set(t.slug.as_str().to_owned()),
+        name: Set(t.name.as_str().to_owned()),
+        status: Set(t.status.as_str().to_owned()),
+        created_at: Set(t.created_at),
+        updated_at: Set(t.updated_at),
+    }
+}
+
+#[async_trait]
+impl TenantRepository for SqlTenants {
+    async fn insert(&self, tenant: &Tenant) -> Result<(), InsertTenantError> {
+        match tenants::Entity::insert(active(tenant))
+            .exec_without_returning(&self.db)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => Err(match classify(e) {
+                WriteFailure::Unique => InsertTenantError::SlugTaken,
+                WriteFailure::ForeignKey => InsertTenantError::Storage(StorageError::new(
+                    "unexpected foreign key on tenants",
+                )),
+                WriteFailure::Other(s) => InsertTenantError::Storage(s),
+            }),
+        }
+    }
+
+    async fn find(&self, tenant: &TenantRef) -> Result<Option<Tenant>, StorageError> {
+        let query = match tenant {
+            TenantRef::Id(id) => tenants::Entity::find_by_id(id.as_uuid()),
+            TenantRef::Slug(slug) => {
+                tenants::Entity::find().filter(tenants::Column::Slug.eq(slug.as_str()))
+            }
+        };
+        query
+            .one(&self.db)
+            .await
+            .map_err(storage)?
+            .map(tenant_from_row)
+            .transpose()
+    }
+
+    async fn list(&self, page: PageRequest) -> Result<Page<Tenant>, StorageError> {
+        let select = tenants::Entity::find()
+            .order_by_asc(tenants::Column::CreatedAt)
+            .order_by_asc(tenants::Column::Id);
+        fetch_page(&self.db, select, page, tenant_from_row).await
+    }
+
+    async fn update(&self, tenant: &Tenant) -> Result<bool, StorageError> {
+        let result = tenants::Entity::update_many()
+            .set(tenants::ActiveModel {
+                name: Set(tenant.name.as_str().to_owned()),
+                status: Set(tenant.status.as_str().to_owned()),
+                updated_at: Set(tenant.updated_at),
+                ..Default::default()
+            })
+            .filter(tenants::Column::Id.eq(tenant.id.as_uuid()))
+            .exec(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(result.rows_affected == 1)
+    }
+
+    async fn delete(&self, id: TenantId) -> Result<bool, StorageError> {
+        let result = tenants::Entity::delete_by_id(id.as_uuid())
+            .exec(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(result.rows_affected == 1)
+    }
+}

@@ -1,0 +1,24 @@
+//! Keyplane's schema: one file per migration, never edited once released. The same
+//! migrations serve SQLite and PostgreSQL.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_platform_users;
+mod m20261123_000002_tenants;
+mod m20261123_000003_users;
+mod m20261123_000004_api_keys;
+
+/// Every migration, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261123_000001_platform_users::Migration),
+            Box::new(m20261123_000002_tenants::Migration),
+            Box::new(m20261123_000003_users::Migration),
+            Box::new(m20261123_000004_api_keys::Migration),
+        ]
+    }
+}
