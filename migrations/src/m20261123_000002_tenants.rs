@@ -24,24 +24,11 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Tenants::Table)
                     .col(ColumnDef::new(Tenants::Id).uuid().not_null().primary_key())
-                    .col(
-                        ColumnDef::new(Tenants::Slug)
-                            .string()
-                            .not_null()
-                            .unique_key(),
-                    )
+                    .col(ColumnDef::new(Tenants::Slug).string().not_null().unique_key())
                     .col(ColumnDef::new(Tenants::Name).string().not_null())
                     .col(ColumnDef::new(Tenants::Status).string().not_null())
-                    .col(
-                        ColumnDef::new(Tenants::CreatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Tenants::UpdatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
+                    .col(ColumnDef::new(Tenants::CreatedAt).timestamp_with_time_zone().not_null())
+                    .col(ColumnDef::new(Tenants::UpdatedAt).timestamp_with_time_zone().not_null())
                     .to_owned(),
             )
             .await?;
@@ -58,8 +45,6 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(Tenants::Table).to_owned())
-            .await
+        manager.drop_table(Table::drop().table(Tenants::Table).to_owned()).await
     }
 }

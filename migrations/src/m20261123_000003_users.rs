@@ -41,21 +41,9 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Users::Enabled).boolean().not_null())
                     .col(ColumnDef::new(Users::Metadata).json().not_null())
                     .col(ColumnDef::new(Users::PasswordHash).string().not_null())
-                    .col(
-                        ColumnDef::new(Users::CreatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Users::UpdatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Users::LastLoginAt)
-                            .timestamp_with_time_zone()
-                            .null(),
-                    )
+                    .col(ColumnDef::new(Users::CreatedAt).timestamp_with_time_zone().not_null())
+                    .col(ColumnDef::new(Users::UpdatedAt).timestamp_with_time_zone().not_null())
+                    .col(ColumnDef::new(Users::LastLoginAt).timestamp_with_time_zone().null())
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_users_tenant")
@@ -80,8 +68,6 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(Users::Table).to_owned())
-            .await
+        manager.drop_table(Table::drop().table(Users::Table).to_owned()).await
     }
 }

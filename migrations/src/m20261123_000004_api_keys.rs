@@ -33,36 +33,15 @@ impl MigrationTrait for Migration {
                     .table(ApiKeys::Table)
                     .col(ColumnDef::new(ApiKeys::Id).uuid().not_null().primary_key())
                     .col(ColumnDef::new(ApiKeys::TenantId).uuid().not_null())
-                    .col(
-                        ColumnDef::new(ApiKeys::PublicId)
-                            .string()
-                            .not_null()
-                            .unique_key(),
-                    )
+                    .col(ColumnDef::new(ApiKeys::PublicId).string().not_null().unique_key())
                     .col(ColumnDef::new(ApiKeys::SecretDigest).binary().not_null())
                     .col(ColumnDef::new(ApiKeys::Description).string().not_null())
                     .col(ColumnDef::new(ApiKeys::OwnerUserId).uuid().null())
                     .col(ColumnDef::new(ApiKeys::Roles).json().not_null())
-                    .col(
-                        ColumnDef::new(ApiKeys::CreatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(ApiKeys::ExpiresAt)
-                            .timestamp_with_time_zone()
-                            .null(),
-                    )
-                    .col(
-                        ColumnDef::new(ApiKeys::LastUsedAt)
-                            .timestamp_with_time_zone()
-                            .null(),
-                    )
-                    .col(
-                        ColumnDef::new(ApiKeys::RevokedAt)
-                            .timestamp_with_time_zone()
-                            .null(),
-                    )
+                    .col(ColumnDef::new(ApiKeys::CreatedAt).timestamp_with_time_zone().not_null())
+                    .col(ColumnDef::new(ApiKeys::ExpiresAt).timestamp_with_time_zone().null())
+                    .col(ColumnDef::new(ApiKeys::LastUsedAt).timestamp_with_time_zone().null())
+                    .col(ColumnDef::new(ApiKeys::RevokedAt).timestamp_with_time_zone().null())
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_api_keys_tenant")
@@ -93,8 +72,6 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(ApiKeys::Table).to_owned())
-            .await
+        manager.drop_table(Table::drop().table(ApiKeys::Table).to_owned()).await
     }
 }

@@ -1,1 +1,11 @@
+//! End-to-end tests: each scenario starts the real server on port 0 with a fresh database
+//! and runs against SQLite and PostgreSQL.
 
+mod errors;
+mod isolation;
+mod keys;
+mod openapi;
+mod tenants;
+mod users;
+
+pub use keyplane_tests::{assert_error, Backend, TestApp};

@@ -1,1 +1,268 @@
+//! Test support: start the real Keyplane server on port 0 with a fresh database (a
+//! temporary SQLite file, or a uniquely named PostgreSQL database) and talk HTTP to it.
 
+use keyplane_api::{Application, Settings};
+use keyplane_domain::clock::{Clock, SystemClock};
+use reqwest::{Client, Method, RequestBuilder, Response};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Password of the bootstrap `admin` in every test server.
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
+/// Set to `1` (CI does) to fail instead of skipping when PostgreSQL is unreachable.
+pub const REQUIRE_POSTGRES_VAR: &str = "KEYPLANE_TEST_REQUIRE_POSTGRES";
+/// Admin connection used to create test databases.
+pub const POSTGRES_URL_VAR: &str = "KEYPLANE_TEST_POSTGRES_URL";
+const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// A clock that runs with the system clock plus an offset the test moves forward.
+#[derive(Default)]
+pub struct ManualClock {
+    offset: Mutex<chrono::Duration>,
+}
+
+impl ManualClock {
+    /// Moves time forward by `by`.
+    pub fn advance(&self, by: chrono::Duration) {
+        *self.offset.lock().unwrap() += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        SystemClock.now() + *self.offset.lock().unwrap()
+    }
+}
+
+/// The storage a test server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A temporary SQLite file.
+    Sqlite,
+    /// A fresh PostgreSQL database.
+    Postgres,
+}
+
+/// A running server and a client for it.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// A plain client (no default credentials).
+    pub client: Client,
+    /// Which storage it runs on.
+    pub backend: Backend,
+    /// The server's clock.
+    pub clock: Arc<ManualClock>,
+    data_dir: PathBuf,
+    pg_database: Option<String>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+        if let Some(name) = self.pg_database.take() {
+            // Drop runs inside the test's runtime; use a thread with its own.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                rt.block_on(async {
+                    let admin = Database::connect(admin_url().as_str()).await.ok()?;
+                    admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await.ok()
+                })
+            })
+            .join();
+        }
+    }
+}
+
+fn admin_url() -> String {
+    std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned())
+}
+
+fn unique_suffix() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Creates a fresh PostgreSQL database and returns its URL, or `None` when PostgreSQL is
+/// unreachable and not required. Databases left by earlier runs (over an hour old) are
+/// dropped on the way.
+async fn fresh_postgres_database() -> Option<(String, String)> {
+    let admin_url = admin_url();
+    let required = std::env::var(REQUIRE_POSTGRES_VAR).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
+    let admin = match Database::connect(admin_url.as_str()).await {
+        Ok(db) => db,
+        Err(e) if required => {
+            panic!("PostgreSQL is required ({REQUIRE_POSTGRES_VAR}) but unreachable at {admin_url}: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping the PostgreSQL half of this test: {e}");
+            return None;
+        }
+    };
+    let stale = admin
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT datname FROM pg_database WHERE datname LIKE 'kp\\_test\\_%'",
+        ))
+        .await
+        .unwrap_or_default();
+    for row in stale {
+        let Ok(name) = row.try_get::<String>("", "datname") else {
+            continue;
+        };
+        let created = name.split('_').nth(2).and_then(|t| t.parse::<u64>().ok()).unwrap_or(u64::MAX);
+        if now_secs().saturating_sub(created) > 3600 && created != u64::MAX {
+            let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+        }
+    }
+    let name = format!("kp_test_{}_{}", now_secs(), unique_suffix());
+    admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create the test database");
+    let (prefix, _) = admin_url.rsplit_once('/').expect("the PostgreSQL URL names a database");
+    Some((format!("{prefix}/{name}"), name))
+}
+
+impl TestApp {
+    /// Starts a server on `backend`; `None` when that backend is unavailable and allowed
+    /// to be skipped.
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Starts a server on `backend` after `adjust` has changed its settings.
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Option<Self> {
+        let data_dir = std::env::temp_dir().join(format!("keyplane-test-{}", unique_suffix()));
+        let mut settings = Settings {
+            port: 0,
+            data_dir: data_dir.clone(),
+            workers: Some(1),
+            database_max_connections: 8,
+            ..Settings::default()
+        };
+        settings.bootstrap_admin_password = Some(ADMIN_PASSWORD.to_owned().into());
+        let mut pg_database = None;
+        if backend == Backend::Postgres {
+            let (url, name) = fresh_postgres_database().await?;
+            settings.database_url = Some(url.into());
+            pg_database = Some(name);
+        }
+        adjust(&mut settings);
+        let clock = Arc::new(ManualClock::default());
+        let app = Application::build_with_clock(settings, clock.clone()).await.expect("the application builds");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        Some(Self { base, client: Client::new(), backend, clock, data_dir, pg_database })
+    }
+
+    /// A request to `path` (relative to the server) without credentials.
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.base))
+    }
+
+    /// A request authenticated as the bootstrap platform admin (Basic).
+    pub fn as_admin(&self, method: Method, path: &str) -> RequestBuilder {
+        self.request(method, path).basic_auth("admin", Some(ADMIN_PASSWORD))
+    }
+
+    /// A request authenticated with an API key (`X-API-Key`).
+    pub fn with_key(&self, key: &str, method: Method, path: &str) -> RequestBuilder {
+        self.request(method, path).header("X-API-Key", key)
+    }
+
+    /// Creates a tenant as the platform admin; returns its JSON.
+    pub async fn create_tenant(&self, slug: &str) -> Value {
+        let resp = self
+            .as_admin(Method::POST, "/api/v1/platform/tenants")
+            .json(&json!({"slug": slug, "name": format!("Tenant {slug}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201, "creating tenant {slug}");
+        resp.json().await.unwrap()
+    }
+
+    /// Creates a key for `tenant` with `roles`; returns the created key's JSON.
+    pub async fn create_key(&self, tenant: &str, roles: &[&str]) -> Value {
+        let resp = self
+            .as_admin(Method::POST, &format!("/api/v1/platform/tenants/{tenant}/keys"))
+            .json(&json!({"description": "test", "roles": roles}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201, "creating a key for {tenant}");
+        resp.json().await.unwrap()
+    }
+
+    /// A tenant with a `tenant_admin` key; returns the full key text.
+    pub async fn tenant_with_admin_key(&self, slug: &str) -> String {
+        self.create_tenant(slug).await;
+        self.create_key(slug, &["tenant_admin"]).await["key"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a user with the tenant key `key`; returns its JSON.
+    pub async fn create_user(&self, key: &str, user_name: &str) -> Value {
+        let resp = self
+            .with_key(key, Method::POST, "/api/v1/users")
+            .json(&json!({"user_name": user_name, "password": "correct horse battery"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201, "creating user {user_name}");
+        resp.json().await.unwrap()
+    }
+}
+
+/// Asserts a native error: exact status, the code in the body and in
+/// `x-cloud-error-codes`, and the exact envelope shape. Returns the error item.
+pub async fn assert_error(resp: Response, status: u16, code: &str) -> Value {
+    let actual = resp.status().as_u16();
+    let header = resp.headers().get("x-cloud-error-codes").map(|v| v.to_str().unwrap().to_owned());
+    let challenge = resp.headers().get("www-authenticate").is_some();
+    let content_type = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+    let body: Value = resp.json().await.expect("error bodies are JSON");
+    assert_eq!(actual, status, "status for {body}");
+    assert_eq!(header.as_deref(), Some(code), "x-cloud-error-codes for {body}");
+    assert_eq!(content_type.as_deref(), Some("application/json"));
+    let errors = body["errors"].as_array().expect("an errors array");
+    assert_eq!(errors.len(), 1, "{body}");
+    let item = &errors[0];
+    assert_eq!(item["code"], code, "{body}");
+    assert!(item["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    let keys: Vec<&String> = item.as_object().unwrap().keys().collect();
+    assert!(keys.iter().all(|k| ["code", "message", "fields"].contains(&k.as_str())), "{body}");
+    assert_eq!(body.as_object().unwrap().len(), 1, "only `errors` at the top: {body}");
+    if status == 401 {
+        assert!(challenge, "every 401 carries WWW-Authenticate");
+    }
+    item.clone()
+}
+
+/// Runs a scenario against SQLite and against PostgreSQL (skipped, or failed when
+/// required, if PostgreSQL is unreachable).
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($scenario:ident),* $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let app = $crate::TestApp::spawn($crate::Backend::Sqlite).await.expect("SQLite is always available");
+                    super::$scenario(&app).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(app) = $crate::TestApp::spawn($crate::Backend::Postgres).await {
+                        super::$scenario(&app).await;
+                    }
+                }
+            }
+        )*
+    };
+}

@@ -67,17 +67,12 @@ impl<R: Requirement + 'static> FromRequest for Authenticated<R> {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let credential = Credential::from_request(req);
         Box::pin(async move {
-            let state = state.ok_or_else(|| {
-                ApiError::internal(&std::io::Error::other("application state missing"))
-            })?;
+            let state = state.ok_or_else(|| ApiError::internal(&std::io::Error::other("application state missing")))?;
             let principal = authenticate(&state, credential?).await?;
             if !R::allows(&principal) {
                 return Err(ApiError::forbidden());
             }
-            Ok(Self {
-                principal,
-                _requirement: PhantomData,
-            })
+            Ok(Self { principal, _requirement: PhantomData })
         })
     }
 }
@@ -98,11 +93,7 @@ impl Credential {
     pub fn from_request(req: &HttpRequest) -> Result<Self, ApiError> {
         let invalid = || ApiError::unauthorized("The credential is invalid, expired or revoked.");
         if let Some(value) = req.headers().get("x-api-key") {
-            let key = value
-                .to_str()
-                .ok()
-                .and_then(|v| PresentedKey::parse(v.trim()))
-                .ok_or_else(invalid)?;
+            let key = value.to_str().ok().and_then(|v| PresentedKey::parse(v.trim())).ok_or_else(invalid)?;
             return Ok(Self::Key(key));
         }
         let Some(value) = req.headers().get(header::AUTHORIZATION) else {
@@ -117,20 +108,11 @@ impl Credential {
             return PresentedKey::parse(rest).map(Self::Key).ok_or_else(invalid);
         }
         if scheme.eq_ignore_ascii_case("basic") {
-            let decoded = STANDARD
-                .decode(rest)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(invalid)?;
+            let decoded = STANDARD.decode(rest).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(invalid)?;
             let (name, password) = decoded.split_once(':').ok_or_else(invalid)?;
-            return Ok(Self::Basic(
-                name.to_owned(),
-                Password::presented(password.to_owned()),
-            ));
+            return Ok(Self::Basic(name.to_owned(), Password::presented(password.to_owned())));
         }
-        Err(ApiError::unauthorized(format!(
-            "Unsupported authorization scheme '{scheme}'."
-        )))
+        Err(ApiError::unauthorized(format!("Unsupported authorization scheme '{scheme}'.")))
     }
 }
 
@@ -141,17 +123,11 @@ impl Credential {
 pub async fn authenticate(state: &AppState, credential: Credential) -> Result<Principal, ApiError> {
     let result = match credential {
         Credential::Key(key) => state.authn.authenticate_key(&key).await,
-        Credential::Basic(name, password) => {
-            state.authn.authenticate_platform(&name, &password).await
-        }
+        Credential::Basic(name, password) => state.authn.authenticate_platform(&name, &password).await,
     };
     result.map_err(|e| match e {
-        AuthnError::InvalidCredentials => {
-            ApiError::unauthorized("The credential is invalid, expired or revoked.")
-        }
-        AuthnError::TenantSuspended => {
-            ApiError::unauthorized("The credential's tenant is suspended.")
-        }
+        AuthnError::InvalidCredentials => ApiError::unauthorized("The credential is invalid, expired or revoked."),
+        AuthnError::TenantSuspended => ApiError::unauthorized("The credential's tenant is suspended."),
         AuthnError::Hash(h) => hash_error(h),
         AuthnError::Storage(s) => s.into(),
     })
@@ -160,11 +136,10 @@ pub async fn authenticate(state: &AppState, credential: Credential) -> Result<Pr
 /// Maps a hashing failure: a full pool is `429 root.rate_limited` with `Retry-After`.
 pub fn hash_error(e: HashError) -> ApiError {
     match e {
-        HashError::Busy { retry_after_secs } => ApiError::new(
-            ErrorCode::RateLimited,
-            "Too many password checks are in progress; retry shortly.",
-        )
-        .with_retry_after(retry_after_secs),
+        HashError::Busy { retry_after_secs } => {
+            ApiError::new(ErrorCode::RateLimited, "Too many password checks are in progress; retry shortly.")
+                .with_retry_after(retry_after_secs)
+        }
         HashError::Failed(_) => ApiError::internal(&e),
     }
 }
@@ -179,22 +154,13 @@ pub async fn tenant_for(
     raw: &str,
     access: Access,
 ) -> Result<Tenant, ApiError> {
-    let not_found = || {
-        ApiError::new(
-            ErrorCode::TenantNotFound,
-            format!("Tenant '{raw}' was not found."),
-        )
-    };
+    let not_found = || ApiError::new(ErrorCode::TenantNotFound, format!("Tenant '{raw}' was not found."));
     let tenant_ref = TenantRef::parse(raw).ok_or_else(not_found)?;
-    state
-        .tenants
-        .resolve_for(principal, &tenant_ref, access)
-        .await
-        .map_err(|e| match e {
-            TenantAccessError::NotFound => not_found(),
-            TenantAccessError::Forbidden => ApiError::forbidden(),
-            TenantAccessError::Storage(s) => s.into(),
-        })
+    state.tenants.resolve_for(principal, &tenant_ref, access).await.map_err(|e| match e {
+        TenantAccessError::NotFound => not_found(),
+        TenantAccessError::Forbidden => ApiError::forbidden(),
+        TenantAccessError::Storage(s) => s.into(),
+    })
 }
 
 /// The tenant a `/api/v1/users…` request acts on: the credential's own, or for a platform
@@ -211,18 +177,12 @@ pub async fn acting_tenant(
     match principal.tenant {
         Some(own) => tenant_for(state, principal, &own.to_string(), access).await,
         None => {
-            let named = req
-                .headers()
-                .get(TENANT_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-                .filter(|v| !v.is_empty());
+            let named =
+                req.headers().get(TENANT_HEADER).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
             let named = named.ok_or_else(|| {
                 ApiError::new(
                     ErrorCode::InvalidData,
-                    format!(
-                        "A platform credential must name the tenant in the {TENANT_HEADER} header."
-                    ),
+                    format!("A platform credential must name the tenant in the {TENANT_HEADER} header."),
                 )
                 .with_fields([TENANT_HEADER])
             })?;

@@ -33,10 +33,6 @@ pub struct PageInfo {
 
 impl<T> From<&keyplane_domain::page::Page<T>> for PageInfo {
     fn from(page: &keyplane_domain::page::Page<T>) -> Self {
-        Self {
-            from: page.request.from(),
-            size: page.request.size(),
-            total: page.total,
-        }
+        Self { from: page.request.from(), size: page.request.size(), total: page.total }
     }
 }

@@ -99,12 +99,7 @@ pub struct ApiError {
 impl ApiError {
     /// An error with `code` and a client-safe `message`.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            fields: None,
-            retry_after: None,
-        }
+        Self { code, message: message.into(), fields: None, retry_after: None }
     }
 
     /// Ties the error to request fields.
@@ -126,11 +121,8 @@ impl ApiError {
 
     /// `root.invalid_data` (or `code`) for a validation failure, naming its field.
     pub fn invalid(code: ErrorCode, invalid: &Invalid) -> Self {
-        Self::new(
-            code,
-            format!("Invalid value for '{}': {}.", invalid.field, invalid.reason),
-        )
-        .with_fields([invalid.field])
+        Self::new(code, format!("Invalid value for '{}': {}.", invalid.field, invalid.reason))
+            .with_fields([invalid.field])
     }
 
     /// 401 `root.unauthorized`.
@@ -140,10 +132,7 @@ impl ApiError {
 
     /// 403 `root.unauthorized.rbac`.
     pub fn forbidden() -> Self {
-        Self::new(
-            ErrorCode::Forbidden,
-            "The credential does not grant the role this operation requires.",
-        )
+        Self::new(ErrorCode::Forbidden, "The credential does not grant the role this operation requires.")
     }
 
     /// A 500 whose cause is logged with a correlation id; the client sees only the id.
@@ -157,10 +146,7 @@ impl ApiError {
             source = s.source();
         }
         tracing::error!(%correlation_id, error = %chain, "internal error");
-        Self::new(
-            ErrorCode::Internal,
-            format!("An internal error occurred (correlation id {correlation_id})."),
-        )
+        Self::new(ErrorCode::Internal, format!("An internal error occurred (correlation id {correlation_id})."))
     }
 
     /// The envelope.
@@ -190,10 +176,7 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((ERROR_CODES_HEADER, self.code.as_str()));
         if self.status_code() == StatusCode::UNAUTHORIZED {
-            response.insert_header((
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(NATIVE_CHALLENGE),
-            ));
+            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static(NATIVE_CHALLENGE)));
         }
         if let Some(secs) = self.retry_after {
             response.insert_header((header::RETRY_AFTER, secs.to_string()));
@@ -222,15 +205,9 @@ mod tests {
             let parts: Vec<&str> = s.split('.').collect();
             assert!(parts.len() >= 2, "{s} is not <area>.<reason>");
             for p in parts {
-                assert!(
-                    !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
-                    "{s} is malformed"
-                );
+                assert!(!p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{s} is malformed");
             }
-            assert!(
-                code.status().is_client_error() || code.status().is_server_error(),
-                "{s} has a success status"
-            );
+            assert!(code.status().is_client_error() || code.status().is_server_error(), "{s} has a success status");
         }
     }
 
@@ -238,13 +215,7 @@ mod tests {
     fn released_codes_keep_their_status() {
         assert_eq!(ErrorCode::Unauthorized.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(ErrorCode::Forbidden.as_str(), "root.unauthorized.rbac");
-        assert_eq!(
-            ErrorCode::NoAuthenticationCluster.status(),
-            StatusCode::NOT_IMPLEMENTED
-        );
-        assert_eq!(
-            ErrorCode::AuthenticationClusterError.status(),
-            StatusCode::BAD_GATEWAY
-        );
+        assert_eq!(ErrorCode::NoAuthenticationCluster.status(), StatusCode::NOT_IMPLEMENTED);
+        assert_eq!(ErrorCode::AuthenticationClusterError.status(), StatusCode::BAD_GATEWAY);
     }
 }

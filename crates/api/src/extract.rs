@@ -25,9 +25,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req
-            .app_data::<web::Data<BodyLimit>>()
-            .map_or(64 * 1024, |l| l.0);
+        let limit = req.app_data::<web::Data<BodyLimit>>().map_or(64 * 1024, |l| l.0);
         let content_type_ok = is_json(req);
         let declared = req
             .headers()
@@ -42,33 +40,22 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                     "The request body must be JSON (Content-Type: application/json).",
                 ));
             }
-            let too_large = || {
-                ApiError::new(
-                    ErrorCode::PayloadTooLarge,
-                    format!("The request body exceeds {limit} bytes."),
-                )
-            };
+            let too_large =
+                || ApiError::new(ErrorCode::PayloadTooLarge, format!("The request body exceeds {limit} bytes."));
             if declared.is_some_and(|len| len > limit) {
                 return Err(too_large());
             }
             let mut body = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|_| {
-                    ApiError::new(
-                        ErrorCode::InvalidData,
-                        "The request body could not be read.",
-                    )
-                })?;
+                let chunk =
+                    chunk.map_err(|_| ApiError::new(ErrorCode::InvalidData, "The request body could not be read."))?;
                 if body.len() + chunk.len() > limit {
                     return Err(too_large());
                 }
                 body.extend_from_slice(&chunk);
             }
             if body.iter().all(u8::is_ascii_whitespace) {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidData,
-                    "A JSON request body is required.",
-                ));
+                return Err(ApiError::new(ErrorCode::InvalidData, "A JSON request body is required."));
             }
             parse_json(&body).map(JsonBody)
         })
@@ -78,8 +65,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
 fn is_json(req: &HttpRequest) -> bool {
     match req.mime_type() {
         Ok(Some(mime)) => {
-            mime.type_() == "application"
-                && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
+            mime.type_() == "application" && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
         }
         _ => false,
     }
@@ -90,6 +76,13 @@ fn is_json(req: &HttpRequest) -> bool {
 /// # Errors
 /// `root.invalid_data` with `fields` when a field is missing, unknown or mistyped.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    // serde accepts a struct written as an array; every Keyplane body is an object.
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{')
+        && std::str::from_utf8(body).is_ok_and(|t| serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok())
+    {
+        return Err(ApiError::new(ErrorCode::InvalidData, "The request body must be a JSON object."));
+    }
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();
@@ -97,11 +90,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         if !inner.is_data() {
             return ApiError::new(
                 ErrorCode::InvalidData,
-                format!(
-                    "The request body is not valid JSON (line {}, column {}).",
-                    inner.line(),
-                    inner.column()
-                ),
+                format!("The request body is not valid JSON (line {}, column {}).", inner.line(), inner.column()),
             );
         }
         let text = inner.to_string();
@@ -109,6 +98,8 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         let join = |name: &str| {
             if path == "." || path.is_empty() {
                 name.to_owned()
+            } else if path == name || path.ends_with(&format!(".{name}")) {
+                path.clone()
             } else {
                 format!("{path}.{name}")
             }
@@ -120,21 +111,10 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             let f = join(&quoted.unwrap_or_default());
             (f.clone(), format!("Unknown field '{f}'."))
         } else {
-            let expected = text
-                .split(", expected ")
-                .nth(1)
-                .and_then(|e| e.split(" at line").next())
-                .unwrap_or("another value");
-            let f = if path == "." {
-                String::new()
-            } else {
-                path.clone()
-            };
-            let what = if f.is_empty() {
-                "the request body".to_owned()
-            } else {
-                format!("field '{f}'")
-            };
+            let expected =
+                text.split(", expected ").nth(1).and_then(|e| e.split(" at line").next()).unwrap_or("another value");
+            let f = if path == "." { String::new() } else { path.clone() };
+            let what = if f.is_empty() { "the request body".to_owned() } else { format!("field '{f}'") };
             (f, format!("Invalid value for {what}: expected {expected}."))
         };
         let error = ApiError::new(ErrorCode::InvalidData, message);
@@ -179,17 +159,13 @@ fn parse_page(query: &str) -> Result<PageQuery, ApiError> {
             .get(name)
             .map(|v| {
                 v.parse::<i64>().map_err(|_| {
-                    ApiError::new(
-                        ErrorCode::InvalidData,
-                        format!("'{name}' must be an integer."),
-                    )
-                    .with_fields([name])
+                    ApiError::new(ErrorCode::InvalidData, format!("'{name}' must be an integer.")).with_fields([name])
                 })
             })
             .transpose()
     };
-    let page = PageRequest::parse(int("from")?, int("size")?)
-        .map_err(|e| ApiError::invalid(ErrorCode::InvalidData, &e))?;
+    let page =
+        PageRequest::parse(int("from")?, int("size")?).map_err(|e| ApiError::invalid(ErrorCode::InvalidData, &e))?;
     Ok(PageQuery(page))
 }
 
@@ -216,11 +192,7 @@ mod tests {
     fn fields(body: &str) -> (ErrorCode, Option<Vec<String>>, String) {
         let e = parse_json::<Body>(body.as_bytes()).unwrap_err();
         let b = e.body();
-        (
-            e.code(),
-            b.errors[0].fields.clone(),
-            b.errors[0].message.clone(),
-        )
+        (e.code(), b.errors[0].fields.clone(), b.errors[0].message.clone())
     }
 
     #[test]
@@ -228,17 +200,11 @@ mod tests {
         let (code, f, _) = fields("{");
         assert_eq!((code, f), (ErrorCode::InvalidData, None));
         assert_eq!(fields("{}").1, Some(vec!["name".into()]));
-        assert_eq!(
-            fields(r#"{"name":"a","nmae":1}"#).1,
-            Some(vec!["nmae".into()])
-        );
+        assert_eq!(fields(r#"{"name":"a","nmae":1}"#).1, Some(vec!["nmae".into()]));
         let (_, f, msg) = fields(r#"{"name":"a","inner":{"flag":"s3cret"}}"#);
         assert_eq!(f, Some(vec!["inner.flag".into()]));
         assert!(!msg.contains("s3cret"), "{msg}");
-        assert_eq!(
-            fields(r#"{"name":"a","inner":{}}"#).1,
-            Some(vec!["inner.flag".into()])
-        );
+        assert_eq!(fields(r#"{"name":"a","inner":{}}"#).1, Some(vec!["inner.flag".into()]));
         assert_eq!(fields("[1]").1, None);
     }
 
@@ -246,12 +212,7 @@ mod tests {
     fn page_parameters_are_bounded() {
         assert!(parse_page("").is_ok());
         assert!(parse_page("from=3&size=100").is_ok());
-        for (q, f) in [
-            ("size=0", "size"),
-            ("size=101", "size"),
-            ("from=-1", "from"),
-            ("size=x", "size"),
-        ] {
+        for (q, f) in [("size=0", "size"), ("size=101", "size"), ("from=-1", "from"), ("size=x", "size")] {
             let e = parse_page(q).err().unwrap();
             assert_eq!(e.body().errors[0].fields, Some(vec![f.to_owned()]), "{q}");
         }

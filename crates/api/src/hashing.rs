@@ -2,9 +2,7 @@
 //! blocking threads, at most `queue` more wait; beyond that callers are told to retry
 //! (`429 root.rate_limited`) instead of stalling the server.
 
-use argon2::password_hash::{
-    PasswordHash as Phc, PasswordHasher as _, PasswordVerifier as _, SaltString,
-};
+use argon2::password_hash::{PasswordHash as Phc, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use async_trait::async_trait;
 use keyplane_domain::password::{HashError, Password, PasswordHash, PasswordHasher};
@@ -32,13 +30,7 @@ pub struct HashingSettings {
 
 impl Default for HashingSettings {
     fn default() -> Self {
-        Self {
-            memory_kib: 19 * 1024,
-            iterations: 2,
-            parallelism: 1,
-            threads: 0,
-            queue: 16,
-        }
+        Self { memory_kib: 19 * 1024, iterations: 2, parallelism: 1, threads: 0, queue: 16 }
     }
 }
 
@@ -57,13 +49,8 @@ impl Argon2Hasher {
     /// # Errors
     /// A message when the parameters are out of Argon2's range.
     pub fn new(settings: &HashingSettings) -> Result<Self, String> {
-        let params = Params::new(
-            settings.memory_kib,
-            settings.iterations,
-            settings.parallelism,
-            None,
-        )
-        .map_err(|e| format!("argon2 parameters: {e}"))?;
+        let params = Params::new(settings.memory_kib, settings.iterations, settings.parallelism, None)
+            .map_err(|e| format!("argon2 parameters: {e}"))?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let threads = if settings.threads == 0 {
             std::thread::available_parallelism().map_or(2, |n| n.get())
@@ -71,10 +58,7 @@ impl Argon2Hasher {
             settings.threads
         };
         let salt = SaltString::generate(&mut OsRng);
-        let dummy = argon
-            .hash_password(b"keyplane-dummy-password", &salt)
-            .map_err(|e| e.to_string())?
-            .to_string();
+        let dummy = argon.hash_password(b"keyplane-dummy-password", &salt).map_err(|e| e.to_string())?.to_string();
         Ok(Self {
             argon,
             running: Arc::new(Semaphore::new(threads)),
@@ -90,21 +74,12 @@ impl Argon2Hasher {
     ) -> Result<R, HashError> {
         if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.max_in_flight {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
-            return Err(HashError::Busy {
-                retry_after_secs: 1,
-            });
+            return Err(HashError::Busy { retry_after_secs: 1 });
         }
         let _slot = InFlight(self.in_flight.clone());
-        let _permit = self
-            .running
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| HashError::Failed(e.to_string()))?;
+        let _permit = self.running.clone().acquire_owned().await.map_err(|e| HashError::Failed(e.to_string()))?;
         let argon = self.argon.clone();
-        tokio::task::spawn_blocking(move || job(&argon))
-            .await
-            .map_err(|e| HashError::Failed(e.to_string()))
+        tokio::task::spawn_blocking(move || job(&argon)).await.map_err(|e| HashError::Failed(e.to_string()))
     }
 }
 
@@ -123,20 +98,14 @@ impl PasswordHasher for Argon2Hasher {
         let phc = self
             .run(move |argon| {
                 let salt = SaltString::generate(&mut OsRng);
-                argon
-                    .hash_password(plain.as_bytes(), &salt)
-                    .map(|h| h.to_string())
+                argon.hash_password(plain.as_bytes(), &salt).map(|h| h.to_string())
             })
             .await?
             .map_err(|e| HashError::Failed(e.to_string()))?;
         Ok(PasswordHash::from_phc(phc))
     }
 
-    async fn verify(
-        &self,
-        password: &Password,
-        hash: Option<&PasswordHash>,
-    ) -> Result<bool, HashError> {
+    async fn verify(&self, password: &Password, hash: Option<&PasswordHash>) -> Result<bool, HashError> {
         let plain = password.expose().to_owned();
         let known = hash.is_some();
         let phc = hash.map_or_else(|| self.dummy.clone(), |h| h.as_phc().to_owned());
@@ -156,13 +125,7 @@ mod tests {
     use super::*;
 
     fn fast() -> HashingSettings {
-        HashingSettings {
-            memory_kib: 1024,
-            iterations: 1,
-            parallelism: 1,
-            threads: 1,
-            queue: 0,
-        }
+        HashingSettings { memory_kib: 1024, iterations: 1, parallelism: 1, threads: 1, queue: 0 }
     }
 
     #[tokio::test]
@@ -172,23 +135,14 @@ mod tests {
         let hash = h.hash(&pw).await.unwrap();
         assert!(hash.as_phc().starts_with("$argon2id$"));
         assert!(h.verify(&pw, Some(&hash)).await.unwrap());
-        assert!(!h
-            .verify(&Password::presented("wrong".into()), Some(&hash))
-            .await
-            .unwrap());
+        assert!(!h.verify(&Password::presented("wrong".into()), Some(&hash)).await.unwrap());
         assert!(!h.verify(&pw, None).await.unwrap());
     }
 
     #[tokio::test]
     async fn a_full_pool_refuses_instead_of_queueing() {
-        let h = Arc::new(
-            Argon2Hasher::new(&HashingSettings {
-                memory_kib: 8 * 1024,
-                iterations: 3,
-                ..fast()
-            })
-            .unwrap(),
-        );
+        let h =
+            Arc::new(Argon2Hasher::new(&HashingSettings { memory_kib: 8 * 1024, iterations: 3, ..fast() }).unwrap());
         let pw = Password::presented("correct horse".into());
         let results = futures_util::future::join_all((0..6).map(|_| {
             let h = h.clone();
@@ -196,14 +150,8 @@ mod tests {
             async move { h.hash(&pw).await }
         }))
         .await;
-        let busy = results
-            .iter()
-            .filter(|r| matches!(r, Err(HashError::Busy { .. })))
-            .count();
-        assert!(
-            busy >= 1,
-            "one thread, no queue: concurrent hashes beyond the first must be refused"
-        );
+        let busy = results.iter().filter(|r| matches!(r, Err(HashError::Busy { .. }))).count();
+        assert!(busy >= 1, "one thread, no queue: concurrent hashes beyond the first must be refused");
         assert!(results.iter().any(Result::is_ok));
     }
 }

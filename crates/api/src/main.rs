@@ -38,21 +38,14 @@ async fn main() -> anyhow::Result<()> {
             keyplane_persistence::migrate(&db).await?;
             tracing::info!("migrations applied");
         }
-        _ => {
-            Application::build(settings)
-                .await?
-                .run_until_stopped()
-                .await?
-        }
+        _ => Application::build(settings).await?.run_until_stopped().await?,
     }
     Ok(())
 }
 
 fn init_logging(format: &str) {
     let filter = EnvFilter::try_from_env("KEYPLANE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {

@@ -3,9 +3,7 @@
 
 use crate::dto::{Empty, PageInfo};
 use crate::error::{ErrorBody, ErrorCode, ErrorItem};
-use crate::routes::{
-    health::HealthApi, tenant_keys::TenantKeysApi, tenants::TenantsApi, users::UsersApi,
-};
+use crate::routes::{health::HealthApi, tenant_keys::TenantKeysApi, tenants::TenantsApi, users::UsersApi};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -72,11 +70,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
          | code | status |\n|---|---|\n",
     );
     for code in ErrorCode::ALL {
-        description.push_str(&format!(
-            "| `{}` | {} |\n",
-            code.as_str(),
-            code.status().as_u16()
-        ));
+        description.push_str(&format!("| `{}` | {} |\n", code.as_str(), code.status().as_u16()));
     }
     doc.info.description = Some(description);
     doc
@@ -87,9 +81,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
 /// # Panics
 /// Never: the document is plain data.
 pub fn document_json() -> String {
-    let mut json = document()
-        .to_pretty_json()
-        .expect("the OpenAPI document serialises");
+    let mut json = document().to_pretty_json().expect("the OpenAPI document serialises");
     json.push('\n');
     json
 }

@@ -81,10 +81,7 @@ impl Settings {
         use secrecy::ExposeSecret;
         match &self.database_url {
             Some(url) => url.expose_secret().to_owned(),
-            None => format!(
-                "sqlite://{}?mode=rwc",
-                self.data_dir.join("keyplane.db").display()
-            ),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("keyplane.db").display()),
         }
     }
 }

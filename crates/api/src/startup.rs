@@ -40,6 +40,15 @@ impl Application {
     /// When the database cannot be opened or migrated, the admin cannot be bootstrapped,
     /// or the address cannot be bound.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// As [`Application::build`], reading time from `clock` (tests move it forward to
+    /// exercise expiry without sleeping).
+    ///
+    /// # Errors
+    /// As [`Application::build`].
+    pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
         let url = settings.effective_database_url();
         if settings.database_url.is_none() {
             std::fs::create_dir_all(&settings.data_dir)
@@ -48,32 +57,24 @@ impl Application {
         let db = keyplane_persistence::connect(&url, settings.database_max_connections)
             .await
             .context("connecting to the database")?;
-        keyplane_persistence::migrate(&db)
-            .await
-            .context("migrating the database")?;
+        keyplane_persistence::migrate(&db).await.context("migrating the database")?;
 
-        let clock: SharedClock = Arc::new(SystemClock);
         let hasher: Arc<dyn PasswordHasher> =
             Arc::new(Argon2Hasher::new(&settings.hashing).map_err(anyhow::Error::msg)?);
         let tenants = Arc::new(SqlTenants::new(db.clone()));
         let users = Arc::new(SqlUsers::new(db.clone()));
         let keys = Arc::new(SqlApiKeys::new(db.clone()));
-        let platform_users: Arc<dyn PlatformUserRepository> =
-            Arc::new(SqlPlatformUsers::new(db.clone()));
+        let platform_users: Arc<dyn PlatformUserRepository> = Arc::new(SqlPlatformUsers::new(db.clone()));
 
-        let configured = settings
-            .bootstrap_admin_password
-            .as_ref()
-            .map(|p| p.expose_secret().to_owned());
+        let configured = settings.bootstrap_admin_password.as_ref().map(|p| p.expose_secret().to_owned());
         match ensure_platform_admin(&platform_users, &hasher, &clock, configured)
             .await
             .context("bootstrapping the platform admin")?
         {
             BootstrapOutcome::AlreadyDone => {}
-            BootstrapOutcome::CreatedWithConfiguredPassword => tracing::info!(
-                user = BOOTSTRAP_ADMIN,
-                "created the bootstrap platform admin"
-            ),
+            BootstrapOutcome::CreatedWithConfiguredPassword => {
+                tracing::info!(user = BOOTSTRAP_ADMIN, "created the bootstrap platform admin")
+            }
             BootstrapOutcome::CreatedWithGeneratedPassword(password) => {
                 tracing::info!(
                     user = BOOTSTRAP_ADMIN,
@@ -106,10 +107,7 @@ impl Application {
                 .configure(routes::tenants::configure)
                 .configure(routes::tenant_keys::configure)
                 .configure(routes::users::configure)
-                .service(
-                    SwaggerUi::new("/swagger-ui/{_:.*}")
-                        .url("/api-docs/openapi.json", document.clone()),
-                )
+                .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", document.clone()))
                 .default_service(web::to(routes::not_found))
         })
         .listen(listener)?;
@@ -117,10 +115,7 @@ impl Application {
             server = server.workers(workers);
         }
         tracing::info!(port, "listening");
-        Ok(Self {
-            port,
-            server: server.run(),
-        })
+        Ok(Self { port, server: server.run() })
     }
 
     /// The bound port.
@@ -158,19 +153,9 @@ fn envelope_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandl
         _ => ErrorCode::Internal,
     };
     let error = if code == ErrorCode::Internal {
-        ApiError::internal(&std::io::Error::other(format!(
-            "unhandled {} response",
-            res.status()
-        )))
+        ApiError::internal(&std::io::Error::other(format!("unhandled {} response", res.status())))
     } else {
-        ApiError::new(
-            code,
-            res.status()
-                .canonical_reason()
-                .unwrap_or("Request failed")
-                .to_owned()
-                + ".",
-        )
+        ApiError::new(code, res.status().canonical_reason().unwrap_or("Request failed").to_owned() + ".")
     };
     let (req, _) = res.into_parts();
     let response = ServiceResponse::new(req, error.error_response()).map_into_right_body();

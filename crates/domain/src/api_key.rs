@@ -29,10 +29,8 @@ impl KeyPublicId {
     /// # Errors
     /// `None` when it is not 24 lowercase hex characters.
     pub fn parse(raw: &str) -> Option<Self> {
-        let ok = raw.len() == PUBLIC_ID_BYTES * 2
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let ok =
+            raw.len() == PUBLIC_ID_BYTES * 2 && raw.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         ok.then(|| Self(raw.to_owned()))
     }
 
@@ -105,10 +103,7 @@ impl PresentedKey {
         if secret.is_empty() || secret.len() > 128 {
             return None;
         }
-        Some(Self {
-            public_id,
-            secret: secret.to_owned(),
-        })
+        Some(Self { public_id, secret: secret.to_owned() })
     }
 
     /// Whether the secret matches the stored digest (constant time).
@@ -171,10 +166,7 @@ impl KeyDescription {
     /// [`Invalid`] for `description`.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         if raw.chars().count() > 512 || raw.chars().any(char::is_control) {
-            return Err(Invalid::new(
-                "description",
-                "must be at most 512 characters, without control characters",
-            ));
+            return Err(Invalid::new("description", "must be at most 512 characters, without control characters"));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -245,20 +237,13 @@ pub trait ApiKeyRepository: Send + Sync {
     ///
     /// # Errors
     /// Only [`StorageError`].
-    async fn find_for_authentication(
-        &self,
-        public_id: &KeyPublicId,
-    ) -> Result<Option<ApiKey>, StorageError>;
+    async fn find_for_authentication(&self, public_id: &KeyPublicId) -> Result<Option<ApiKey>, StorageError>;
 
     /// Finds a key of `tenant`.
     ///
     /// # Errors
     /// Only [`StorageError`].
-    async fn find(
-        &self,
-        tenant: TenantId,
-        public_id: &KeyPublicId,
-    ) -> Result<Option<ApiKey>, StorageError>;
+    async fn find(&self, tenant: TenantId, public_id: &KeyPublicId) -> Result<Option<ApiKey>, StorageError>;
 
     /// Lists the keys of `tenant` (only those of `owner`, when given), oldest first.
     ///
@@ -275,23 +260,13 @@ pub trait ApiKeyRepository: Send + Sync {
     ///
     /// # Errors
     /// Only [`StorageError`].
-    async fn revoke(
-        &self,
-        tenant: TenantId,
-        public_id: &KeyPublicId,
-        at: DateTime<Utc>,
-    ) -> Result<bool, StorageError>;
+    async fn revoke(&self, tenant: TenantId, public_id: &KeyPublicId, at: DateTime<Utc>) -> Result<bool, StorageError>;
 
     /// Records a use of the key.
     ///
     /// # Errors
     /// Only [`StorageError`].
-    async fn touch(
-        &self,
-        tenant: TenantId,
-        id: ApiKeyId,
-        at: DateTime<Utc>,
-    ) -> Result<(), StorageError>;
+    async fn touch(&self, tenant: TenantId, id: ApiKeyId, at: DateTime<Utc>) -> Result<(), StorageError>;
 }
 
 #[cfg(test)]
@@ -308,11 +283,7 @@ mod tests {
         assert!(!presented.matches(&other.digest));
         assert_ne!(key.public_id, other.public_id);
         // 256-bit secret: 43 base64url characters.
-        let secret = key
-            .full_text
-            .rsplit_once(&format!("{}_", key.public_id))
-            .unwrap()
-            .1;
+        let secret = key.full_text.rsplit_once(&format!("{}_", key.public_id)).unwrap().1;
         assert_eq!(secret.len(), 43);
     }
 

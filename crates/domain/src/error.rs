@@ -29,10 +29,7 @@ pub struct Invalid {
 impl Invalid {
     /// Builds a validation failure for `field`.
     pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
-        Self {
-            field,
-            reason: reason.into(),
-        }
+        Self { field, reason: reason.into() }
     }
 }
 

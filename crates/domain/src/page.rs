@@ -28,12 +28,7 @@ impl PageRequest {
         let size = match size {
             None => DEFAULT_PAGE_SIZE,
             Some(s) if (1..=MAX_PAGE_SIZE as i64).contains(&s) => s as u64,
-            Some(_) => {
-                return Err(Invalid::new(
-                    "size",
-                    format!("must be between 1 and {MAX_PAGE_SIZE}"),
-                ))
-            }
+            Some(_) => return Err(Invalid::new("size", format!("must be between 1 and {MAX_PAGE_SIZE}"))),
         };
         Ok(Self { from, size })
     }
@@ -50,10 +45,7 @@ impl PageRequest {
 
 impl Default for PageRequest {
     fn default() -> Self {
-        Self {
-            from: 0,
-            size: DEFAULT_PAGE_SIZE,
-        }
+        Self { from: 0, size: DEFAULT_PAGE_SIZE }
     }
 }
 
@@ -74,19 +66,10 @@ mod tests {
 
     #[test]
     fn bounds_are_enforced() {
-        assert_eq!(
-            PageRequest::parse(None, None).unwrap(),
-            PageRequest::default()
-        );
-        assert_eq!(
-            PageRequest::parse(Some(-1), None).unwrap_err().field,
-            "from"
-        );
+        assert_eq!(PageRequest::parse(None, None).unwrap(), PageRequest::default());
+        assert_eq!(PageRequest::parse(Some(-1), None).unwrap_err().field, "from");
         assert_eq!(PageRequest::parse(None, Some(0)).unwrap_err().field, "size");
-        assert_eq!(
-            PageRequest::parse(None, Some(101)).unwrap_err().field,
-            "size"
-        );
+        assert_eq!(PageRequest::parse(None, Some(101)).unwrap_err().field, "size");
         assert_eq!(PageRequest::parse(Some(5), Some(100)).unwrap().size(), 100);
     }
 }

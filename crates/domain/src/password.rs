@@ -17,10 +17,7 @@ impl Password {
     pub fn parse_new(raw: String) -> Result<Self, Invalid> {
         let len = raw.chars().count();
         if !(8..=1024).contains(&len) {
-            return Err(Invalid::new(
-                "password",
-                "must be 8 to 1024 characters long",
-            ));
+            return Err(Invalid::new("password", "must be 8 to 1024 characters long"));
         }
         Ok(Self(raw))
     }
@@ -93,9 +90,5 @@ pub trait PasswordHasher: Send + Sync {
     ///
     /// # Errors
     /// [`HashError::Busy`] when saturated; [`HashError::Failed`] otherwise.
-    async fn verify(
-        &self,
-        password: &Password,
-        hash: Option<&PasswordHash>,
-    ) -> Result<bool, HashError>;
+    async fn verify(&self, password: &Password, hash: Option<&PasswordHash>) -> Result<bool, HashError>;
 }

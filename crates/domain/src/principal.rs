@@ -38,14 +38,12 @@ impl Principal {
 
     /// A platform operator, admin or viewer.
     pub fn is_platform_reader(&self) -> bool {
-        self.tenant.is_none()
-            && (self.roles.contains(PLATFORM_ADMIN) || self.roles.contains(PLATFORM_VIEWER))
+        self.tenant.is_none() && (self.roles.contains(PLATFORM_ADMIN) || self.roles.contains(PLATFORM_VIEWER))
     }
 
     /// May change everything in `tenant`.
     pub fn can_admin_tenant(&self, tenant: TenantId) -> bool {
-        self.is_platform_admin()
-            || (self.tenant == Some(tenant) && self.roles.contains(TENANT_ADMIN))
+        self.is_platform_admin() || (self.tenant == Some(tenant) && self.roles.contains(TENANT_ADMIN))
     }
 
     /// May read everything in `tenant`.
@@ -69,10 +67,7 @@ mod tests {
 
     fn key_principal(tenant: TenantId, role: &str) -> Principal {
         Principal {
-            subject: Subject::ApiKey {
-                key: ApiKeyId::generate(),
-                owner: None,
-            },
+            subject: Subject::ApiKey { key: ApiKeyId::generate(), owner: None },
             tenant: Some(tenant),
             roles: Roles::single(role),
         }

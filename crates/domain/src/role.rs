@@ -27,9 +27,7 @@ impl Role {
         }
         let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-.:".contains(c);
         if !raw.chars().all(allowed) {
-            return Err(
-                "a role may contain only lowercase letters, digits, '_', '-', '.' and ':'".into(),
-            );
+            return Err("a role may contain only lowercase letters, digits, '_', '-', '.' and ':'".into());
         }
         Ok(Self(raw.to_owned()))
     }
@@ -110,15 +108,8 @@ mod tests {
 
     #[test]
     fn tenant_roles_reject_platform_roles_and_bad_names() {
-        let ok = Roles::parse_tenant(
-            "roles",
-            &[
-                "tenant_admin".into(),
-                "billing:read".into(),
-                "tenant_admin".into(),
-            ],
-        )
-        .unwrap();
+        let ok = Roles::parse_tenant("roles", &["tenant_admin".into(), "billing:read".into(), "tenant_admin".into()])
+            .unwrap();
         assert_eq!(ok.to_strings(), vec!["tenant_admin", "billing:read"]);
         assert!(Roles::parse_tenant("roles", &["platform_admin".into()]).is_err());
         assert!(Roles::parse_tenant("roles", &["Admin".into()]).is_err());

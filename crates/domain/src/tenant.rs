@@ -23,10 +23,7 @@ impl TenantSlug {
         if raw.is_empty() || raw.len() > 63 {
             return bad("must be 1 to 63 characters long");
         }
-        if !raw
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
+        if !raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
             return bad("may contain only lowercase letters, digits and '-'");
         }
         if raw.starts_with('-') || raw.ends_with('-') {
@@ -208,10 +205,7 @@ mod tests {
     #[test]
     fn tenant_refs_read_ids_and_slugs() {
         let id = Uuid::now_v7();
-        assert_eq!(
-            TenantRef::parse(&id.to_string()),
-            Some(TenantRef::Id(TenantId::from_uuid(id)))
-        );
+        assert_eq!(TenantRef::parse(&id.to_string()), Some(TenantRef::Id(TenantId::from_uuid(id))));
         assert!(matches!(TenantRef::parse("acme"), Some(TenantRef::Slug(_))));
         assert_eq!(TenantRef::parse("NOT A SLUG"), None);
     }

@@ -31,16 +31,9 @@ pub struct PlainHasher;
 #[async_trait]
 impl PasswordHasher for PlainHasher {
     async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
-        Ok(PasswordHash::from_phc(format!(
-            "plain:{}",
-            password.expose()
-        )))
+        Ok(PasswordHash::from_phc(format!("plain:{}", password.expose())))
     }
-    async fn verify(
-        &self,
-        password: &Password,
-        hash: Option<&PasswordHash>,
-    ) -> Result<bool, HashError> {
+    async fn verify(&self, password: &Password, hash: Option<&PasswordHash>) -> Result<bool, HashError> {
         Ok(hash.is_some_and(|h| h.as_phc() == format!("plain:{}", password.expose())))
     }
 }
@@ -53,68 +46,33 @@ pub struct InMemoryUsers(Mutex<Vec<User>>);
 impl UserRepository for InMemoryUsers {
     async fn insert(&self, user: &User) -> Result<(), WriteUserError> {
         let mut all = self.0.lock().unwrap();
-        if all.iter().any(|u| {
-            u.tenant_id == user.tenant_id && u.user_name.folded() == user.user_name.folded()
-        }) {
+        if all.iter().any(|u| u.tenant_id == user.tenant_id && u.user_name.folded() == user.user_name.folded()) {
             return Err(WriteUserError::NameTaken);
         }
         all.push(user.clone());
         Ok(())
     }
-    async fn find_by_name(
-        &self,
-        tenant: TenantId,
-        name: &UserName,
-    ) -> Result<Option<User>, StorageError> {
+    async fn find_by_name(&self, tenant: TenantId, name: &UserName) -> Result<Option<User>, StorageError> {
         let all = self.0.lock().unwrap();
-        Ok(all
-            .iter()
-            .find(|u| u.tenant_id == tenant && u.user_name.folded() == name.folded())
-            .cloned())
+        Ok(all.iter().find(|u| u.tenant_id == tenant && u.user_name.folded() == name.folded()).cloned())
     }
     async fn find_by_id(&self, tenant: TenantId, id: UserId) -> Result<Option<User>, StorageError> {
-        Ok(self
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|u| u.tenant_id == tenant && u.id == id)
-            .cloned())
+        Ok(self.0.lock().unwrap().iter().find(|u| u.tenant_id == tenant && u.id == id).cloned())
     }
     async fn list(&self, tenant: TenantId, page: PageRequest) -> Result<Page<User>, StorageError> {
-        let all: Vec<User> = self
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|u| u.tenant_id == tenant)
-            .cloned()
-            .collect();
+        let all: Vec<User> = self.0.lock().unwrap().iter().filter(|u| u.tenant_id == tenant).cloned().collect();
         let total = all.len() as u64;
-        let items = all
-            .into_iter()
-            .skip(page.from() as usize)
-            .take(page.size() as usize)
-            .collect();
-        Ok(Page {
-            items,
-            total,
-            request: page,
-        })
+        let items = all.into_iter().skip(page.from() as usize).take(page.size() as usize).collect();
+        Ok(Page { items, total, request: page })
     }
     async fn update(&self, user: &User) -> Result<bool, WriteUserError> {
         let mut all = self.0.lock().unwrap();
         if all.iter().any(|u| {
-            u.tenant_id == user.tenant_id
-                && u.id != user.id
-                && u.user_name.folded() == user.user_name.folded()
+            u.tenant_id == user.tenant_id && u.id != user.id && u.user_name.folded() == user.user_name.folded()
         }) {
             return Err(WriteUserError::NameTaken);
         }
-        match all
-            .iter_mut()
-            .find(|u| u.tenant_id == user.tenant_id && u.id == user.id)
-        {
+        match all.iter_mut().find(|u| u.tenant_id == user.tenant_id && u.id == user.id) {
             Some(slot) => {
                 *slot = user.clone();
                 Ok(true)

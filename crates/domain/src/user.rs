@@ -22,17 +22,11 @@ impl UserName {
     /// [`Invalid`] for `user_name`.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         if raw.is_empty() || raw.chars().count() > 128 {
-            return Err(Invalid::new(
-                "user_name",
-                "must be 1 to 128 characters long",
-            ));
+            return Err(Invalid::new("user_name", "must be 1 to 128 characters long"));
         }
         let allowed = |c: char| c.is_alphanumeric() || "._-@+".contains(c);
         if !raw.chars().all(allowed) {
-            return Err(Invalid::new(
-                "user_name",
-                "may contain only letters, digits and '.', '_', '-', '@', '+'",
-            ));
+            return Err(Invalid::new("user_name", "may contain only letters, digits and '.', '_', '-', '@', '+'"));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -97,10 +91,7 @@ impl FullName {
     /// [`Invalid`] for `full_name`.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         if raw.chars().count() > 256 || raw.chars().any(char::is_control) {
-            return Err(Invalid::new(
-                "full_name",
-                "must be at most 256 characters, without control characters",
-            ));
+            return Err(Invalid::new("full_name", "must be at most 256 characters, without control characters"));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -127,14 +118,9 @@ impl Metadata {
         let Value::Object(map) = value else {
             return Err(Invalid::new("metadata", "must be a JSON object"));
         };
-        let size = serde_json::to_vec(&map)
-            .map(|v| v.len())
-            .unwrap_or(usize::MAX);
+        let size = serde_json::to_vec(&map).map(|v| v.len()).unwrap_or(usize::MAX);
         if size > MAX_METADATA_BYTES {
-            return Err(Invalid::new(
-                "metadata",
-                format!("must be at most {MAX_METADATA_BYTES} bytes"),
-            ));
+            return Err(Invalid::new("metadata", format!("must be at most {MAX_METADATA_BYTES} bytes")));
         }
         Ok(Self(map))
     }
@@ -206,11 +192,7 @@ pub trait UserRepository: Send + Sync {
     ///
     /// # Errors
     /// Only [`StorageError`].
-    async fn find_by_name(
-        &self,
-        tenant: TenantId,
-        name: &UserName,
-    ) -> Result<Option<User>, StorageError>;
+    async fn find_by_name(&self, tenant: TenantId, name: &UserName) -> Result<Option<User>, StorageError>;
 
     /// Finds a user by id.
     ///

@@ -40,10 +40,7 @@ pub(crate) fn roles_to_json(roles: &Roles) -> Value {
 
 pub(crate) fn roles_from_json(value: Value) -> Roles {
     let raw = match value {
-        Value::Array(items) => items
-            .into_iter()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect(),
+        Value::Array(items) => items.into_iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
         _ => Vec::new(),
     };
     Roles::from_stored(raw)
@@ -65,18 +62,8 @@ pub(crate) fn user_from_row(row: users::Model) -> Result<User, StorageError> {
         id: UserId::from_uuid(row.id),
         tenant_id: TenantId::from_uuid(row.tenant_id),
         user_name: UserName::parse(&row.user_name).map_err(|_| corrupt("user name"))?,
-        email: row
-            .email
-            .as_deref()
-            .map(Email::parse)
-            .transpose()
-            .map_err(|_| corrupt("email"))?,
-        full_name: row
-            .full_name
-            .as_deref()
-            .map(FullName::parse)
-            .transpose()
-            .map_err(|_| corrupt("full name"))?,
+        email: row.email.as_deref().map(Email::parse).transpose().map_err(|_| corrupt("email"))?,
+        full_name: row.full_name.as_deref().map(FullName::parse).transpose().map_err(|_| corrupt("full name"))?,
         roles: roles_from_json(row.roles),
         enabled: row.enabled,
         metadata: Metadata::from_stored(row.metadata),
@@ -92,13 +79,9 @@ pub(crate) fn key_from_row(row: api_keys::Model) -> Result<ApiKey, StorageError>
         id: ApiKeyId::from_uuid(row.id),
         tenant_id: TenantId::from_uuid(row.tenant_id),
         public_id: KeyPublicId::parse(&row.public_id).ok_or_else(|| corrupt("key id"))?,
-        digest: SecretDigest::from_bytes(&row.secret_digest)
-            .ok_or_else(|| corrupt("key digest"))?,
-        description: KeyDescription::parse(&row.description)
-            .map_err(|_| corrupt("key description"))?,
-        owner: row.owner_user_id.map_or(KeyOwner::Application, |u| {
-            KeyOwner::User(UserId::from_uuid(u))
-        }),
+        digest: SecretDigest::from_bytes(&row.secret_digest).ok_or_else(|| corrupt("key digest"))?,
+        description: KeyDescription::parse(&row.description).map_err(|_| corrupt("key description"))?,
+        owner: row.owner_user_id.map_or(KeyOwner::Application, |u| KeyOwner::User(UserId::from_uuid(u))),
         roles: roles_from_json(row.roles),
         created_at: row.created_at,
         expires_at: row.expires_at,

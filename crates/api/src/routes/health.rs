@@ -7,8 +7,7 @@ use utoipa::{OpenApi, ToSchema};
 
 /// Mounts the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
+    cfg.route("/healthz", web::get().to(healthz)).route("/readyz", web::get().to(readyz));
 }
 
 /// The health routes' part of the OpenAPI document.
@@ -40,9 +39,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Ok(()) => HttpResponse::Ok().json(Health { status: "ok" }),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            HttpResponse::ServiceUnavailable().json(Health {
-                status: "unavailable",
-            })
+            HttpResponse::ServiceUnavailable().json(Health { status: "unavailable" })
         }
     }
 }

@@ -21,13 +21,7 @@ use uuid::Uuid;
 /// Mounts the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let base = "/api/v1/platform/tenants/{tenant}/keys";
-    cfg.service(
-        web::resource(base)
-            .get(list)
-            .post(create)
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
+    cfg.service(web::resource(base).get(list).post(create).default_service(web::to(method_not_allowed))).service(
         web::resource(format!("{base}/{{key_id}}"))
             .get(get)
             .delete(revoke)
@@ -39,13 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(OpenApi)]
 #[openapi(
     paths(create, list, get, revoke),
-    components(schemas(
-        CreateKeyRequest,
-        KeyResponse,
-        CreatedKeyResponse,
-        KeyOwnerResponse,
-        KeyList
-    ))
+    components(schemas(CreateKeyRequest, KeyResponse, CreatedKeyResponse, KeyOwnerResponse, KeyList))
 )]
 pub struct TenantKeysApi;
 
@@ -102,14 +90,8 @@ pub struct KeyResponse {
 impl From<ApiKey> for KeyResponse {
     fn from(k: ApiKey) -> Self {
         let owner = match k.owner {
-            KeyOwner::Application => KeyOwnerResponse {
-                kind: "application".into(),
-                user_id: None,
-            },
-            KeyOwner::User(u) => KeyOwnerResponse {
-                kind: "user".into(),
-                user_id: Some(u.as_uuid()),
-            },
+            KeyOwner::Application => KeyOwnerResponse { kind: "application".into(), user_id: None },
+            KeyOwner::User(u) => KeyOwnerResponse { kind: "user".into(), user_id: Some(u.as_uuid()) },
         };
         Self {
             id: k.public_id.to_string(),
@@ -148,10 +130,7 @@ pub struct KeyList {
 
 fn key_error(e: KeyError, id: &str) -> ApiError {
     match e {
-        KeyError::NotFound => ApiError::new(
-            ErrorCode::KeyNotFound,
-            format!("API key '{id}' was not found."),
-        ),
+        KeyError::NotFound => ApiError::new(ErrorCode::KeyNotFound, format!("API key '{id}' was not found.")),
         KeyError::Invalid(i) => ApiError::invalid(ErrorCode::InvalidData, &i),
         KeyError::Storage(s) => s.into(),
     }
@@ -190,15 +169,8 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = tenant_for(&state, &auth.principal, &path, Access::Admin).await?;
     let new = parse_new(body).map_err(|e| ApiError::invalid(ErrorCode::InvalidData, &e))?;
-    let created = state
-        .keys
-        .create(tenant.id, new)
-        .await
-        .map_err(|e| key_error(e, ""))?;
-    Ok(HttpResponse::Created().json(CreatedKeyResponse {
-        key: created.full_text,
-        attributes: created.key.into(),
-    }))
+    let created = state.keys.create(tenant.id, new).await.map_err(|e| key_error(e, ""))?;
+    Ok(HttpResponse::Created().json(CreatedKeyResponse { key: created.full_text, attributes: created.key.into() }))
 }
 
 /// List the tenant's keys (revoked ones included).
@@ -221,10 +193,7 @@ pub async fn list(
     let tenant = tenant_for(&state, &auth.principal, &path, Access::Read).await?;
     let page = state.keys.list(tenant.id, None, page).await?;
     let info = PageInfo::from(&page);
-    Ok(HttpResponse::Ok().json(KeyList {
-        keys: page.items.into_iter().map(Into::into).collect(),
-        page: info,
-    }))
+    Ok(HttpResponse::Ok().json(KeyList { keys: page.items.into_iter().map(Into::into).collect(), page: info }))
 }
 
 /// Get one of the tenant's keys.
@@ -244,11 +213,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, key_id) = path.into_inner();
     let tenant = tenant_for(&state, &auth.principal, &tenant, Access::Read).await?;
-    let key = state
-        .keys
-        .get(tenant.id, &key_id, None)
-        .await
-        .map_err(|e| key_error(e, &key_id))?;
+    let key = state.keys.get(tenant.id, &key_id, None).await.map_err(|e| key_error(e, &key_id))?;
     Ok(HttpResponse::Ok().json(KeyResponse::from(key)))
 }
 
@@ -269,10 +234,6 @@ pub async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, key_id) = path.into_inner();
     let tenant = tenant_for(&state, &auth.principal, &tenant, Access::Admin).await?;
-    state
-        .keys
-        .revoke(tenant.id, &key_id, None)
-        .await
-        .map_err(|e| key_error(e, &key_id))?;
+    state.keys.revoke(tenant.id, &key_id, None).await.map_err(|e| key_error(e, &key_id))?;
     Ok(HttpResponse::Ok().json(Empty {}))
 }

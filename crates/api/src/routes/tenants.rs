@@ -9,9 +9,7 @@ use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use keyplane_domain::error::Invalid;
-use keyplane_domain::services::tenants::{
-    Access, CreateTenantError, TenantAccessError, TenantPatch,
-};
+use keyplane_domain::services::tenants::{Access, CreateTenantError, TenantAccessError, TenantPatch};
 use keyplane_domain::tenant::{Tenant, TenantName, TenantSlug, TenantStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -20,29 +18,24 @@ use uuid::Uuid;
 /// Mounts the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let base = "/api/v1/platform/tenants";
-    cfg.service(
-        web::resource(base)
-            .get(list)
-            .post(create)
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource(format!("{base}/{{tenant}}"))
-            .get(get)
-            .patch(update)
-            .delete(delete)
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource(format!("{base}/{{tenant}}/_suspend"))
-            .post(suspend)
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource(format!("{base}/{{tenant}}/_resume"))
-            .post(resume)
-            .default_service(web::to(method_not_allowed)),
-    );
+    cfg.service(web::resource(base).get(list).post(create).default_service(web::to(method_not_allowed)))
+        .service(
+            web::resource(format!("{base}/{{tenant}}"))
+                .get(get)
+                .patch(update)
+                .delete(delete)
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource(format!("{base}/{{tenant}}/_suspend"))
+                .post(suspend)
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource(format!("{base}/{{tenant}}/_resume"))
+                .post(resume)
+                .default_service(web::to(method_not_allowed)),
+        );
 }
 
 /// The tenant routes' part of the OpenAPI document.
@@ -121,9 +114,7 @@ fn invalid(e: &Invalid) -> ApiError {
 
 fn access_error(e: TenantAccessError) -> ApiError {
     match e {
-        TenantAccessError::NotFound => {
-            ApiError::new(ErrorCode::TenantNotFound, "The tenant was not found.")
-        }
+        TenantAccessError::NotFound => ApiError::new(ErrorCode::TenantNotFound, "The tenant was not found."),
         TenantAccessError::Forbidden => ApiError::forbidden(),
         TenantAccessError::Storage(s) => s.into(),
     }
@@ -148,18 +139,13 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let slug = TenantSlug::parse(&body.slug).map_err(|e| invalid(&e))?;
     let name = TenantName::parse(&body.name).map_err(|e| invalid(&e))?;
-    let tenant = state
-        .tenants
-        .create(slug, name)
-        .await
-        .map_err(|e| match e {
-            CreateTenantError::SlugTaken => ApiError::new(
-                ErrorCode::TenantSlugConflict,
-                format!("A tenant with slug '{}' already exists.", body.slug),
-            )
-            .with_fields(["slug"]),
-            CreateTenantError::Storage(s) => s.into(),
-        })?;
+    let tenant = state.tenants.create(slug, name).await.map_err(|e| match e {
+        CreateTenantError::SlugTaken => {
+            ApiError::new(ErrorCode::TenantSlugConflict, format!("A tenant with slug '{}' already exists.", body.slug))
+                .with_fields(["slug"])
+        }
+        CreateTenantError::Storage(s) => s.into(),
+    })?;
     Ok(HttpResponse::Created().json(TenantResponse::from(tenant)))
 }
 
@@ -179,10 +165,7 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let page = state.tenants.list(page).await?;
     let info = PageInfo::from(&page);
-    Ok(HttpResponse::Ok().json(TenantList {
-        tenants: page.items.into_iter().map(Into::into).collect(),
-        page: info,
-    }))
+    Ok(HttpResponse::Ok().json(TenantList { tenants: page.items.into_iter().map(Into::into).collect(), page: info }))
 }
 
 /// Get a tenant (by slug or id). A tenant's own key may read its tenant.
@@ -222,19 +205,8 @@ pub async fn update(
     JsonBody(body): JsonBody<UpdateTenantRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = tenant_for(&state, &auth.principal, &path, Access::Admin).await?;
-    let patch = TenantPatch {
-        name: body
-            .name
-            .as_deref()
-            .map(TenantName::parse)
-            .transpose()
-            .map_err(|e| invalid(&e))?,
-    };
-    let tenant = state
-        .tenants
-        .update(tenant, patch)
-        .await
-        .map_err(access_error)?;
+    let patch = TenantPatch { name: body.name.as_deref().map(TenantName::parse).transpose().map_err(|e| invalid(&e))? };
+    let tenant = state.tenants.update(tenant, patch).await.map_err(access_error)?;
     Ok(HttpResponse::Ok().json(TenantResponse::from(tenant)))
 }
 
@@ -265,11 +237,7 @@ async fn set_status(
     status: TenantStatus,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = tenant_for(state, &auth.principal, raw, Access::Admin).await?;
-    let tenant = state
-        .tenants
-        .set_status(tenant, status)
-        .await
-        .map_err(access_error)?;
+    let tenant = state.tenants.set_status(tenant, status).await.map_err(access_error)?;
     Ok(HttpResponse::Ok().json(TenantResponse::from(tenant)))
 }
 

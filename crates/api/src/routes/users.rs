@@ -22,19 +22,14 @@ use uuid::Uuid;
 
 /// Mounts the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/api/v1/users")
-            .get(list)
-            .post(create)
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/api/v1/users/{user_name}")
-            .get(get)
-            .patch(update)
-            .delete(delete)
-            .default_service(web::to(method_not_allowed)),
-    );
+    cfg.service(web::resource("/api/v1/users").get(list).post(create).default_service(web::to(method_not_allowed)))
+        .service(
+            web::resource("/api/v1/users/{user_name}")
+                .get(get)
+                .patch(update)
+                .delete(delete)
+                .default_service(web::to(method_not_allowed)),
+        );
 }
 
 /// The user routes' part of the OpenAPI document.
@@ -75,10 +70,13 @@ pub struct CreateUserRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
     /// New sign-in name.
-    pub user_name: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub user_name: Option<Option<String>>,
     /// New password.
-    #[schema(format = Password)]
-    pub password: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, format = Password)]
+    pub password: Option<Option<String>>,
     /// New address, or `null` to clear.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
@@ -88,11 +86,17 @@ pub struct UpdateUserRequest {
     #[schema(value_type = Option<String>)]
     pub full_name: Option<Option<String>>,
     /// Replacement roles.
-    pub roles: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub roles: Option<Option<Vec<String>>>,
     /// Enable or disable sign-in.
-    pub enabled: Option<bool>,
-    /// Merge patch for the metadata object.
-    pub metadata: Option<Value>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<bool>)]
+    pub enabled: Option<Option<bool>>,
+    /// Merge patch for the metadata object; `null` clears it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Option<Value>>,
 }
 
 /// A user. The password is never returned.
@@ -163,11 +167,10 @@ fn write_error(e: WriteError, name: &str) -> ApiError {
     match e {
         WriteError::NotFound => user_not_found(name),
         WriteError::Invalid(i) => invalid(i),
-        WriteError::NameTaken => ApiError::new(
-            ErrorCode::UserNameConflict,
-            "A user with this name already exists in the tenant.",
-        )
-        .with_fields(["user_name"]),
+        WriteError::NameTaken => {
+            ApiError::new(ErrorCode::UserNameConflict, "A user with this name already exists in the tenant.")
+                .with_fields(["user_name"])
+        }
         WriteError::Hash(h) => hash_error(h),
         WriteError::Storage(s) => s.into(),
     }
@@ -181,10 +184,7 @@ fn find_error(e: FindUserError, name: &str) -> ApiError {
 }
 
 fn user_not_found(name: &str) -> ApiError {
-    ApiError::new(
-        ErrorCode::UserNotFound,
-        format!("User '{name}' was not found."),
-    )
+    ApiError::new(ErrorCode::UserNotFound, format!("User '{name}' was not found."))
 }
 
 fn parse_new(body: CreateUserRequest) -> Result<NewUser, Invalid> {
@@ -195,33 +195,29 @@ fn parse_new(body: CreateUserRequest) -> Result<NewUser, Invalid> {
         full_name: body.full_name.as_deref().map(FullName::parse).transpose()?,
         roles: Roles::parse_tenant("roles", &body.roles)?,
         enabled: body.enabled.unwrap_or(true),
-        metadata: body
-            .metadata
-            .map(Metadata::parse)
-            .transpose()?
-            .unwrap_or_default(),
+        metadata: body.metadata.map(Metadata::parse).transpose()?.unwrap_or_default(),
     })
 }
 
 fn parse_patch(body: UpdateUserRequest) -> Result<UserPatch, Invalid> {
     Ok(UserPatch {
-        user_name: body.user_name.as_deref().map(UserName::parse).transpose()?,
-        password: body.password.map(Password::parse_new).transpose()?,
-        email: body
-            .email
-            .map(|e| e.as_deref().map(Email::parse).transpose())
-            .transpose()?,
-        full_name: body
-            .full_name
-            .map(|n| n.as_deref().map(FullName::parse).transpose())
-            .transpose()?,
-        roles: body
-            .roles
-            .map(|r| Roles::parse_tenant("roles", &r))
-            .transpose()?,
-        enabled: body.enabled,
-        metadata: body.metadata,
+        user_name: required("user_name", body.user_name)?.as_deref().map(UserName::parse).transpose()?,
+        password: required("password", body.password)?.map(Password::parse_new).transpose()?,
+        email: body.email.map(|e| e.as_deref().map(Email::parse).transpose()).transpose()?,
+        full_name: body.full_name.map(|n| n.as_deref().map(FullName::parse).transpose()).transpose()?,
+        roles: required("roles", body.roles)?.map(|r| Roles::parse_tenant("roles", &r)).transpose()?,
+        enabled: required("enabled", body.enabled)?,
+        metadata: body.metadata.map(|m| m.unwrap_or(Value::Null)),
     })
+}
+
+/// A merge-patch member that may be absent but not `null` (the field cannot be removed).
+fn required<T>(field: &'static str, value: Option<Option<T>>) -> Result<Option<T>, Invalid> {
+    match value {
+        Some(None) => Err(Invalid::new(field, "cannot be null")),
+        Some(Some(v)) => Ok(Some(v)),
+        None => Ok(None),
+    }
 }
 
 /// Create a user in the caller's tenant.
@@ -248,11 +244,7 @@ pub async fn create(
     let tenant = acting_tenant(&state, &req, &auth.principal, Access::Admin).await?;
     let name = body.user_name.clone();
     let new = parse_new(body).map_err(invalid)?;
-    let user = state
-        .users
-        .create(tenant.id, new)
-        .await
-        .map_err(|e| write_error(e, &name))?;
+    let user = state.users.create(tenant.id, new).await.map_err(|e| write_error(e, &name))?;
     Ok(HttpResponse::Created().json(UserResponse::from(user)))
 }
 
@@ -276,10 +268,7 @@ pub async fn list(
     let tenant = acting_tenant(&state, &req, &auth.principal, Access::Read).await?;
     let page = state.users.list(tenant.id, page).await?;
     let info = PageInfo::from(&page);
-    Ok(HttpResponse::Ok().json(UserList {
-        users: page.items.into_iter().map(Into::into).collect(),
-        page: info,
-    }))
+    Ok(HttpResponse::Ok().json(UserList { users: page.items.into_iter().map(Into::into).collect(), page: info }))
 }
 
 /// Get a user by name (without regard to case) or id.
@@ -299,11 +288,7 @@ pub async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = acting_tenant(&state, &req, &auth.principal, Access::Read).await?;
-    let user = state
-        .users
-        .get(tenant.id, &path)
-        .await
-        .map_err(|e| find_error(e, &path))?;
+    let user = state.users.get(tenant.id, &path).await.map_err(|e| find_error(e, &path))?;
     Ok(HttpResponse::Ok().json(UserResponse::from(user)))
 }
 
@@ -330,11 +315,7 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = acting_tenant(&state, &req, &auth.principal, Access::Admin).await?;
     let patch = parse_patch(body).map_err(invalid)?;
-    let user = state
-        .users
-        .update(tenant.id, &path, patch)
-        .await
-        .map_err(|e| write_error(e, &path))?;
+    let user = state.users.update(tenant.id, &path, patch).await.map_err(|e| write_error(e, &path))?;
     Ok(HttpResponse::Ok().json(UserResponse::from(user)))
 }
 
@@ -355,10 +336,6 @@ pub async fn delete(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = acting_tenant(&state, &req, &auth.principal, Access::Admin).await?;
-    state
-        .users
-        .delete(tenant.id, &path)
-        .await
-        .map_err(|e| find_error(e, &path))?;
+    state.users.delete(tenant.id, &path).await.map_err(|e| find_error(e, &path))?;
     Ok(HttpResponse::Ok().json(Empty {}))
 }

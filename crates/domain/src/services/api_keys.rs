@@ -1,8 +1,6 @@
 //! API key administration: create (the secret is returned once), list, get, revoke.
 
-use crate::api_key::{
-    ApiKey, ApiKeyRepository, GeneratedKey, InsertKeyError, KeyDescription, KeyOwner, KeyPublicId,
-};
+use crate::api_key::{ApiKey, ApiKeyRepository, GeneratedKey, InsertKeyError, KeyDescription, KeyOwner, KeyPublicId};
 use crate::clock::SharedClock;
 use crate::error::{Invalid, StorageError};
 use crate::ids::{ApiKeyId, TenantId};
@@ -83,10 +81,7 @@ impl ApiKeyService {
             revoked_at: None,
         };
         match self.repo.insert(&key).await {
-            Ok(()) => Ok(CreatedKey {
-                key,
-                full_text: generated.full_text,
-            }),
+            Ok(()) => Ok(CreatedKey { key, full_text: generated.full_text }),
             Err(InsertKeyError::OwnerGone) => Err(KeyError::NotFound),
             Err(InsertKeyError::Storage(e)) => Err(e.into()),
         }
@@ -96,18 +91,9 @@ impl ApiKeyService {
     ///
     /// # Errors
     /// `NotFound` or `Storage`.
-    pub async fn get(
-        &self,
-        tenant: TenantId,
-        public_id: &str,
-        owner: Option<KeyOwner>,
-    ) -> Result<ApiKey, KeyError> {
+    pub async fn get(&self, tenant: TenantId, public_id: &str, owner: Option<KeyOwner>) -> Result<ApiKey, KeyError> {
         let id = KeyPublicId::parse(public_id).ok_or(KeyError::NotFound)?;
-        let key = self
-            .repo
-            .find(tenant, &id)
-            .await?
-            .ok_or(KeyError::NotFound)?;
+        let key = self.repo.find(tenant, &id).await?.ok_or(KeyError::NotFound)?;
         if owner.is_some_and(|o| o != key.owner) {
             return Err(KeyError::NotFound);
         }
@@ -131,18 +117,9 @@ impl ApiKeyService {
     ///
     /// # Errors
     /// `NotFound` or `Storage`.
-    pub async fn revoke(
-        &self,
-        tenant: TenantId,
-        public_id: &str,
-        owner: Option<KeyOwner>,
-    ) -> Result<ApiKey, KeyError> {
+    pub async fn revoke(&self, tenant: TenantId, public_id: &str, owner: Option<KeyOwner>) -> Result<ApiKey, KeyError> {
         let key = self.get(tenant, public_id, owner).await?;
-        if !self
-            .repo
-            .revoke(tenant, &key.public_id, self.clock.now())
-            .await?
-        {
+        if !self.repo.revoke(tenant, &key.public_id, self.clock.now()).await? {
             return Err(KeyError::NotFound);
         }
         self.get(tenant, public_id, owner).await

@@ -55,14 +55,7 @@ impl Authenticator {
         hasher: Arc<dyn PasswordHasher>,
         clock: SharedClock,
     ) -> Self {
-        Self {
-            keys,
-            tenants,
-            users,
-            platform_users,
-            hasher,
-            clock,
-        }
+        Self { keys, tenants, users, platform_users, hasher, clock }
     }
 
     /// Verifies an API key: known public id, matching secret (constant time), not revoked,
@@ -70,15 +63,9 @@ impl Authenticator {
     ///
     /// # Errors
     /// `InvalidCredentials`, `TenantSuspended` or `Storage`.
-    pub async fn authenticate_key(
-        &self,
-        presented: &PresentedKey,
-    ) -> Result<Principal, AuthnError> {
+    pub async fn authenticate_key(&self, presented: &PresentedKey) -> Result<Principal, AuthnError> {
         let now = self.clock.now();
-        let key = self
-            .keys
-            .find_for_authentication(&presented.public_id)
-            .await?;
+        let key = self.keys.find_for_authentication(&presented.public_id).await?;
         let Some(key) = key.filter(|k| presented.matches(&k.digest) && k.is_usable(now)) else {
             return Err(AuthnError::InvalidCredentials);
         };
@@ -96,11 +83,7 @@ impl Authenticator {
             KeyOwner::Application => None,
             KeyOwner::User(u) => Some(u),
         };
-        Ok(Principal {
-            subject: Subject::ApiKey { key: key.id, owner },
-            tenant: Some(key.tenant_id),
-            roles: key.roles,
-        })
+        Ok(Principal { subject: Subject::ApiKey { key: key.id, owner }, tenant: Some(key.tenant_id), roles: key.roles })
     }
 
     /// Verifies a platform operator's name and password. An unknown name costs the same
@@ -108,22 +91,13 @@ impl Authenticator {
     ///
     /// # Errors
     /// `InvalidCredentials`, `Hash` (busy pool) or `Storage`.
-    pub async fn authenticate_platform(
-        &self,
-        name: &str,
-        password: &Password,
-    ) -> Result<Principal, AuthnError> {
+    pub async fn authenticate_platform(&self, name: &str, password: &Password) -> Result<Principal, AuthnError> {
         let user = self.platform_users.find_by_name(name).await?;
-        let ok = self
-            .hasher
-            .verify(password, user.as_ref().map(|u| &u.password_hash))
-            .await?;
+        let ok = self.hasher.verify(password, user.as_ref().map(|u| &u.password_hash)).await?;
         match user {
-            Some(u) if ok && u.enabled => Ok(Principal {
-                subject: Subject::PlatformUser(u.id),
-                tenant: None,
-                roles: u.roles,
-            }),
+            Some(u) if ok && u.enabled => {
+                Ok(Principal { subject: Subject::PlatformUser(u.id), tenant: None, roles: u.roles })
+            }
             _ => Err(AuthnError::InvalidCredentials),
         }
     }

@@ -51,10 +51,7 @@ pub async fn ensure_platform_admin(
         return Ok(BootstrapOutcome::AlreadyDone);
     }
     let (password, generated) = match configured {
-        Some(p) => (
-            Password::parse_new(p).map_err(|_| BootstrapError::WeakPassword)?,
-            false,
-        ),
+        Some(p) => (Password::parse_new(p).map_err(|_| BootstrapError::WeakPassword)?, false),
         None => {
             let mut bytes = [0u8; 18];
             OsRng.fill_bytes(&mut bytes);

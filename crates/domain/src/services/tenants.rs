@@ -6,9 +6,7 @@ use crate::error::StorageError;
 use crate::ids::TenantId;
 use crate::page::{Page, PageRequest};
 use crate::principal::Principal;
-use crate::tenant::{
-    InsertTenantError, Tenant, TenantName, TenantRef, TenantRepository, TenantSlug, TenantStatus,
-};
+use crate::tenant::{InsertTenantError, Tenant, TenantName, TenantRef, TenantRepository, TenantSlug, TenantStatus};
 use std::sync::Arc;
 
 /// What a caller wants to do with a tenant.
@@ -82,11 +80,7 @@ impl TenantService {
                 return Err(TenantAccessError::NotFound);
             }
         }
-        let found = self
-            .repo
-            .find(tenant)
-            .await?
-            .ok_or(TenantAccessError::NotFound)?;
+        let found = self.repo.find(tenant).await?.ok_or(TenantAccessError::NotFound)?;
         if !principal.may_address(found.id) {
             return Err(TenantAccessError::NotFound);
         }
@@ -114,11 +108,7 @@ impl TenantService {
     ///
     /// # Errors
     /// [`CreateTenantError::SlugTaken`] when the slug is in use.
-    pub async fn create(
-        &self,
-        slug: TenantSlug,
-        name: TenantName,
-    ) -> Result<Tenant, CreateTenantError> {
+    pub async fn create(&self, slug: TenantSlug, name: TenantName) -> Result<Tenant, CreateTenantError> {
         let now = self.clock.now();
         let tenant = Tenant {
             id: TenantId::generate(),
@@ -147,11 +137,7 @@ impl TenantService {
     ///
     /// # Errors
     /// [`TenantAccessError::NotFound`] when deleted meanwhile.
-    pub async fn update(
-        &self,
-        mut tenant: Tenant,
-        patch: TenantPatch,
-    ) -> Result<Tenant, TenantAccessError> {
+    pub async fn update(&self, mut tenant: Tenant, patch: TenantPatch) -> Result<Tenant, TenantAccessError> {
         if let Some(name) = patch.name {
             tenant.name = name;
         }
@@ -162,11 +148,7 @@ impl TenantService {
     ///
     /// # Errors
     /// [`TenantAccessError::NotFound`] when deleted meanwhile.
-    pub async fn set_status(
-        &self,
-        mut tenant: Tenant,
-        status: TenantStatus,
-    ) -> Result<Tenant, TenantAccessError> {
+    pub async fn set_status(&self, mut tenant: Tenant, status: TenantStatus) -> Result<Tenant, TenantAccessError> {
         if tenant.status == status {
             return Ok(tenant);
         }

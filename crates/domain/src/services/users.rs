@@ -100,16 +100,8 @@ pub struct UserService {
 
 impl UserService {
     /// Builds the service over its ports.
-    pub fn new(
-        repo: Arc<dyn UserRepository>,
-        hasher: Arc<dyn PasswordHasher>,
-        clock: SharedClock,
-    ) -> Self {
-        Self {
-            repo,
-            hasher,
-            clock,
-        }
+    pub fn new(repo: Arc<dyn UserRepository>, hasher: Arc<dyn PasswordHasher>, clock: SharedClock) -> Self {
+        Self { repo, hasher, clock }
     }
 
     /// Creates a user in `tenant`.
@@ -159,11 +151,7 @@ impl UserService {
     ///
     /// # Errors
     /// Only [`StorageError`].
-    pub async fn list(
-        &self,
-        tenant: TenantId,
-        page: PageRequest,
-    ) -> Result<Page<User>, StorageError> {
+    pub async fn list(&self, tenant: TenantId, page: PageRequest) -> Result<Page<User>, StorageError> {
         self.repo.list(tenant, page).await
     }
 
@@ -171,12 +159,7 @@ impl UserService {
     ///
     /// # Errors
     /// `NotFound`, `Invalid` (the merged metadata), `NameTaken`, `Hash` or `Storage`.
-    pub async fn update(
-        &self,
-        tenant: TenantId,
-        name_or_id: &str,
-        patch: UserPatch,
-    ) -> Result<User, WriteError> {
+    pub async fn update(&self, tenant: TenantId, name_or_id: &str, patch: UserPatch) -> Result<User, WriteError> {
         let mut user = self.get(tenant, name_or_id).await.map_err(|e| match e {
             FindUserError::NotFound => WriteError::NotFound,
             FindUserError::Storage(s) => WriteError::Storage(s),
@@ -236,11 +219,7 @@ mod tests {
     use serde_json::json;
 
     fn service() -> UserService {
-        UserService::new(
-            Arc::new(InMemoryUsers::default()),
-            Arc::new(PlainHasher),
-            Arc::new(FixedClock::default()),
-        )
+        UserService::new(Arc::new(InMemoryUsers::default()), Arc::new(PlainHasher), Arc::new(FixedClock::default()))
     }
 
     fn new_user(name: &str) -> NewUser {
@@ -261,19 +240,10 @@ mod tests {
         let t1 = TenantId::generate();
         let t2 = TenantId::generate();
         svc.create(t1, new_user("Alice")).await.unwrap();
-        assert!(matches!(
-            svc.create(t1, new_user("alice")).await,
-            Err(WriteError::NameTaken)
-        ));
+        assert!(matches!(svc.create(t1, new_user("alice")).await, Err(WriteError::NameTaken)));
         svc.create(t2, new_user("alice")).await.unwrap();
-        assert_eq!(
-            svc.get(t1, "ALICE").await.unwrap().user_name.as_str(),
-            "Alice"
-        );
-        assert!(matches!(
-            svc.get(t2, "bob").await,
-            Err(FindUserError::NotFound)
-        ));
+        assert_eq!(svc.get(t1, "ALICE").await.unwrap().user_name.as_str(), "Alice");
+        assert!(matches!(svc.get(t2, "bob").await, Err(FindUserError::NotFound)));
     }
 
     #[tokio::test]
@@ -283,11 +253,8 @@ mod tests {
         let mut nu = new_user("carol");
         nu.email = Some(Email::parse("c@example.com").unwrap());
         svc.create(t, nu).await.unwrap();
-        let patch = UserPatch {
-            email: Some(None),
-            metadata: Some(json!({"team": null, "x": true})),
-            ..Default::default()
-        };
+        let patch =
+            UserPatch { email: Some(None), metadata: Some(json!({"team": null, "x": true})), ..Default::default() };
         let u = svc.update(t, "carol", patch).await.unwrap();
         assert_eq!(u.email, None);
         assert_eq!(u.metadata.to_value(), json!({"level": 1, "x": true}));

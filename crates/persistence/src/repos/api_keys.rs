@@ -49,25 +49,17 @@ impl ApiKeyRepository for SqlApiKeys {
             last_used_at: Set(key.last_used_at),
             revoked_at: Set(key.revoked_at),
         };
-        match api_keys::Entity::insert(model)
-            .exec_without_returning(&self.db)
-            .await
-        {
+        match api_keys::Entity::insert(model).exec_without_returning(&self.db).await {
             Ok(_) => Ok(()),
             Err(e) => Err(match classify(e) {
                 WriteFailure::ForeignKey => InsertKeyError::OwnerGone,
-                WriteFailure::Unique => {
-                    InsertKeyError::Storage(StorageError::new("API key id collision"))
-                }
+                WriteFailure::Unique => InsertKeyError::Storage(StorageError::new("API key id collision")),
                 WriteFailure::Other(s) => InsertKeyError::Storage(s),
             }),
         }
     }
 
-    async fn find_for_authentication(
-        &self,
-        public_id: &KeyPublicId,
-    ) -> Result<Option<ApiKey>, StorageError> {
+    async fn find_for_authentication(&self, public_id: &KeyPublicId) -> Result<Option<ApiKey>, StorageError> {
         let row = api_keys::Entity::find()
             .filter(api_keys::Column::PublicId.eq(public_id.as_str()))
             .one(&self.db)
@@ -76,11 +68,7 @@ impl ApiKeyRepository for SqlApiKeys {
         row.map(key_from_row).transpose()
     }
 
-    async fn find(
-        &self,
-        tenant: TenantId,
-        public_id: &KeyPublicId,
-    ) -> Result<Option<ApiKey>, StorageError> {
+    async fn find(&self, tenant: TenantId, public_id: &KeyPublicId) -> Result<Option<ApiKey>, StorageError> {
         let row = scoped(tenant)
             .filter(api_keys::Column::PublicId.eq(public_id.as_str()))
             .one(&self.db)
@@ -98,25 +86,14 @@ impl ApiKeyRepository for SqlApiKeys {
         let mut select = scoped(tenant);
         match owner {
             None => {}
-            Some(KeyOwner::Application) => {
-                select = select.filter(api_keys::Column::OwnerUserId.is_null())
-            }
-            Some(KeyOwner::User(u)) => {
-                select = select.filter(api_keys::Column::OwnerUserId.eq(u.as_uuid()))
-            }
+            Some(KeyOwner::Application) => select = select.filter(api_keys::Column::OwnerUserId.is_null()),
+            Some(KeyOwner::User(u)) => select = select.filter(api_keys::Column::OwnerUserId.eq(u.as_uuid())),
         }
-        let select = select
-            .order_by_asc(api_keys::Column::CreatedAt)
-            .order_by_asc(api_keys::Column::Id);
+        let select = select.order_by_asc(api_keys::Column::CreatedAt).order_by_asc(api_keys::Column::Id);
         fetch_page(&self.db, select, page, key_from_row).await
     }
 
-    async fn revoke(
-        &self,
-        tenant: TenantId,
-        public_id: &KeyPublicId,
-        at: DateTime<Utc>,
-    ) -> Result<bool, StorageError> {
+    async fn revoke(&self, tenant: TenantId, public_id: &KeyPublicId, at: DateTime<Utc>) -> Result<bool, StorageError> {
         api_keys::Entity::update_many()
             .col_expr(api_keys::Column::RevokedAt, Expr::value(at))
             .filter(api_keys::Column::TenantId.eq(tenant.as_uuid()))
@@ -128,12 +105,7 @@ impl ApiKeyRepository for SqlApiKeys {
         Ok(self.find(tenant, public_id).await?.is_some())
     }
 
-    async fn touch(
-        &self,
-        tenant: TenantId,
-        id: ApiKeyId,
-        at: DateTime<Utc>,
-    ) -> Result<(), StorageError> {
+    async fn touch(&self, tenant: TenantId, id: ApiKeyId, at: DateTime<Utc>) -> Result<(), StorageError> {
         api_keys::Entity::update_many()
             .col_expr(api_keys::Column::LastUsedAt, Expr::value(at))
             .filter(api_keys::Column::TenantId.eq(tenant.as_uuid()))

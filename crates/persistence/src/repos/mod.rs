@@ -26,21 +26,8 @@ where
     E::Model: Sync,
     C: ConnectionTrait,
 {
-    let total = select
-        .clone()
-        .count(db)
-        .await
-        .map_err(crate::convert::storage)?;
-    let rows = select
-        .offset(page.from())
-        .limit(page.size())
-        .all(db)
-        .await
-        .map_err(crate::convert::storage)?;
+    let total = select.clone().count(db).await.map_err(crate::convert::storage)?;
+    let rows = select.offset(page.from()).limit(page.size()).all(db).await.map_err(crate::convert::storage)?;
     let items = rows.into_iter().map(convert).collect::<Result<_, _>>()?;
-    Ok(Page {
-        items,
-        total,
-        request: page,
-    })
+    Ok(Page { items, total, request: page })
 }

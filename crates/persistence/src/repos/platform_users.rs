@@ -35,16 +35,11 @@ impl PlatformUserRepository for SqlPlatformUsers {
             enabled: Set(user.enabled),
             created_at: Set(user.created_at),
         };
-        match platform_users::Entity::insert(model)
-            .exec_without_returning(&self.db)
-            .await
-        {
+        match platform_users::Entity::insert(model).exec_without_returning(&self.db).await {
             Ok(_) => Ok(true),
             Err(e) => match classify(e) {
                 WriteFailure::Unique => Ok(false),
-                WriteFailure::ForeignKey => Err(StorageError::new(
-                    "unexpected foreign key on platform_users",
-                )),
+                WriteFailure::ForeignKey => Err(StorageError::new("unexpected foreign key on platform_users")),
                 WriteFailure::Other(s) => Err(s),
             },
         }
@@ -67,9 +62,6 @@ impl PlatformUserRepository for SqlPlatformUsers {
     }
 
     async fn count(&self) -> Result<u64, StorageError> {
-        platform_users::Entity::find()
-            .count(&self.db)
-            .await
-            .map_err(storage)
+        platform_users::Entity::find().count(&self.db).await.map_err(storage)
     }
 }

@@ -38,16 +38,13 @@ fn active(t: &Tenant) -> tenants::ActiveModel {
 #[async_trait]
 impl TenantRepository for SqlTenants {
     async fn insert(&self, tenant: &Tenant) -> Result<(), InsertTenantError> {
-        match tenants::Entity::insert(active(tenant))
-            .exec_without_returning(&self.db)
-            .await
-        {
+        match tenants::Entity::insert(active(tenant)).exec_without_returning(&self.db).await {
             Ok(_) => Ok(()),
             Err(e) => Err(match classify(e) {
                 WriteFailure::Unique => InsertTenantError::SlugTaken,
-                WriteFailure::ForeignKey => InsertTenantError::Storage(StorageError::new(
-                    "unexpected foreign key on tenants",
-                )),
+                WriteFailure::ForeignKey => {
+                    InsertTenantError::Storage(StorageError::new("unexpected foreign key on tenants"))
+                }
                 WriteFailure::Other(s) => InsertTenantError::Storage(s),
             }),
         }
@@ -56,22 +53,13 @@ impl TenantRepository for SqlTenants {
     async fn find(&self, tenant: &TenantRef) -> Result<Option<Tenant>, StorageError> {
         let query = match tenant {
             TenantRef::Id(id) => tenants::Entity::find_by_id(id.as_uuid()),
-            TenantRef::Slug(slug) => {
-                tenants::Entity::find().filter(tenants::Column::Slug.eq(slug.as_str()))
-            }
+            TenantRef::Slug(slug) => tenants::Entity::find().filter(tenants::Column::Slug.eq(slug.as_str())),
         };
-        query
-            .one(&self.db)
-            .await
-            .map_err(storage)?
-            .map(tenant_from_row)
-            .transpose()
+        query.one(&self.db).await.map_err(storage)?.map(tenant_from_row).transpose()
     }
 
     async fn list(&self, page: PageRequest) -> Result<Page<Tenant>, StorageError> {
-        let select = tenants::Entity::find()
-            .order_by_asc(tenants::Column::CreatedAt)
-            .order_by_asc(tenants::Column::Id);
+        let select = tenants::Entity::find().order_by_asc(tenants::Column::CreatedAt).order_by_asc(tenants::Column::Id);
         fetch_page(&self.db, select, page, tenant_from_row).await
     }
 
@@ -91,10 +79,7 @@ impl TenantRepository for SqlTenants {
     }
 
     async fn delete(&self, id: TenantId) -> Result<bool, StorageError> {
-        let result = tenants::Entity::delete_by_id(id.as_uuid())
-            .exec(&self.db)
-            .await
-            .map_err(storage)?;
+        let result = tenants::Entity::delete_by_id(id.as_uuid()).exec(&self.db).await.map_err(storage)?;
         Ok(result.rows_affected == 1)
     }
 }

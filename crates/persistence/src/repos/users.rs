@@ -45,9 +45,7 @@ fn active(u: &User) -> users::ActiveModel {
 fn write_error(e: sea_orm::DbErr) -> WriteUserError {
     match classify(e) {
         WriteFailure::Unique => WriteUserError::NameTaken,
-        WriteFailure::ForeignKey => {
-            WriteUserError::Storage(StorageError::new("the user's tenant no longer exists"))
-        }
+        WriteFailure::ForeignKey => WriteUserError::Storage(StorageError::new("the user's tenant no longer exists")),
         WriteFailure::Other(s) => WriteUserError::Storage(s),
     }
 }
@@ -59,18 +57,11 @@ fn scoped(tenant: TenantId) -> sea_orm::Select<users::Entity> {
 #[async_trait]
 impl UserRepository for SqlUsers {
     async fn insert(&self, user: &User) -> Result<(), WriteUserError> {
-        users::Entity::insert(active(user))
-            .exec_without_returning(&self.db)
-            .await
-            .map_err(write_error)?;
+        users::Entity::insert(active(user)).exec_without_returning(&self.db).await.map_err(write_error)?;
         Ok(())
     }
 
-    async fn find_by_name(
-        &self,
-        tenant: TenantId,
-        name: &UserName,
-    ) -> Result<Option<User>, StorageError> {
+    async fn find_by_name(&self, tenant: TenantId, name: &UserName) -> Result<Option<User>, StorageError> {
         let row = scoped(tenant)
             .filter(users::Column::UserNameFolded.eq(name.folded()))
             .one(&self.db)
@@ -80,11 +71,7 @@ impl UserRepository for SqlUsers {
     }
 
     async fn find_by_id(&self, tenant: TenantId, id: UserId) -> Result<Option<User>, StorageError> {
-        let row = scoped(tenant)
-            .filter(users::Column::Id.eq(id.as_uuid()))
-            .one(&self.db)
-            .await
-            .map_err(storage)?;
+        let row = scoped(tenant).filter(users::Column::Id.eq(id.as_uuid())).one(&self.db).await.map_err(storage)?;
         row.map(user_from_row).transpose()
     }
 

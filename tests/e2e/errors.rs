@@ -1,0 +1,207 @@
+//! Malformed requests of every kind get the native envelope with a 4xx, never a 500.
+
+use keyplane_tests::{assert_error, on_every_backend, TestApp};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+on_every_backend!(
+    malformed_bodies,
+    content_types_and_sizes,
+    unknown_routes_and_methods,
+    nothing_yields_a_500,
+    health_endpoints
+);
+
+async fn malformed_bodies(app: &TestApp) {
+    let key = app.tenant_with_admin_key("acme").await;
+    let post = |body: &'static str| {
+        app.with_key(&key, Method::POST, "/api/v1/users").header("content-type", "application/json").body(body)
+    };
+    let item = assert_error(post("{").send().await.unwrap(), 400, "root.invalid_data").await;
+    assert!(item.get("fields").is_none(), "syntax errors name no field");
+    assert_error(post("{\"user_name\": \"a\",}").send().await.unwrap(), 400, "root.invalid_data").await;
+    assert_error(post("").send().await.unwrap(), 400, "root.invalid_data").await;
+    assert_error(post("null").send().await.unwrap(), 400, "root.invalid_data").await;
+    assert_error(post("[]").send().await.unwrap(), 400, "root.invalid_data").await;
+    assert_error(post("\"text\"").send().await.unwrap(), 400, "root.invalid_data").await;
+    let item = assert_error(
+        post(r#"{"user_name": ["x"], "password": "correct horse"}"#).send().await.unwrap(),
+        400,
+        "root.invalid_data",
+    )
+    .await;
+    assert_eq!(item["fields"], json!(["user_name"]));
+    let item = assert_error(
+        post(r#"{"user_name": "x", "password": 12345678}"#).send().await.unwrap(),
+        400,
+        "root.invalid_data",
+    )
+    .await;
+    assert_eq!(item["fields"], json!(["password"]));
+    assert!(!item["message"].as_str().unwrap().contains("12345678"), "values are not echoed");
+    let deep = "[".repeat(5000) + &"]".repeat(5000);
+    let resp = app
+        .with_key(&key, Method::POST, "/api/v1/users")
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"user_name":"x","password":"correct horse","metadata":{deep}}}"#))
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, 400, "root.invalid_data").await;
+    let resp = app
+        .with_key(&key, Method::POST, "/api/v1/users")
+        .header("content-type", "application/json")
+        .body(vec![b'{', 0xff, 0xfe, b'}'])
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, 400, "root.invalid_data").await;
+    let resp = app
+        .with_key(&key, Method::POST, "/api/v1/users")
+        .json(&json!({"user_name": "x\u{0000}", "password": "correct horse"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, 400, "user.user_name.invalid").await;
+}
+
+async fn content_types_and_sizes(app: &TestApp) {
+    let key = app.tenant_with_admin_key("acme").await;
+    let body = r#"{"user_name":"x","password":"correct horse"}"#;
+    for ct in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("application/xml"),
+        Some("not a mime"),
+        None,
+    ] {
+        let mut req = app.with_key(&key, Method::POST, "/api/v1/users").body(body);
+        if let Some(ct) = ct {
+            req = req.header("content-type", ct);
+        }
+        assert_error(req.send().await.unwrap(), 415, "root.unsupported_media_type").await;
+    }
+    for ct in ["application/json; charset=utf-8", "application/merge-patch+json"] {
+        let resp = app
+            .with_key(&key, Method::POST, "/api/v1/users")
+            .header("content-type", ct)
+            .body(body.replace("\"x\"", &format!("\"u{}\"", ct.len())))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201, "{ct}");
+    }
+    let huge = json!({"user_name": "big", "password": "correct horse", "metadata": {"blob": "x".repeat(70 * 1024)}});
+    let resp = app.with_key(&key, Method::POST, "/api/v1/users").json(&huge).send().await.unwrap();
+    assert_error(resp, 413, "root.payload_too_large").await;
+    // Chunked, without Content-Length: still bounded.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..100).map(|_| Ok(vec![b' '; 1024])).collect();
+    let stream = futures_stream(chunks);
+    let resp = app
+        .with_key(&key, Method::POST, "/api/v1/users")
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, 413, "root.payload_too_large").await;
+    let resp = app.with_key(&key, Method::GET, "/api/v1/users/big").send().await.unwrap();
+    assert_error(resp, 404, "user.not_found").await;
+}
+
+fn futures_stream(
+    chunks: Vec<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static {
+    struct Chunks(std::vec::IntoIter<Result<Vec<u8>, std::io::Error>>);
+    impl futures_core::Stream for Chunks {
+        type Item = Result<Vec<u8>, std::io::Error>;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            std::task::Poll::Ready(self.0.next())
+        }
+    }
+    Chunks(chunks.into_iter())
+}
+
+async fn unknown_routes_and_methods(app: &TestApp) {
+    for path in ["/", "/api", "/api/v1", "/api/v1/nothing", "/api/v1/users/a/b/c", "/t/acme"] {
+        let resp = app.request(Method::GET, path).send().await.unwrap();
+        assert_error(resp, 404, "root.not_found").await;
+    }
+    for (method, path) in [
+        (Method::PUT, "/api/v1/users"),
+        (Method::DELETE, "/api/v1/users"),
+        (Method::POST, "/api/v1/users/alice"),
+        (Method::PUT, "/api/v1/platform/tenants"),
+        (Method::GET, "/api/v1/platform/tenants/acme/_suspend"),
+        (Method::PATCH, "/api/v1/platform/tenants/acme/keys"),
+        (Method::PUT, "/api/v1/platform/tenants/acme/keys/abc"),
+    ] {
+        let resp = app.as_admin(method.clone(), path).send().await.unwrap();
+        assert_error(resp, 405, "root.method_not_allowed").await;
+    }
+}
+
+async fn nothing_yields_a_500(app: &TestApp) {
+    let key = app.tenant_with_admin_key("acme").await;
+    let bodies: Vec<Vec<u8>> = vec![
+        b"{}".to_vec(),
+        b"{\"user_name\":1e999}".to_vec(),
+        b"{\"roles\":[null]}".to_vec(),
+        b"{\"metadata\":{\"a\":\"\\ud800\"}}".to_vec(),
+        b"{\"expires_at\":\"9999-99-99T00:00:00Z\"}".to_vec(),
+        b"{\"expires_at\":\"+275760-09-13T00:00:00Z\"}".to_vec(),
+        b"{\"name\":\"x\",\"slug\":\"\\u0000\"}".to_vec(),
+        "{\"user_name\":\"ü\",\"password\":\"pässwörd-long\"}".as_bytes().to_vec(),
+        vec![0u8; 64],
+        b"\xef\xbb\xbf{}".to_vec(),
+    ];
+    let routes = [
+        (Method::POST, "/api/v1/users".to_owned()),
+        (Method::PATCH, "/api/v1/users/nobody".to_owned()),
+        (Method::POST, "/api/v1/platform/tenants".to_owned()),
+        (Method::PATCH, "/api/v1/platform/tenants/acme".to_owned()),
+        (Method::POST, "/api/v1/platform/tenants/acme/keys".to_owned()),
+    ];
+    for (method, path) in &routes {
+        for body in &bodies {
+            for admin in [true, false] {
+                let req =
+                    if admin { app.as_admin(method.clone(), path) } else { app.with_key(&key, method.clone(), path) };
+                let resp = req.header("content-type", "application/json").body(body.clone()).send().await.unwrap();
+                let status = resp.status().as_u16();
+                assert!(
+                    (200..500).contains(&status),
+                    "{method} {path} {:?} gave {status}",
+                    String::from_utf8_lossy(body)
+                );
+                if status >= 400 {
+                    let envelope: Value = resp.json().await.expect("JSON error body");
+                    assert!(envelope["errors"][0]["code"].is_string());
+                }
+            }
+        }
+    }
+    for path in [
+        "/api/v1/users/%FF%FE",
+        "/api/v1/users/%00",
+        &format!("/api/v1/users/{}", "a".repeat(5000)),
+        "/api/v1/platform/tenants/%2e%2e",
+        "/api/v1/platform/tenants/acme/keys/%00",
+    ] {
+        let resp = app.with_key(&key, Method::GET, path).send().await.unwrap();
+        let status = resp.status().as_u16();
+        assert!((400..500).contains(&status), "{path} gave {status}");
+    }
+}
+
+async fn health_endpoints(app: &TestApp) {
+    let resp = app.request(Method::GET, "/healthz").send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.json::<Value>().await.unwrap(), json!({"status": "ok"}));
+    let resp = app.request(Method::GET, "/readyz").send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.json::<Value>().await.unwrap(), json!({"status": "ok"}));
+}
