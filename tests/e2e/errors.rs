@@ -1,6 +1,6 @@
 //! Malformed requests of every kind get the native envelope with a 4xx, never a 500.
 
-use keyplane_tests::{assert_error, on_every_backend, TestApp};
+use crate::{assert_error, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 

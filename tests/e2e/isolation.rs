@@ -1,7 +1,7 @@
 //! Tenant isolation: a key of tenant A can neither read nor change tenant B's users or
 //! keys, and gets "not found" so that existence does not leak.
 
-use keyplane_tests::{assert_error, on_every_backend, TestApp};
+use crate::{assert_error, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -1,6 +1,6 @@
 //! Tenant API keys: creation (secret once), listing, reading, revocation, expiry, roles.
 
-use keyplane_tests::{assert_error, on_every_backend, TestApp};
+use crate::{assert_error, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 

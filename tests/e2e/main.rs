@@ -1,6 +1,10 @@
 //! End-to-end tests: each scenario starts the real server on port 0 with a fresh database
 //! and runs against SQLite and PostgreSQL.
 
+#[macro_use]
+mod support;
+
+mod bootstrap;
 mod errors;
 mod isolation;
 mod keys;
@@ -8,4 +12,4 @@ mod openapi;
 mod tenants;
 mod users;
 
-pub use keyplane_tests::{assert_error, Backend, TestApp};
+pub use support::{assert_error, Backend, TestApp};

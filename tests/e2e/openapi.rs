@@ -1,12 +1,12 @@
 //! The OpenAPI document: committed copy in sync, served, complete; Swagger UI served from
 //! assets inside the binary.
 
-use keyplane_tests::{on_every_backend, TestApp};
+use crate::TestApp;
 use reqwest::Method;
 use serde_json::Value;
 
 fn committed_path() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi/openapi.json")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../openapi/openapi.json")
 }
 
 /// Fails when `openapi/openapi.json` is stale; `UPDATE_OPENAPI=1` rewrites it.
@@ -18,7 +18,7 @@ fn committed_document_is_current() {
         std::fs::write(&path, &generated).unwrap();
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(committed == generated, "openapi/openapi.json is stale: run `UPDATE_OPENAPI=1 cargo test -p keyplane-tests committed_document_is_current` and commit it");
+    assert!(committed == generated, "openapi/openapi.json is stale: run `UPDATE_OPENAPI=1 cargo test -p keyplane-api --test e2e committed_document_is_current` and commit it");
 }
 
 #[test]

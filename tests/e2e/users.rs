@@ -1,6 +1,6 @@
 //! User administration within a tenant.
 
-use keyplane_tests::{assert_error, on_every_backend, TestApp};
+use crate::{assert_error, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 
