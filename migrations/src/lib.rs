@@ -7,6 +7,8 @@ mod m20261123_000001_platform_users;
 mod m20261123_000002_tenants;
 mod m20261123_000003_users;
 mod m20261123_000004_api_keys;
+mod m20261123_000005_signing_keys;
+mod m20261123_000006_sessions;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -19,6 +21,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_tenants::Migration),
             Box::new(m20261123_000003_users::Migration),
             Box::new(m20261123_000004_api_keys::Migration),
+            Box::new(m20261123_000005_signing_keys::Migration),
+            Box::new(m20261123_000006_sessions::Migration),
         ]
     }
 }

@@ -12,6 +12,11 @@ pub enum Tenants {
     Slug,
     Name,
     Status,
+    AuthenticationCluster,
+    AccessTokenTtlSecs,
+    SessionTtlSecs,
+    RefreshReuseGraceSecs,
+    SigningAlgorithm,
     CreatedAt,
     UpdatedAt,
 }
@@ -27,6 +32,11 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Tenants::Slug).string().not_null().unique_key())
                     .col(ColumnDef::new(Tenants::Name).string().not_null())
                     .col(ColumnDef::new(Tenants::Status).string().not_null())
+                    .col(ColumnDef::new(Tenants::AuthenticationCluster).string().null())
+                    .col(ColumnDef::new(Tenants::AccessTokenTtlSecs).big_integer().not_null())
+                    .col(ColumnDef::new(Tenants::SessionTtlSecs).big_integer().not_null())
+                    .col(ColumnDef::new(Tenants::RefreshReuseGraceSecs).big_integer().not_null())
+                    .col(ColumnDef::new(Tenants::SigningAlgorithm).string().not_null())
                     .col(ColumnDef::new(Tenants::CreatedAt).timestamp_with_time_zone().not_null())
                     .col(ColumnDef::new(Tenants::UpdatedAt).timestamp_with_time_zone().not_null())
                     .to_owned(),

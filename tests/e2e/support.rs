@@ -213,7 +213,7 @@ impl TestApp {
             .send()
             .await
             .unwrap();
-        assert_eq!(resp.status(), 201, "creating user {user_name}");
+        assert_eq!(resp.status(), 200, "creating user {user_name}");
         resp.json().await.unwrap()
     }
 }

@@ -1,7 +1,7 @@
 //! Authentication extractors. `Authenticated<R>` verifies the request's credential and
 //! requires `R` of it, so a handler's signature shows what it needs. Accepted
-//! credentials: `X-API-Key: <key>`, `Authorization: ApiKey <key>`, and (for platform
-//! operators) `Authorization: Basic`.
+//! credentials: `Authorization: Bearer <access token>`, `X-API-Key: <key>`,
+//! `Authorization: ApiKey <key>`, and (for platform operators) `Authorization: Basic`.
 
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
@@ -16,6 +16,7 @@ use keyplane_domain::password::{HashError, Password};
 use keyplane_domain::principal::Principal;
 use keyplane_domain::services::authn::AuthnError;
 use keyplane_domain::services::tenants::{Access, TenantAccessError};
+use keyplane_domain::services::tokens::TokenError;
 use keyplane_domain::tenant::{Tenant, TenantRef};
 use std::marker::PhantomData;
 
@@ -79,6 +80,8 @@ impl<R: Requirement + 'static> FromRequest for Authenticated<R> {
 
 /// A credential as found in the request headers.
 pub enum Credential {
+    /// An access token.
+    Bearer(String),
     /// An API key.
     Key(PresentedKey),
     /// A platform operator's name and password.
@@ -104,6 +107,9 @@ impl Credential {
         let value = value.to_str().map_err(|_| invalid())?.trim();
         let (scheme, rest) = value.split_once(' ').ok_or_else(invalid)?;
         let rest = rest.trim();
+        if scheme.eq_ignore_ascii_case("bearer") {
+            return Ok(Self::Bearer(rest.to_owned()));
+        }
         if scheme.eq_ignore_ascii_case("apikey") {
             return PresentedKey::parse(rest).map(Self::Key).ok_or_else(invalid);
         }
@@ -122,6 +128,12 @@ impl Credential {
 /// `root.unauthorized`, `root.rate_limited` (busy hashing pool) or an internal error.
 pub async fn authenticate(state: &AppState, credential: Credential) -> Result<Principal, ApiError> {
     let result = match credential {
+        Credential::Bearer(token) => {
+            return match state.tokens.authenticate(&token, false).await {
+                Ok(context) => Ok(context.principal()),
+                Err(e) => Err(token_error(e)),
+            };
+        }
         Credential::Key(key) => state.authn.authenticate_key(&key).await,
         Credential::Basic(name, password) => state.authn.authenticate_platform(&name, &password).await,
     };
@@ -131,6 +143,18 @@ pub async fn authenticate(state: &AppState, credential: Credential) -> Result<Pr
         AuthnError::Hash(h) => hash_error(h),
         AuthnError::Storage(s) => s.into(),
     })
+}
+
+/// Maps a token failure: `401 root.unauthorized`, or a 500 for backend failures.
+pub fn token_error(e: TokenError) -> ApiError {
+    match e {
+        TokenError::Invalid(_) => ApiError::unauthorized("The authentication token is invalid or expired."),
+        TokenError::ReuseDetected => {
+            ApiError::unauthorized("The refresh token was already used; the session has been revoked.")
+        }
+        TokenError::Signing(s) => ApiError::internal(&s),
+        TokenError::Storage(s) => s.into(),
+    }
 }
 
 /// Maps a hashing failure: a full pool is `429 root.rate_limited` with `Retry-After`.

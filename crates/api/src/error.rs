@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 pub const ERROR_CODES_HEADER: &str = "x-cloud-error-codes";
 
 /// The challenge sent with every 401 of the native API.
-pub const NATIVE_CHALLENGE: &str = "Basic realm=\"keyplane\", ApiKey realm=\"keyplane\"";
+pub const NATIVE_CHALLENGE: &str = "Bearer realm=\"keyplane\", ApiKey realm=\"keyplane\", Basic realm=\"keyplane\"";
 
 macro_rules! error_codes {
     ($($variant:ident => ($code:literal, $status:ident)),* $(,)?) => {
@@ -59,6 +59,8 @@ error_codes! {
     UserRolesInvalid => ("user.roles.invalid", BAD_REQUEST),
     TenantNotFound => ("tenants.not_found", NOT_FOUND),
     TenantSlugConflict => ("tenants.slug.conflict", CONFLICT),
+    ClusterNotFound => ("tenants.authentication_cluster_not_found", NOT_FOUND),
+    SessionNotFound => ("sessions.session_not_found", NOT_FOUND),
 }
 
 impl fmt::Display for ErrorCode {
@@ -147,6 +149,11 @@ impl ApiError {
         }
         tracing::error!(%correlation_id, error = %chain, "internal error");
         Self::new(ErrorCode::Internal, format!("An internal error occurred (correlation id {correlation_id})."))
+    }
+
+    /// The response, for handlers that build responses themselves.
+    pub fn error_response_json(&self) -> HttpResponse {
+        self.error_response()
     }
 
     /// The envelope.

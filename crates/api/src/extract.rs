@@ -62,6 +62,21 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     }
 }
 
+/// Refuses a body that is not declared as JSON.
+///
+/// # Errors
+/// `415 root.unsupported_media_type`.
+pub fn check_json_content_type(req: &HttpRequest) -> Result<(), ApiError> {
+    if is_json(req) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "The request body must be JSON (Content-Type: application/json).",
+        ))
+    }
+}
+
 fn is_json(req: &HttpRequest) -> bool {
     match req.mime_type() {
         Ok(Some(mime)) => {

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod crypto;
 pub mod dto;
 pub mod error;
 pub mod extract;

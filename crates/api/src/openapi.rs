@@ -3,7 +3,11 @@
 
 use crate::dto::{Empty, PageInfo};
 use crate::error::{ErrorBody, ErrorCode, ErrorItem};
-use crate::routes::{health::HealthApi, tenant_keys::TenantKeysApi, tenants::TenantsApi, users::UsersApi};
+use crate::routes::{
+    auth::AuthApi, health::HealthApi, oauth::OAuthApi, sessions::SessionsApi, tenant_keys::TenantKeysApi,
+    tenant_settings::TenantSettingsApi, tenants::TenantsApi, user_keys::UserKeysApi, users::UsersApi,
+    well_known::WellKnownApi,
+};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -17,7 +21,12 @@ use utoipa::{Modify, OpenApi};
     modifiers(&SecuritySchemes),
     components(schemas(ErrorBody, ErrorItem, Empty, PageInfo)),
     tags(
+        (name = "authentication", description = "Native (ECE) sign-in: `_login`, `_refresh`, `_logout`. The tenant comes from the application's API key."),
+        (name = "sessions", description = "Sessions: list and end them."),
+        (name = "user keys", description = "Users' own API keys, as ECE has them."),
         (name = "tenants", description = "Tenant administration (platform operators)."),
+        (name = "tenant settings", description = "A tenant's authentication cluster, token policy and signing keys."),
+        (name = "oauth2", description = "Standard OAuth 2.0 endpoints per tenant (RFC 6749, 7662, 7009) and discovery (JWKS, OpenID configuration). Errors are `{error, error_description}`."),
         (name = "tenant keys", description = "A tenant's application API keys."),
         (name = "users", description = "User administration within a tenant. With a tenant API key the tenant is the key's; a platform operator names it in the `X-Keyplane-Tenant` header (slug or id)."),
         (name = "operations", description = "Health and readiness."),
@@ -45,6 +54,27 @@ impl Modify for SecuritySchemes {
             ))),
         );
         components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("An access token from `_login` or the OAuth token endpoint."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "oauth_client",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "OAuth client authentication: the API key id as user name, its secret as password.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
             "basic",
             SecurityScheme::Http(
                 HttpBuilder::new()
@@ -63,6 +93,12 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(TenantsApi::openapi());
     doc.merge(TenantKeysApi::openapi());
     doc.merge(UsersApi::openapi());
+    doc.merge(AuthApi::openapi());
+    doc.merge(SessionsApi::openapi());
+    doc.merge(UserKeysApi::openapi());
+    doc.merge(TenantSettingsApi::openapi());
+    doc.merge(OAuthApi::openapi());
+    doc.merge(WellKnownApi::openapi());
     let mut description = doc.info.description.clone().unwrap_or_default();
     description.push_str(
         "\n\nEvery error is `{\"errors\":[{\"code\",\"message\",\"fields\"?}]}` with the code(s) also in the \

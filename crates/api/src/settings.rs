@@ -27,6 +27,13 @@ pub struct Settings {
     /// Password of the `admin` operator created on first start; generated and printed
     /// once to stderr when unset.
     pub bootstrap_admin_password: Option<SecretString>,
+    /// The operator's master key (base64 of 32 random bytes) that seals signing keys at
+    /// rest. Unset: a key file `master.key` in `data_dir`, generated on first start (every
+    /// replica must then share that file; set this instead in production).
+    pub master_key: Option<SecretString>,
+    /// The URL clients reach Keyplane at (issuers are `<base>/t/<slug>`); unset means
+    /// `http://<host>:<port>`.
+    pub public_base_url: Option<String>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
     /// `text` or `json` logs.
@@ -45,6 +52,8 @@ impl Default for Settings {
             database_max_connections: 16,
             workers: None,
             bootstrap_admin_password: None,
+            master_key: None,
+            public_base_url: None,
             max_body_bytes: 64 * 1024,
             log_format: "text".into(),
             hashing: HashingSettings::default(),

@@ -1,6 +1,7 @@
 //! `Application::build` connects and migrates the database, bootstraps the platform
 //! admin, binds the listener (port 0 allowed) and assembles the actix-web server.
 
+use crate::crypto::{JwtCodec, MasterKey};
 use crate::error::{ApiError, ErrorCode, ERROR_CODES_HEADER};
 use crate::extract::BodyLimit;
 use crate::hashing::Argon2Hasher;
@@ -12,15 +13,19 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{web, App, HttpServer, ResponseError};
 use anyhow::Context;
+use keyplane_domain::authc::{ClusterRegistry, NativeCluster};
 use keyplane_domain::clock::{SharedClock, SystemClock};
 use keyplane_domain::password::PasswordHasher;
 use keyplane_domain::platform::{PlatformUserRepository, BOOTSTRAP_ADMIN};
+use keyplane_domain::policy::ClusterKind;
 use keyplane_domain::services::api_keys::ApiKeyService;
 use keyplane_domain::services::authn::Authenticator;
 use keyplane_domain::services::bootstrap::{ensure_platform_admin, BootstrapOutcome};
+use keyplane_domain::services::signing::SigningKeys;
 use keyplane_domain::services::tenants::TenantService;
+use keyplane_domain::services::tokens::{TokenPorts, TokenService};
 use keyplane_domain::services::users::UserService;
-use keyplane_persistence::{SqlApiKeys, SqlPlatformUsers, SqlTenants, SqlUsers};
+use keyplane_persistence::{SqlApiKeys, SqlPlatformUsers, SqlSessions, SqlSigningKeys, SqlTenants, SqlUsers};
 use secrecy::ExposeSecret;
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -50,14 +55,17 @@ impl Application {
     /// As [`Application::build`].
     pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
         let url = settings.effective_database_url();
-        if settings.database_url.is_none() {
-            std::fs::create_dir_all(&settings.data_dir)
-                .with_context(|| format!("creating {}", settings.data_dir.display()))?;
-        }
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating {}", settings.data_dir.display()))?;
         let db = keyplane_persistence::connect(&url, settings.database_max_connections)
             .await
             .context("connecting to the database")?;
         keyplane_persistence::migrate(&db).await.context("migrating the database")?;
+
+        let listener = TcpListener::bind((settings.host.as_str(), settings.port))
+            .with_context(|| format!("binding {}:{}", settings.host, settings.port))?;
+        let port = listener.local_addr()?.port();
+        let base_url = settings.public_base_url.clone().unwrap_or_else(|| format!("http://{}:{port}", settings.host));
 
         let hasher: Arc<dyn PasswordHasher> =
             Arc::new(Argon2Hasher::new(&settings.hashing).map_err(anyhow::Error::msg)?);
@@ -65,48 +73,44 @@ impl Application {
         let users = Arc::new(SqlUsers::new(db.clone()));
         let keys = Arc::new(SqlApiKeys::new(db.clone()));
         let platform_users: Arc<dyn PlatformUserRepository> = Arc::new(SqlPlatformUsers::new(db.clone()));
+        bootstrap(&settings, &platform_users, &hasher, &clock).await?;
 
-        let configured = settings.bootstrap_admin_password.as_ref().map(|p| p.expose_secret().to_owned());
-        match ensure_platform_admin(&platform_users, &hasher, &clock, configured)
-            .await
-            .context("bootstrapping the platform admin")?
-        {
-            BootstrapOutcome::AlreadyDone => {}
-            BootstrapOutcome::CreatedWithConfiguredPassword => {
-                tracing::info!(user = BOOTSTRAP_ADMIN, "created the bootstrap platform admin")
-            }
-            BootstrapOutcome::CreatedWithGeneratedPassword(password) => {
-                tracing::info!(
-                    user = BOOTSTRAP_ADMIN,
-                    "created the bootstrap platform admin with a generated password"
-                );
-                eprintln!("\nKeyplane bootstrap: platform admin '{BOOTSTRAP_ADMIN}' created with password: {}\nIt is shown only this once.\n", password.expose());
-            }
-        }
-
+        let codec = Arc::new(JwtCodec::new(&master_key(&settings)?));
+        let signing = Arc::new(SigningKeys::new(Arc::new(SqlSigningKeys::new(db.clone())), codec, clock.clone()));
+        let clusters = ClusterRegistry::default()
+            .with(ClusterKind::Native, Arc::new(NativeCluster::new(users.clone(), hasher.clone())));
+        let tokens = TokenService::new(
+            TokenPorts {
+                tenants: tenants.clone(),
+                users: users.clone(),
+                platform_users: platform_users.clone(),
+                keys: keys.clone(),
+                sessions: Arc::new(SqlSessions::new(db.clone())),
+                signing,
+                clusters,
+                hasher: hasher.clone(),
+                clock: clock.clone(),
+            },
+            &base_url,
+        );
         let state = web::Data::new(AppState {
             tenants: TenantService::new(tenants.clone(), clock.clone()),
             users: UserService::new(users.clone(), hasher.clone(), clock.clone()),
             keys: ApiKeyService::new(keys.clone(), clock.clone()),
             authn: Authenticator::new(keys, tenants, users, platform_users, hasher, clock),
+            tokens,
             db,
         });
         let body_limit = web::Data::new(BodyLimit(settings.max_body_bytes));
         let document = openapi::document();
 
-        let listener = TcpListener::bind((settings.host.as_str(), settings.port))
-            .with_context(|| format!("binding {}:{}", settings.host, settings.port))?;
-        let port = listener.local_addr()?.port();
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(ErrorHandlers::new().default_handler(envelope_fallback))
                 .wrap(TracingLogger::default())
                 .app_data(state.clone())
                 .app_data(body_limit.clone())
-                .configure(routes::health::configure)
-                .configure(routes::tenants::configure)
-                .configure(routes::tenant_keys::configure)
-                .configure(routes::users::configure)
+                .configure(routes::configure)
                 .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", document.clone()))
                 .default_service(web::to(routes::not_found))
         })
@@ -114,7 +118,7 @@ impl Application {
         if let Some(workers) = settings.workers {
             server = server.workers(workers);
         }
-        tracing::info!(port, "listening");
+        tracing::info!(port, %base_url, "listening");
         Ok(Self { port, server: server.run() })
     }
 
@@ -132,10 +136,55 @@ impl Application {
     }
 }
 
+/// Creates the bootstrap platform admin on first start; a generated password is printed
+/// once to stderr.
+async fn bootstrap(
+    settings: &Settings,
+    platform_users: &Arc<dyn PlatformUserRepository>,
+    hasher: &Arc<dyn PasswordHasher>,
+    clock: &SharedClock,
+) -> anyhow::Result<()> {
+    let configured = settings.bootstrap_admin_password.as_ref().map(|p| p.expose_secret().to_owned());
+    match ensure_platform_admin(platform_users, hasher, clock, configured)
+        .await
+        .context("bootstrapping the platform admin")?
+    {
+        BootstrapOutcome::AlreadyDone => {}
+        BootstrapOutcome::CreatedWithConfiguredPassword => {
+            tracing::info!(user = BOOTSTRAP_ADMIN, "created the bootstrap platform admin")
+        }
+        BootstrapOutcome::CreatedWithGeneratedPassword(password) => {
+            tracing::info!(user = BOOTSTRAP_ADMIN, "created the bootstrap platform admin with a generated password");
+            eprintln!(
+                "\nKeyplane bootstrap: platform admin '{BOOTSTRAP_ADMIN}' created with password: {}\nIt is shown only this once.\n",
+                password.expose()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The configured master key, or the key file in the data directory (created on first
+/// start, with a warning).
+fn master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
+    if let Some(key) = &settings.master_key {
+        return MasterKey::from_base64(key.expose_secret()).map_err(anyhow::Error::msg);
+    }
+    let path = settings.data_dir.join("master.key");
+    let (key, created) = MasterKey::load_or_create(&path).map_err(anyhow::Error::msg)?;
+    if created {
+        tracing::warn!(path = %path.display(), "no master key configured: generated one; set KEYPLANE_MASTER_KEY in production and share it between replicas");
+    } else {
+        tracing::warn!(path = %path.display(), "no master key configured: using the key file; set KEYPLANE_MASTER_KEY in production");
+    }
+    Ok(key)
+}
+
 /// Any error response produced outside our handlers (actix's own 404/405/400, a panic
 /// caught as 500, …) is rewritten into the native envelope.
 fn envelope_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    if res.headers().contains_key(ERROR_CODES_HEADER) {
+    // Enveloped already, or a per-tenant endpoint speaking its own dialect's shape.
+    if res.headers().contains_key(ERROR_CODES_HEADER) || res.request().path().starts_with("/t/") {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let code = match res.status() {

@@ -3,6 +3,7 @@
 use keyplane_domain::services::api_keys::ApiKeyService;
 use keyplane_domain::services::authn::Authenticator;
 use keyplane_domain::services::tenants::TenantService;
+use keyplane_domain::services::tokens::TokenService;
 use keyplane_domain::services::users::UserService;
 use keyplane_persistence::Database;
 
@@ -17,6 +18,8 @@ pub struct AppState {
     pub keys: ApiKeyService,
     /// Credential verification.
     pub authn: Authenticator,
+    /// Sign-in, sessions, tokens.
+    pub tokens: TokenService,
     /// The pool, for readiness checks.
     pub db: Database,
 }

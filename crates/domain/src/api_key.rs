@@ -245,7 +245,14 @@ pub trait ApiKeyRepository: Send + Sync {
     /// Only [`StorageError`].
     async fn find(&self, tenant: TenantId, public_id: &KeyPublicId) -> Result<Option<ApiKey>, StorageError>;
 
-    /// Lists the keys of `tenant` (only those of `owner`, when given), oldest first.
+    /// Finds a key of `tenant` by row id.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    async fn find_by_id(&self, tenant: TenantId, id: ApiKeyId) -> Result<Option<ApiKey>, StorageError>;
+
+    /// Lists the keys of `tenant` (only those of `owner`, when given; only unrevoked ones
+    /// with `unrevoked_only`), oldest first.
     ///
     /// # Errors
     /// Only [`StorageError`].
@@ -253,6 +260,7 @@ pub trait ApiKeyRepository: Send + Sync {
         &self,
         tenant: TenantId,
         owner: Option<KeyOwner>,
+        unrevoked_only: bool,
         page: PageRequest,
     ) -> Result<Page<ApiKey>, StorageError>;
 

@@ -48,3 +48,11 @@ uuid_id!(
     /// The internal row id of an API key (clients see the public key id instead).
     ApiKeyId
 );
+uuid_id!(
+    /// Identifies a session (the `sid` claim).
+    SessionId
+);
+uuid_id!(
+    /// The row id of a signing key (its `kid` is separate).
+    SigningKeyId
+);

@@ -4,16 +4,21 @@
 #![forbid(unsafe_code)]
 
 pub mod api_key;
+pub mod authc;
 pub mod clock;
 pub mod error;
 pub mod ids;
 pub mod page;
 pub mod password;
 pub mod platform;
+pub mod policy;
 pub mod principal;
 pub mod role;
+pub mod scope;
 pub mod services;
+pub mod session;
 pub mod tenant;
+pub mod token;
 pub mod user;
 
 #[cfg(test)]

@@ -43,6 +43,12 @@ pub trait PlatformUserRepository: Send + Sync {
     /// Only [`StorageError`].
     async fn find_by_name(&self, name: &str) -> Result<Option<PlatformUser>, StorageError>;
 
+    /// Finds an account by id.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    async fn find_by_id(&self, id: PlatformUserId) -> Result<Option<PlatformUser>, StorageError>;
+
     /// How many accounts exist.
     ///
     /// # Errors

@@ -1,6 +1,6 @@
 //! Who is calling, once a credential has been verified, and what they may do.
 
-use crate::ids::{ApiKeyId, PlatformUserId, TenantId, UserId};
+use crate::ids::{ApiKeyId, PlatformUserId, SessionId, TenantId, UserId};
 use crate::role::{Roles, PLATFORM_ADMIN, PLATFORM_VIEWER, TENANT_ADMIN, TENANT_VIEWER};
 
 /// The verified identity behind a request.
@@ -28,6 +28,8 @@ pub struct Principal {
     pub tenant: Option<TenantId>,
     /// What the credential grants.
     pub roles: Roles,
+    /// The session, when the credential is a bearer token.
+    pub session: Option<SessionId>,
 }
 
 impl Principal {
@@ -70,6 +72,7 @@ mod tests {
             subject: Subject::ApiKey { key: ApiKeyId::generate(), owner: None },
             tenant: Some(tenant),
             roles: Roles::single(role),
+            session: None,
         }
     }
 
@@ -94,6 +97,7 @@ mod tests {
             subject: Subject::PlatformUser(PlatformUserId::generate()),
             tenant: None,
             roles: Roles::single(PLATFORM_VIEWER),
+            session: None,
         };
         let t = TenantId::generate();
         assert!(p.can_read_tenant(t));

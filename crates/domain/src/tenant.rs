@@ -3,6 +3,7 @@
 use crate::error::{Invalid, StorageError};
 use crate::ids::TenantId;
 use crate::page::{Page, PageRequest};
+use crate::policy::{ClusterKind, TokenPolicy};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::fmt;
@@ -112,6 +113,11 @@ pub struct Tenant {
     pub name: TenantName,
     /// Active or suspended.
     pub status: TenantStatus,
+    /// Token lifetimes and rotation rules.
+    pub policy: TokenPolicy,
+    /// What verifies the tenant's credentials; `None` answers every check with
+    /// "no authentication cluster".
+    pub cluster: Option<ClusterKind>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -173,8 +179,8 @@ pub trait TenantRepository: Send + Sync {
     /// Only [`StorageError`].
     async fn list(&self, page: PageRequest) -> Result<Page<Tenant>, StorageError>;
 
-    /// Writes the name, status and `updated_at` of an existing tenant; returns whether it
-    /// still existed.
+    /// Writes the name, status, policy, cluster and `updated_at` of an existing tenant;
+    /// returns whether it still existed.
     ///
     /// # Errors
     /// Only [`StorageError`].

@@ -80,6 +80,12 @@ impl UserRepository for InMemoryUsers {
             None => Ok(false),
         }
     }
+    async fn record_login(&self, tenant: TenantId, id: UserId, at: DateTime<Utc>) -> Result<(), StorageError> {
+        if let Some(u) = self.0.lock().unwrap().iter_mut().find(|u| u.tenant_id == tenant && u.id == id) {
+            u.last_login_at = Some(at);
+        }
+        Ok(())
+    }
     async fn delete(&self, tenant: TenantId, id: UserId) -> Result<bool, StorageError> {
         let mut all = self.0.lock().unwrap();
         let before = all.len();

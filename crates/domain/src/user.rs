@@ -212,6 +212,12 @@ pub trait UserRepository: Send + Sync {
     /// [`WriteUserError::NameTaken`] when renamed onto a name in use.
     async fn update(&self, user: &User) -> Result<bool, WriteUserError>;
 
+    /// Records a successful sign-in.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    async fn record_login(&self, tenant: TenantId, id: UserId, at: DateTime<Utc>) -> Result<(), StorageError>;
+
     /// Deletes a user and the keys it owns; returns whether it existed.
     ///
     /// # Errors

@@ -5,6 +5,7 @@ use keyplane_domain::api_key::{ApiKey, KeyDescription, KeyOwner, KeyPublicId, Se
 use keyplane_domain::error::StorageError;
 use keyplane_domain::ids::{ApiKeyId, TenantId, UserId};
 use keyplane_domain::password::PasswordHash;
+use keyplane_domain::policy::{ClusterKind, SigningAlgorithm, TokenPolicy};
 use keyplane_domain::role::Roles;
 use keyplane_domain::tenant::{Tenant, TenantName, TenantSlug, TenantStatus};
 use keyplane_domain::user::{Email, FullName, Metadata, User, UserName};
@@ -52,6 +53,19 @@ pub(crate) fn tenant_from_row(row: tenants::Model) -> Result<Tenant, StorageErro
         slug: TenantSlug::parse(&row.slug).map_err(|_| corrupt("tenant slug"))?,
         name: TenantName::parse(&row.name).map_err(|_| corrupt("tenant name"))?,
         status: TenantStatus::from_stored(&row.status),
+        policy: TokenPolicy::from_seconds(
+            row.access_token_ttl_secs,
+            row.session_ttl_secs,
+            row.refresh_reuse_grace_secs,
+            SigningAlgorithm::parse("signing_algorithm", &row.signing_algorithm).map_err(|_| corrupt("algorithm"))?,
+        )
+        .map_err(|_| corrupt("token policy"))?,
+        cluster: row
+            .authentication_cluster
+            .as_deref()
+            .map(ClusterKind::parse)
+            .transpose()
+            .map_err(|_| corrupt("cluster"))?,
         created_at: row.created_at,
         updated_at: row.updated_at,
     })
@@ -88,4 +102,15 @@ pub(crate) fn key_from_row(row: api_keys::Model) -> Result<ApiKey, StorageError>
         last_used_at: row.last_used_at,
         revoked_at: row.revoked_at,
     })
+}
+
+/// `tenant_id = :tenant`, or `tenant_id IS NULL` for the platform scope.
+pub(crate) fn scope_filter<C: sea_orm::ColumnTrait>(
+    column: C,
+    scope: keyplane_domain::scope::Scope,
+) -> sea_orm::sea_query::SimpleExpr {
+    match scope.tenant() {
+        Some(t) => column.eq(t.as_uuid()),
+        None => column.is_null(),
+    }
 }

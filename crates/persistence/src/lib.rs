@@ -8,4 +8,4 @@ pub mod entities;
 mod repos;
 
 pub use db::{connect, migrate, Database};
-pub use repos::{SqlApiKeys, SqlPlatformUsers, SqlTenants, SqlUsers};
+pub use repos::{SqlApiKeys, SqlPlatformUsers, SqlSessions, SqlSigningKeys, SqlTenants, SqlUsers};

@@ -191,7 +191,7 @@ pub async fn list(
     PageQuery(page): PageQuery,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = tenant_for(&state, &auth.principal, &path, Access::Read).await?;
-    let page = state.keys.list(tenant.id, None, page).await?;
+    let page = state.keys.list(tenant.id, None, false, page).await?;
     let info = PageInfo::from(&page);
     Ok(HttpResponse::Ok().json(KeyList { keys: page.items.into_iter().map(Into::into).collect(), page: info }))
 }

@@ -224,7 +224,7 @@ fn required<T>(field: &'static str, value: Option<Option<T>>) -> Result<Option<T
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUserRequest,
     params(("X-Keyplane-Tenant" = Option<String>, Header, description = "Tenant slug or id; required with a platform credential, ignored with a tenant key")),
     responses(
-        (status = 201, description = "The user was created.", body = UserResponse),
+        (status = 200, description = "The user was created (200, as ECE answers).", body = UserResponse),
         (status = 400, description = "Malformed body or invalid field: `root.invalid_data`, `user.user_name.invalid`, `user.roles.invalid` (with `fields`).", body = ErrorBody),
         (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
         (status = 403, description = "Lacks `tenant_admin` (`root.unauthorized.rbac`).", body = ErrorBody),
@@ -245,7 +245,7 @@ pub async fn create(
     let name = body.user_name.clone();
     let new = parse_new(body).map_err(invalid)?;
     let user = state.users.create(tenant.id, new).await.map_err(|e| write_error(e, &name))?;
-    Ok(HttpResponse::Created().json(UserResponse::from(user)))
+    Ok(HttpResponse::Ok().json(UserResponse::from(user)))
 }
 
 /// List the users of the caller's tenant.

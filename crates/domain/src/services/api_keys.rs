@@ -57,6 +57,11 @@ impl ApiKeyService {
         Self { repo, clock }
     }
 
+    /// The current time, as this service sees it.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
     /// Creates a key in `tenant`.
     ///
     /// # Errors
@@ -100,7 +105,8 @@ impl ApiKeyService {
         Ok(key)
     }
 
-    /// Lists keys of `tenant` (only `owner`'s, when given).
+    /// Lists keys of `tenant` (only `owner`'s, when given; only unrevoked ones with
+    /// `unrevoked_only`).
     ///
     /// # Errors
     /// Only [`StorageError`].
@@ -108,9 +114,10 @@ impl ApiKeyService {
         &self,
         tenant: TenantId,
         owner: Option<KeyOwner>,
+        unrevoked_only: bool,
         page: PageRequest,
     ) -> Result<Page<ApiKey>, StorageError> {
-        self.repo.list(tenant, owner, page).await
+        self.repo.list(tenant, owner, unrevoked_only, page).await
     }
 
     /// Revokes a key; revoking a revoked key is a no-op. Returns the key as it now is.

@@ -69,12 +69,14 @@ impl Authenticator {
         let Some(key) = key.filter(|k| presented.matches(&k.digest) && k.is_usable(now)) else {
             return Err(AuthnError::InvalidCredentials);
         };
-        if let KeyOwner::User(owner) = key.owner {
-            let user = self.users.find_by_id(key.tenant_id, owner).await?;
-            if !user.is_some_and(|u| u.enabled) {
-                return Err(AuthnError::InvalidCredentials);
-            }
-        }
+        // A user's key acts as its owner: the owner's current roles, while enabled.
+        let roles = match key.owner {
+            KeyOwner::Application => key.roles.clone(),
+            KeyOwner::User(owner) => match self.users.find_by_id(key.tenant_id, owner).await? {
+                Some(user) if user.enabled => user.roles,
+                _ => return Err(AuthnError::InvalidCredentials),
+            },
+        };
         self.ensure_active(key.tenant_id).await?;
         if key.last_used_at.is_none_or(|t| now - t >= TOUCH_INTERVAL) {
             self.keys.touch(key.tenant_id, key.id, now).await?;
@@ -83,7 +85,12 @@ impl Authenticator {
             KeyOwner::Application => None,
             KeyOwner::User(u) => Some(u),
         };
-        Ok(Principal { subject: Subject::ApiKey { key: key.id, owner }, tenant: Some(key.tenant_id), roles: key.roles })
+        Ok(Principal {
+            subject: Subject::ApiKey { key: key.id, owner },
+            tenant: Some(key.tenant_id),
+            roles,
+            session: None,
+        })
     }
 
     /// Verifies a platform operator's name and password. An unknown name costs the same
@@ -96,7 +103,7 @@ impl Authenticator {
         let ok = self.hasher.verify(password, user.as_ref().map(|u| &u.password_hash)).await?;
         match user {
             Some(u) if ok && u.enabled => {
-                Ok(Principal { subject: Subject::PlatformUser(u.id), tenant: None, roles: u.roles })
+                Ok(Principal { subject: Subject::PlatformUser(u.id), tenant: None, roles: u.roles, session: None })
             }
             _ => Err(AuthnError::InvalidCredentials),
         }

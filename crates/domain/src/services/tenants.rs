@@ -5,6 +5,7 @@ use crate::clock::SharedClock;
 use crate::error::StorageError;
 use crate::ids::TenantId;
 use crate::page::{Page, PageRequest};
+use crate::policy::{ClusterKind, TokenPolicy};
 use crate::principal::Principal;
 use crate::tenant::{InsertTenantError, Tenant, TenantName, TenantRef, TenantRepository, TenantSlug, TenantStatus};
 use std::sync::Arc;
@@ -104,6 +105,15 @@ impl TenantService {
         self.repo.find(&TenantRef::Id(id)).await
     }
 
+    /// Finds a tenant by id or slug without any access check (public per-tenant
+    /// endpoints address tenants by slug).
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    pub async fn find(&self, tenant: &TenantRef) -> Result<Option<Tenant>, StorageError> {
+        self.repo.find(tenant).await
+    }
+
     /// Creates an active tenant.
     ///
     /// # Errors
@@ -115,6 +125,8 @@ impl TenantService {
             slug,
             name,
             status: TenantStatus::Active,
+            policy: TokenPolicy::default(),
+            cluster: Some(ClusterKind::Native),
             created_at: now,
             updated_at: now,
         };
@@ -153,6 +165,28 @@ impl TenantService {
             return Ok(tenant);
         }
         tenant.status = status;
+        self.save(tenant).await
+    }
+
+    /// Replaces a resolved tenant's token policy.
+    ///
+    /// # Errors
+    /// [`TenantAccessError::NotFound`] when deleted meanwhile.
+    pub async fn set_policy(&self, mut tenant: Tenant, policy: TokenPolicy) -> Result<Tenant, TenantAccessError> {
+        tenant.policy = policy;
+        self.save(tenant).await
+    }
+
+    /// Configures (or, with `None`, removes) a resolved tenant's authentication cluster.
+    ///
+    /// # Errors
+    /// [`TenantAccessError::NotFound`] when deleted meanwhile.
+    pub async fn set_cluster(
+        &self,
+        mut tenant: Tenant,
+        cluster: Option<ClusterKind>,
+    ) -> Result<Tenant, TenantAccessError> {
+        tenant.cluster = cluster;
         self.save(tenant).await
     }
 

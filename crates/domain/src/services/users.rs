@@ -147,6 +147,14 @@ impl UserService {
         Err(FindUserError::NotFound)
     }
 
+    /// Finds a user by id only.
+    ///
+    /// # Errors
+    /// `NotFound` or `Storage`.
+    pub async fn get_by_id(&self, tenant: TenantId, id: UserId) -> Result<User, FindUserError> {
+        self.repo.find_by_id(tenant, id).await?.ok_or(FindUserError::NotFound)
+    }
+
     /// Lists a tenant's users.
     ///
     /// # Errors

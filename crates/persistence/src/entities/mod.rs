@@ -2,5 +2,7 @@
 
 pub mod api_keys;
 pub mod platform_users;
+pub mod sessions;
+pub mod signing_keys;
 pub mod tenants;
 pub mod users;

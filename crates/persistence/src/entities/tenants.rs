@@ -11,6 +11,11 @@ pub struct Model {
     pub slug: String,
     pub name: String,
     pub status: String,
+    pub authentication_cluster: Option<String>,
+    pub access_token_ttl_secs: i64,
+    pub session_ttl_secs: i64,
+    pub refresh_reuse_grace_secs: i64,
+    pub signing_algorithm: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

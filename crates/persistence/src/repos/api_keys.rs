@@ -77,13 +77,22 @@ impl ApiKeyRepository for SqlApiKeys {
         row.map(key_from_row).transpose()
     }
 
+    async fn find_by_id(&self, tenant: TenantId, id: ApiKeyId) -> Result<Option<ApiKey>, StorageError> {
+        let row = scoped(tenant).filter(api_keys::Column::Id.eq(id.as_uuid())).one(&self.db).await.map_err(storage)?;
+        row.map(key_from_row).transpose()
+    }
+
     async fn list(
         &self,
         tenant: TenantId,
         owner: Option<KeyOwner>,
+        unrevoked_only: bool,
         page: PageRequest,
     ) -> Result<Page<ApiKey>, StorageError> {
         let mut select = scoped(tenant);
+        if unrevoked_only {
+            select = select.filter(api_keys::Column::RevokedAt.is_null());
+        }
         match owner {
             None => {}
             Some(KeyOwner::Application) => select = select.filter(api_keys::Column::OwnerUserId.is_null()),

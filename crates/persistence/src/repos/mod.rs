@@ -2,11 +2,15 @@
 
 mod api_keys;
 mod platform_users;
+mod sessions;
+mod signing_keys;
 mod tenants;
 mod users;
 
 pub use api_keys::SqlApiKeys;
 pub use platform_users::SqlPlatformUsers;
+pub use sessions::SqlSessions;
+pub use signing_keys::SqlSigningKeys;
 pub use tenants::SqlTenants;
 pub use users::SqlUsers;
 

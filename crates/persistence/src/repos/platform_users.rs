@@ -23,6 +23,17 @@ impl SqlPlatformUsers {
     }
 }
 
+fn from_row(r: platform_users::Model) -> PlatformUser {
+    PlatformUser {
+        id: PlatformUserId::from_uuid(r.id),
+        user_name: r.user_name,
+        password_hash: PasswordHash::from_phc(r.password_hash),
+        roles: roles_from_json(r.roles),
+        enabled: r.enabled,
+        created_at: r.created_at,
+    }
+}
+
 #[async_trait]
 impl PlatformUserRepository for SqlPlatformUsers {
     async fn insert_if_absent(&self, user: &PlatformUser) -> Result<bool, StorageError> {
@@ -51,14 +62,12 @@ impl PlatformUserRepository for SqlPlatformUsers {
             .one(&self.db)
             .await
             .map_err(storage)?;
-        Ok(row.map(|r| PlatformUser {
-            id: PlatformUserId::from_uuid(r.id),
-            user_name: r.user_name,
-            password_hash: PasswordHash::from_phc(r.password_hash),
-            roles: roles_from_json(r.roles),
-            enabled: r.enabled,
-            created_at: r.created_at,
-        }))
+        Ok(row.map(from_row))
+    }
+
+    async fn find_by_id(&self, id: PlatformUserId) -> Result<Option<PlatformUser>, StorageError> {
+        let row = platform_users::Entity::find_by_id(id.as_uuid()).one(&self.db).await.map_err(storage)?;
+        Ok(row.map(from_row))
     }
 
     async fn count(&self) -> Result<u64, StorageError> {

@@ -30,6 +30,11 @@ fn active(t: &Tenant) -> tenants::ActiveModel {
         slug: Set(t.slug.as_str().to_owned()),
         name: Set(t.name.as_str().to_owned()),
         status: Set(t.status.as_str().to_owned()),
+        authentication_cluster: Set(t.cluster.map(|c| c.as_str().to_owned())),
+        access_token_ttl_secs: Set(t.policy.access_token_ttl.num_seconds()),
+        session_ttl_secs: Set(t.policy.session_ttl.num_seconds()),
+        refresh_reuse_grace_secs: Set(t.policy.refresh_reuse_grace.num_seconds()),
+        signing_algorithm: Set(t.policy.signing_algorithm.as_str().to_owned()),
         created_at: Set(t.created_at),
         updated_at: Set(t.updated_at),
     }
@@ -64,13 +69,12 @@ impl TenantRepository for SqlTenants {
     }
 
     async fn update(&self, tenant: &Tenant) -> Result<bool, StorageError> {
+        let mut model = active(tenant);
+        model.id = sea_orm::ActiveValue::NotSet;
+        model.slug = sea_orm::ActiveValue::NotSet;
+        model.created_at = sea_orm::ActiveValue::NotSet;
         let result = tenants::Entity::update_many()
-            .set(tenants::ActiveModel {
-                name: Set(tenant.name.as_str().to_owned()),
-                status: Set(tenant.status.as_str().to_owned()),
-                updated_at: Set(tenant.updated_at),
-                ..Default::default()
-            })
+            .set(model)
             .filter(tenants::Column::Id.eq(tenant.id.as_uuid()))
             .exec(&self.db)
             .await

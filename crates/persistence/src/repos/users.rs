@@ -5,10 +5,12 @@ use crate::convert::{classify, roles_to_json, storage, user_from_row, WriteFailu
 use crate::entities::users;
 use crate::Database;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use keyplane_domain::error::StorageError;
 use keyplane_domain::ids::{TenantId, UserId};
 use keyplane_domain::page::{Page, PageRequest};
 use keyplane_domain::user::{User, UserName, UserRepository, WriteUserError};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 /// Tenant users in SQL.
@@ -93,6 +95,17 @@ impl UserRepository for SqlUsers {
             .await
             .map_err(write_error)?;
         Ok(result.rows_affected == 1)
+    }
+
+    async fn record_login(&self, tenant: TenantId, id: UserId, at: DateTime<Utc>) -> Result<(), StorageError> {
+        users::Entity::update_many()
+            .col_expr(users::Column::LastLoginAt, Expr::value(at))
+            .filter(users::Column::TenantId.eq(tenant.as_uuid()))
+            .filter(users::Column::Id.eq(id.as_uuid()))
+            .exec(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(())
     }
 
     async fn delete(&self, tenant: TenantId, id: UserId) -> Result<bool, StorageError> {

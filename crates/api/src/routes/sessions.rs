@@ -1,0 +1,205 @@
+//! Sessions: a user lists and ends its own (`/api/v1/users/auth/sessions`); a tenant
+//! admin lists and ends any user's (`/api/v1/users/{user_name}/sessions`).
+
+use crate::auth::{acting_tenant, Authenticated};
+use crate::dto::{Empty, PageInfo, PageParams};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
+use crate::extract::PageQuery;
+use crate::routes::method_not_allowed;
+use crate::state::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use keyplane_domain::ids::SessionId;
+use keyplane_domain::principal::{Principal, Subject};
+use keyplane_domain::scope::Scope;
+use keyplane_domain::services::tenants::Access;
+use keyplane_domain::session::{Session, SessionSubject};
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+use uuid::Uuid;
+
+/// Mounts the routes (before `/api/v1/users/{user_name}`, which would shadow them).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let nmna = || web::to(method_not_allowed);
+    cfg.service(web::resource("/api/v1/users/auth/sessions").get(list_own).default_service(nmna()))
+        .service(web::resource("/api/v1/users/auth/sessions/{session_id}").delete(end_own).default_service(nmna()))
+        .service(web::resource("/api/v1/users/{user_name}/sessions").get(list_user).default_service(nmna()))
+        .service(
+            web::resource("/api/v1/users/{user_name}/sessions/{session_id}").delete(end_user).default_service(nmna()),
+        );
+}
+
+/// The session routes' part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(paths(list_own, end_own, list_user, end_user), components(schemas(SessionResponse, SessionList)))]
+pub struct SessionsApi;
+
+/// A session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionResponse {
+    /// Identifier (the `sid` claim of its tokens).
+    pub id: Uuid,
+    /// The user (or key) that signed in.
+    pub subject_id: Uuid,
+    /// Its name at sign-in.
+    pub user_name: String,
+    /// Sign-in time.
+    pub created_at: DateTime<Utc>,
+    /// Absolute end of the session.
+    pub expires_at: DateTime<Utc>,
+    /// Last refresh-token rotation.
+    pub last_refreshed_at: Option<DateTime<Utc>>,
+    /// Number of rotations.
+    pub refresh_count: i64,
+    /// Whether this is the session of the calling token.
+    pub current: bool,
+}
+
+/// A page of active sessions, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionList {
+    /// The sessions.
+    pub sessions: Vec<SessionResponse>,
+    /// Position in the whole list.
+    #[serde(flatten)]
+    pub page: PageInfo,
+}
+
+fn to_response(s: Session, caller: &Principal) -> SessionResponse {
+    SessionResponse {
+        id: s.id.as_uuid(),
+        subject_id: s.subject.id(),
+        user_name: s.subject_name,
+        created_at: s.created_at,
+        expires_at: s.expires_at,
+        last_refreshed_at: s.rotated_at,
+        refresh_count: s.refresh_count,
+        current: caller.session == Some(s.id),
+    }
+}
+
+fn own_subject(p: &Principal) -> Result<(Scope, SessionSubject), ApiError> {
+    let scope = p.tenant.map_or(Scope::Platform, Scope::Tenant);
+    match p.subject {
+        Subject::User(u) if p.session.is_some() => Ok((scope, SessionSubject::User(u))),
+        Subject::PlatformUser(u) if p.session.is_some() => Ok((scope, SessionSubject::PlatformUser(u))),
+        _ => Err(ApiError::forbidden()),
+    }
+}
+
+fn session_not_found() -> ApiError {
+    ApiError::new(ErrorCode::SessionNotFound, "The session was not found.")
+}
+
+fn parse_sid(raw: &str) -> Result<SessionId, ApiError> {
+    Uuid::parse_str(raw).map(SessionId::from_uuid).map_err(|_| session_not_found())
+}
+
+/// List the caller's own active sessions.
+#[utoipa::path(get, path = "/api/v1/users/auth/sessions", tag = "sessions", params(PageParams),
+    responses(
+        (status = 200, description = "The caller's active sessions.", body = SessionList),
+        (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
+        (status = 403, description = "Not a signed-in user (`root.unauthorized.rbac`).", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_own(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    PageQuery(page): PageQuery,
+) -> Result<HttpResponse, ApiError> {
+    let (scope, subject) = own_subject(&auth.principal)?;
+    let page = state.tokens.sessions(scope, Some(subject), page).await?;
+    let info = PageInfo::from(&page);
+    let sessions = page.items.into_iter().map(|s| to_response(s, &auth.principal)).collect();
+    Ok(HttpResponse::Ok().json(SessionList { sessions, page: info }))
+}
+
+/// End one of the caller's own sessions.
+#[utoipa::path(delete, path = "/api/v1/users/auth/sessions/{session_id}", tag = "sessions",
+    params(("session_id" = Uuid, Path, description = "Session id")),
+    responses(
+        (status = 200, description = "Ended.", body = Empty),
+        (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
+        (status = 404, description = "`sessions.session_not_found`.", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub async fn end_own(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (scope, subject) = own_subject(&auth.principal)?;
+    let sid = parse_sid(&path)?;
+    let session =
+        state.tokens.session(scope, sid).await?.filter(|s| s.subject == subject).ok_or_else(session_not_found)?;
+    state.tokens.end_session(scope, session.id, "logout").await?;
+    Ok(HttpResponse::Ok().json(Empty {}))
+}
+
+async fn user_subject(
+    state: &AppState,
+    req: &HttpRequest,
+    p: &Principal,
+    user: &str,
+    access: Access,
+) -> Result<(Scope, SessionSubject), ApiError> {
+    let tenant = acting_tenant(state, req, p, access).await?;
+    let user = state
+        .users
+        .get(tenant.id, user)
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::UserNotFound, format!("User '{user}' was not found.")))?;
+    Ok((Scope::Tenant(tenant.id), SessionSubject::User(user.id)))
+}
+
+/// List a user's active sessions (tenant admin or viewer).
+#[utoipa::path(get, path = "/api/v1/users/{user_name}/sessions", tag = "sessions",
+    params(("user_name" = String, Path, description = "User name or id"), PageParams,
+        ("X-Keyplane-Tenant" = Option<String>, Header, description = "Tenant slug or id; required with a platform credential")),
+    responses(
+        (status = 200, description = "The user's active sessions.", body = SessionList),
+        (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
+        (status = 403, description = "`root.unauthorized.rbac`.", body = ErrorBody),
+        (status = 404, description = "`user.not_found` or `tenants.not_found`.", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
+pub async fn list_user(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    PageQuery(page): PageQuery,
+) -> Result<HttpResponse, ApiError> {
+    let (scope, subject) = user_subject(&state, &req, &auth.principal, &path, Access::Read).await?;
+    let page = state.tokens.sessions(scope, Some(subject), page).await?;
+    let info = PageInfo::from(&page);
+    let sessions = page.items.into_iter().map(|s| to_response(s, &auth.principal)).collect();
+    Ok(HttpResponse::Ok().json(SessionList { sessions, page: info }))
+}
+
+/// End a user's session (tenant admin).
+#[utoipa::path(delete, path = "/api/v1/users/{user_name}/sessions/{session_id}", tag = "sessions",
+    params(("user_name" = String, Path, description = "User name or id"), ("session_id" = Uuid, Path, description = "Session id"),
+        ("X-Keyplane-Tenant" = Option<String>, Header, description = "Tenant slug or id; required with a platform credential")),
+    responses(
+        (status = 200, description = "Ended.", body = Empty),
+        (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
+        (status = 403, description = "`root.unauthorized.rbac`.", body = ErrorBody),
+        (status = 404, description = "`sessions.session_not_found`, `user.not_found` or `tenants.not_found`.", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
+pub async fn end_user(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (user, sid) = path.into_inner();
+    let (scope, subject) = user_subject(&state, &req, &auth.principal, &user, Access::Admin).await?;
+    let sid = parse_sid(&sid)?;
+    let session =
+        state.tokens.session(scope, sid).await?.filter(|s| s.subject == subject).ok_or_else(session_not_found)?;
+    state.tokens.end_session(scope, session.id, "revoked").await?;
+    Ok(HttpResponse::Ok().json(Empty {}))
+}

@@ -1,0 +1,129 @@
+//! `/t/{tenant}/.well-known/jwks.json` and `/openid-configuration`: what any JWT or OAuth
+//! library needs to verify the tenant's tokens without Keyplane's code.
+
+use crate::state::AppState;
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use keyplane_domain::scope::Scope;
+use keyplane_domain::tenant::TenantRef;
+use serde::Serialize;
+use serde_json::{json, Value};
+use utoipa::{OpenApi, ToSchema};
+
+/// Mounts the routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/t/{tenant}/.well-known/jwks.json", web::get().to(jwks))
+        .route("/t/{tenant}/.well-known/openid-configuration", web::get().to(discovery));
+}
+
+/// The discovery routes' part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(paths(jwks, discovery), components(schemas(Jwks, Discovery)))]
+pub struct WellKnownApi;
+
+/// A JSON Web Key Set (RFC 7517).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Jwks {
+    /// The active key and retired keys whose tokens may still be valid.
+    #[schema(value_type = Vec<Object>)]
+    pub keys: Vec<Value>,
+}
+
+/// OpenID Provider metadata (the parts Keyplane implements).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Discovery {
+    /// `<base>/t/<slug>`: the `iss` of the tenant's tokens.
+    pub issuer: String,
+    /// The JWKS URL.
+    pub jwks_uri: String,
+    /// The OAuth token endpoint.
+    pub token_endpoint: String,
+    /// RFC 7662 introspection.
+    pub introspection_endpoint: String,
+    /// RFC 7009 revocation.
+    pub revocation_endpoint: String,
+    /// `password`, `client_credentials`, `refresh_token`.
+    pub grant_types_supported: Vec<&'static str>,
+    /// `token`.
+    pub response_types_supported: Vec<&'static str>,
+    /// `public`.
+    pub subject_types_supported: Vec<&'static str>,
+    /// `EdDSA`, `ES256`.
+    pub id_token_signing_alg_values_supported: Vec<&'static str>,
+    /// `client_secret_basic`, `client_secret_post`.
+    pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// Claims in Keyplane's tokens.
+    pub claims_supported: Vec<&'static str>,
+}
+
+fn not_found(raw: &str) -> HttpResponse {
+    HttpResponse::NotFound()
+        .json(json!({"error": "invalid_request", "error_description": format!("Tenant '{raw}' was not found.")}))
+}
+
+/// The tenant's JSON Web Key Set.
+#[utoipa::path(get, path = "/t/{tenant}/.well-known/jwks.json", tag = "oauth2",
+    params(("tenant" = String, Path, description = "Tenant slug")),
+    responses((status = 200, description = "The published keys.", body = Jwks), (status = 404, description = "Unknown tenant.")))]
+pub async fn jwks(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
+    let Some(tenant_ref) = TenantRef::parse(&path) else { return not_found(&path) };
+    let tenant = match state.tenants.find(&tenant_ref).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return not_found(&path),
+        Err(e) => return crate::error::ApiError::from(e).error_response_json(),
+    };
+    let signing = state.tokens.signing();
+    let mut keys = match signing.published(Scope::Tenant(tenant.id)).await {
+        Ok(keys) => keys,
+        Err(e) => return crate::error::ApiError::from(e).error_response_json(),
+    };
+    if keys.is_empty() {
+        // A tenant created before it ever signed: publish its first key now.
+        match signing.active(Scope::Tenant(tenant.id), tenant.policy.signing_algorithm).await {
+            Ok(key) => keys.push((*key).clone()),
+            Err(e) => return crate::error::ApiError::internal(&e).error_response_json(),
+        }
+    }
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=60"))
+        .json(Jwks { keys: keys.into_iter().map(|k| k.public_jwk).collect() })
+}
+
+/// The tenant's OpenID Provider metadata.
+#[utoipa::path(get, path = "/t/{tenant}/.well-known/openid-configuration", tag = "oauth2",
+    params(("tenant" = String, Path, description = "Tenant slug")),
+    responses((status = 200, description = "Provider metadata.", body = Discovery), (status = 404, description = "Unknown tenant.")))]
+pub async fn discovery(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
+    let Some(tenant_ref) = TenantRef::parse(&path) else { return not_found(&path) };
+    let tenant = match state.tenants.find(&tenant_ref).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return not_found(&path),
+        Err(e) => return crate::error::ApiError::from(e).error_response_json(),
+    };
+    let issuer = state.tokens.issuer(&tenant);
+    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=300")).json(Discovery {
+        jwks_uri: format!("{issuer}/.well-known/jwks.json"),
+        token_endpoint: format!("{issuer}/oauth2/token"),
+        introspection_endpoint: format!("{issuer}/oauth2/introspect"),
+        revocation_endpoint: format!("{issuer}/oauth2/revoke"),
+        issuer,
+        grant_types_supported: vec!["password", "client_credentials", "refresh_token"],
+        response_types_supported: vec!["token"],
+        subject_types_supported: vec!["public"],
+        id_token_signing_alg_values_supported: vec!["EdDSA", "ES256"],
+        token_endpoint_auth_methods_supported: vec!["client_secret_basic", "client_secret_post"],
+        claims_supported: vec![
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "jti",
+            "tid",
+            "sid",
+            "user_name",
+            "roles",
+            "token_use",
+        ],
+    })
+}

@@ -1,0 +1,145 @@
+//! A tenant's token policy and authentication cluster setting.
+
+use crate::error::Invalid;
+use chrono::Duration;
+
+/// Signature algorithms Keyplane signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SigningAlgorithm {
+    /// Ed25519 (the default).
+    EdDsa,
+    /// ECDSA P-256 with SHA-256.
+    Es256,
+}
+
+impl SigningAlgorithm {
+    /// The JOSE `alg` name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::EdDsa => "EdDSA",
+            Self::Es256 => "ES256",
+        }
+    }
+
+    /// Parses a JOSE `alg` name.
+    ///
+    /// # Errors
+    /// [`Invalid`] for `field` when it is neither `EdDSA` nor `ES256`.
+    pub fn parse(field: &'static str, raw: &str) -> Result<Self, Invalid> {
+        match raw {
+            "EdDSA" => Ok(Self::EdDsa),
+            "ES256" => Ok(Self::Es256),
+            _ => Err(Invalid::new(field, "must be 'EdDSA' or 'ES256'")),
+        }
+    }
+}
+
+/// How a tenant's credentials are verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClusterKind {
+    /// Users and passwords stored by Keyplane.
+    Native,
+}
+
+impl ClusterKind {
+    /// The stored and serialised name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Native => "native",
+        }
+    }
+
+    /// Parses a kind name.
+    ///
+    /// # Errors
+    /// [`Invalid`] for `kind` when it names no supported kind.
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        match raw {
+            "native" => Ok(Self::Native),
+            _ => Err(Invalid::new("kind", "must be 'native' (external kinds are not available yet)")),
+        }
+    }
+}
+
+/// Lifetimes and rotation rules of a tenant's tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenPolicy {
+    /// Access token lifetime: 1 minute to 24 hours (default 15 minutes).
+    pub access_token_ttl: Duration,
+    /// Absolute session lifetime: 1 hour to 365 days (default 30 days).
+    pub session_ttl: Duration,
+    /// How long a just-rotated refresh token may still be presented (default 0, at most
+    /// 60 seconds).
+    pub refresh_reuse_grace: Duration,
+    /// Algorithm of newly generated signing keys.
+    pub signing_algorithm: SigningAlgorithm,
+}
+
+impl Default for TokenPolicy {
+    fn default() -> Self {
+        Self {
+            access_token_ttl: Duration::minutes(15),
+            session_ttl: Duration::days(30),
+            refresh_reuse_grace: Duration::zero(),
+            signing_algorithm: SigningAlgorithm::EdDsa,
+        }
+    }
+}
+
+impl TokenPolicy {
+    /// Builds a policy from seconds, checking every bound.
+    ///
+    /// # Errors
+    /// [`Invalid`] naming the first field out of range.
+    pub fn from_seconds(access: i64, session: i64, grace: i64, algorithm: SigningAlgorithm) -> Result<Self, Invalid> {
+        check("access_token_lifetime_seconds", access, 60, 86_400)?;
+        check("session_lifetime_seconds", session, 3_600, 365 * 86_400)?;
+        check("refresh_token_reuse_grace_seconds", grace, 0, 60)?;
+        Ok(Self {
+            access_token_ttl: Duration::seconds(access),
+            session_ttl: Duration::seconds(session),
+            refresh_reuse_grace: Duration::seconds(grace),
+            signing_algorithm: algorithm,
+        })
+    }
+}
+
+fn check(field: &'static str, value: i64, min: i64, max: i64) -> Result<(), Invalid> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(Invalid::new(field, format!("must be between {min} and {max}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_are_enforced() {
+        assert!(TokenPolicy::from_seconds(60, 3600, 0, SigningAlgorithm::EdDsa).is_ok());
+        assert!(TokenPolicy::from_seconds(86_400, 365 * 86_400, 60, SigningAlgorithm::Es256).is_ok());
+        assert_eq!(
+            TokenPolicy::from_seconds(59, 3600, 0, SigningAlgorithm::EdDsa).unwrap_err().field,
+            "access_token_lifetime_seconds"
+        );
+        assert_eq!(
+            TokenPolicy::from_seconds(60, 3599, 0, SigningAlgorithm::EdDsa).unwrap_err().field,
+            "session_lifetime_seconds"
+        );
+        assert_eq!(
+            TokenPolicy::from_seconds(60, 3600, 61, SigningAlgorithm::EdDsa).unwrap_err().field,
+            "refresh_token_reuse_grace_seconds"
+        );
+        assert_eq!(
+            TokenPolicy::from_seconds(60, 3600, -1, SigningAlgorithm::EdDsa).unwrap_err().field,
+            "refresh_token_reuse_grace_seconds"
+        );
+        let d = TokenPolicy::default();
+        assert_eq!(
+            (d.access_token_ttl.num_seconds(), d.session_ttl.num_seconds(), d.refresh_reuse_grace.num_seconds()),
+            (900, 2_592_000, 0)
+        );
+    }
+}

@@ -1,0 +1,154 @@
+//! JWTs: the claims Keyplane puts in access and refresh tokens, signing keys, and the
+//! ports for their storage and for the cryptography.
+
+use crate::error::StorageError;
+use crate::ids::SigningKeyId;
+use crate::policy::SigningAlgorithm;
+use crate::scope::Scope;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// `token_use` of access tokens.
+pub const ACCESS: &str = "access";
+/// `token_use` of refresh tokens.
+pub const REFRESH: &str = "refresh";
+
+/// The claims of every Keyplane token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// Issuer: `<base>/t/<slug>` (or `<base>/platform`).
+    pub iss: String,
+    /// Subject: the user's, operator's or API key's id.
+    pub sub: String,
+    /// Audience: the issuer.
+    pub aud: String,
+    /// Expiry (unix seconds).
+    pub exp: i64,
+    /// Issue time (unix seconds).
+    pub iat: i64,
+    /// Token id.
+    pub jti: String,
+    /// Tenant id (absent on platform tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tid: Option<Uuid>,
+    /// Session id.
+    pub sid: Uuid,
+    /// The subject's name: user name, or the key id for API keys.
+    pub user_name: String,
+    /// Roles at issue time.
+    pub roles: Vec<String>,
+    /// `access` or `refresh`.
+    pub token_use: String,
+}
+
+/// A signing key as stored: its public JWK in the clear, its private half sealed under
+/// the master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKey {
+    /// Row id.
+    pub id: SigningKeyId,
+    /// Platform or tenant.
+    pub scope: Scope,
+    /// The JOSE `kid`, unique across the platform.
+    pub kid: String,
+    /// Algorithm.
+    pub algorithm: SigningAlgorithm,
+    /// The public key as a JWK (with `kid`, `alg`, `use`).
+    pub public_jwk: serde_json::Value,
+    /// The private key, encrypted (AES-256-GCM) under the master key.
+    pub sealed_private: Vec<u8>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// When it stopped signing.
+    pub retired_at: Option<DateTime<Utc>>,
+    /// Until when a retired key stays published (every token it signed has expired by
+    /// then).
+    pub retain_until: Option<DateTime<Utc>>,
+}
+
+/// Fresh key material from the codec.
+pub struct KeyMaterial {
+    /// The public key as a JWK.
+    pub public_jwk: serde_json::Value,
+    /// The sealed private key.
+    pub sealed_private: Vec<u8>,
+}
+
+/// Why a cryptographic operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    /// The token is malformed or its signature does not verify.
+    #[error("invalid token")]
+    InvalidToken,
+    /// A key could not be generated, unsealed or used.
+    #[error("key failure: {0}")]
+    Key(String),
+}
+
+/// Key generation, signing and verification.
+pub trait TokenCodec: Send + Sync {
+    /// Generates a key pair for `kid`.
+    ///
+    /// # Errors
+    /// [`CryptoError::Key`].
+    fn generate(&self, kid: &str, algorithm: SigningAlgorithm) -> Result<KeyMaterial, CryptoError>;
+
+    /// Signs `claims` with `key`.
+    ///
+    /// # Errors
+    /// [`CryptoError::Key`] when the key cannot be unsealed.
+    fn sign(&self, key: &SigningKey, claims: &Claims) -> Result<String, CryptoError>;
+
+    /// The `kid` in a token's header, without verifying anything.
+    fn kid_of(&self, token: &str) -> Option<String>;
+
+    /// Verifies the signature with `key` and parses the claims. Time is not checked here:
+    /// the caller compares `exp` with its clock.
+    ///
+    /// # Errors
+    /// [`CryptoError::InvalidToken`].
+    fn verify(&self, key: &SigningKey, token: &str) -> Result<Claims, CryptoError>;
+}
+
+/// Storage of signing keys.
+#[async_trait]
+pub trait SigningKeyRepository: Send + Sync {
+    /// Stores a new key.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    async fn insert(&self, key: &SigningKey) -> Result<(), StorageError>;
+
+    /// The newest key of `scope` that is not retired.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    async fn active(&self, scope: Scope) -> Result<Option<SigningKey>, StorageError>;
+
+    /// Finds a key by `kid` in any scope: the one unscoped look-up, since a token's `kid`
+    /// is how its scope is learned (the caller then checks the claims against it).
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    async fn find_by_kid(&self, kid: &str) -> Result<Option<SigningKey>, StorageError>;
+
+    /// Keys to publish at `now`: the active ones and retired ones still retained.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    async fn published(&self, scope: Scope, now: DateTime<Utc>) -> Result<Vec<SigningKey>, StorageError>;
+
+    /// Retires every active key of `scope` but `keep`.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    async fn retire_others(
+        &self,
+        scope: Scope,
+        keep: SigningKeyId,
+        at: DateTime<Utc>,
+        retain_until: DateTime<Utc>,
+    ) -> Result<u64, StorageError>;
+}
