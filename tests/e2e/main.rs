@@ -8,8 +8,12 @@ mod bootstrap;
 mod errors;
 mod isolation;
 mod keys;
+mod oauth;
 mod openapi;
+mod sessions;
 mod tenants;
+mod tokens;
+mod user_keys;
 mod users;
 
-pub use support::{assert_error, Backend, TestApp};
+pub use support::{assert_error, claims, header, split_key, Backend, TestApp, PASSWORD};

@@ -57,6 +57,8 @@ pub struct TestApp {
     pub backend: Backend,
     /// The server's clock.
     pub clock: Arc<ManualClock>,
+    /// The database URL the server runs on.
+    pub database_url: String,
     data_dir: PathBuf,
     pg_database: Option<String>,
 }
@@ -153,11 +155,17 @@ impl TestApp {
             pg_database = Some(name);
         }
         adjust(&mut settings);
+        let database_url = settings.effective_database_url();
         let clock = Arc::new(ManualClock::default());
         let app = Application::build_with_clock(settings, clock.clone()).await.expect("the application builds");
         let base = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
-        Some(Self { base, client: Client::new(), backend, clock, data_dir, pg_database })
+        Some(Self { base, client: Client::new(), backend, clock, database_url, data_dir, pg_database })
+    }
+
+    /// Where the server keeps its files (the master key among them).
+    pub fn data_dir_path(&self) -> &std::path::Path {
+        &self.data_dir
     }
 
     /// A request to `path` (relative to the server) without credentials.
@@ -216,6 +224,75 @@ impl TestApp {
         assert_eq!(resp.status(), 200, "creating user {user_name}");
         resp.json().await.unwrap()
     }
+}
+
+impl TestApp {
+    /// Signs `user` in to the tenant of `key` with the native `_login`; returns the body.
+    pub async fn login(&self, key: &str, user: &str, password: &str) -> Value {
+        let resp = self
+            .with_key(key, Method::POST, "/api/v1/users/auth/_login")
+            .json(&json!({"username": user, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "signing {user} in");
+        resp.json().await.unwrap()
+    }
+
+    /// A request with `Authorization: Bearer <token>`.
+    pub fn with_bearer(&self, token: &str, method: Method, path: &str) -> RequestBuilder {
+        self.request(method, path).bearer_auth(token)
+    }
+
+    /// A tenant with an admin key and a user `alice` (password `correct horse battery`);
+    /// returns the key.
+    pub async fn tenant_with_user(&self, slug: &str) -> String {
+        let key = self.tenant_with_admin_key(slug).await;
+        let resp = self
+            .with_key(&key, Method::POST, "/api/v1/users")
+            .json(&json!({"user_name": "alice", "password": PASSWORD, "roles": ["tenant_viewer", "support"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        key
+    }
+
+    /// POSTs a form to `path` and returns status and JSON body (`Null` when empty).
+    pub async fn form(&self, path: &str, params: &[(&str, &str)], key: Option<&str>) -> (u16, Value) {
+        let mut req = self.request(Method::POST, path).form(params);
+        if let Some(key) = key {
+            let (id, secret) = split_key(key);
+            req = req.basic_auth(id, Some(secret));
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
+    }
+}
+
+/// The password `tenant_with_user` gives `alice`.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Splits `kp_<id>_<secret>` into the OAuth client id and secret.
+pub fn split_key(key: &str) -> (&str, &str) {
+    let rest = key.strip_prefix("kp_").unwrap();
+    rest.split_once('_').unwrap()
+}
+
+/// The claims of a JWT, decoded without verification (for assertions).
+pub fn claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+/// The header of a JWT.
+pub fn header(token: &str) -> Value {
+    use base64::Engine;
+    let part = token.split('.').next().expect("a JWT");
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
 }
 
 /// Asserts a native error: exact status, the code in the body and in

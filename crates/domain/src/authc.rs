@@ -98,3 +98,62 @@ impl AuthenticationCluster for NativeCluster {
         Ok(user.filter(|u| ok && u.enabled))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::UserId;
+    use crate::page::{Page, PageRequest};
+    use crate::testing::{InMemoryUsers, PlainHasher};
+    use crate::user::WriteUserError;
+    use chrono::{DateTime, Utc};
+
+    /// A user store whose backend is down.
+    struct Unreachable;
+
+    #[async_trait]
+    impl UserRepository for Unreachable {
+        async fn insert(&self, _: &User) -> Result<(), WriteUserError> {
+            Err(StorageError::new("connection refused").into())
+        }
+        async fn find_by_name(&self, _: TenantId, _: &UserName) -> Result<Option<User>, StorageError> {
+            Err(StorageError::new("connection refused"))
+        }
+        async fn find_by_id(&self, _: TenantId, _: UserId) -> Result<Option<User>, StorageError> {
+            Err(StorageError::new("connection refused"))
+        }
+        async fn list(&self, _: TenantId, _: PageRequest) -> Result<Page<User>, StorageError> {
+            Err(StorageError::new("connection refused"))
+        }
+        async fn update(&self, _: &User) -> Result<bool, WriteUserError> {
+            Err(StorageError::new("connection refused").into())
+        }
+        async fn record_login(&self, _: TenantId, _: UserId, _: DateTime<Utc>) -> Result<(), StorageError> {
+            Err(StorageError::new("connection refused"))
+        }
+        async fn delete(&self, _: TenantId, _: UserId) -> Result<bool, StorageError> {
+            Err(StorageError::new("connection refused"))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_backend_is_a_cluster_error_not_a_wrong_password() {
+        let cluster = NativeCluster::new(Arc::new(Unreachable), Arc::new(PlainHasher));
+        let result = cluster.verify(TenantId::generate(), "alice", &Password::presented("pw".into())).await;
+        assert!(matches!(result, Err(ClusterError::Backend(_))));
+    }
+
+    #[tokio::test]
+    async fn unknown_users_and_wrong_passwords_are_both_none() {
+        let cluster = NativeCluster::new(Arc::new(InMemoryUsers::default()), Arc::new(PlainHasher));
+        let result = cluster.verify(TenantId::generate(), "ghost", &Password::presented("pw".into())).await;
+        assert!(matches!(result, Ok(None)));
+        let result = cluster.verify(TenantId::generate(), "not a valid name", &Password::presented("pw".into())).await;
+        assert!(matches!(result, Ok(None)));
+    }
+
+    #[test]
+    fn a_kind_without_an_implementation_is_a_backend_error() {
+        assert!(matches!(ClusterRegistry::default().get(ClusterKind::Native), Err(ClusterError::Backend(_))));
+    }
+}

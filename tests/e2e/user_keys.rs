@@ -1,0 +1,187 @@
+//! Users' own API keys (ECE's `/users/auth/keys`).
+
+use crate::{assert_error, TestApp, PASSWORD};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+on_every_backend!(users_manage_their_own_keys, admins_manage_users_keys);
+
+async fn users_manage_their_own_keys(app: &TestApp) {
+    let admin_key = app.tenant_with_user("acme").await;
+    let token = app.login(&admin_key, "alice", PASSWORD).await["token"].as_str().unwrap().to_owned();
+    let resp = app
+        .with_bearer(&token, Method::POST, "/api/v1/users/auth/keys")
+        .json(&json!({"description": "laptop", "expiration": "1h"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let created: Value = resp.json().await.unwrap();
+    let mut fields: Vec<&String> = created.as_object().unwrap().keys().collect();
+    fields.sort();
+    assert_eq!(fields, ["creation_date", "description", "expiration_date", "id", "key", "user_id"]);
+    let user: Value =
+        app.with_key(&admin_key, Method::GET, "/api/v1/users/alice").send().await.unwrap().json().await.unwrap();
+    assert_eq!(created["user_id"], user["id"]);
+    let key = created["key"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    // The key acts as alice, with her roles.
+    let me: Value = app.with_key(&key, Method::GET, "/api/v1/user").send().await.unwrap().json().await.unwrap();
+    assert_eq!(me["user_name"], "alice");
+    let info: Value = app.with_key(&key, Method::GET, "/api/v1/users/auth").send().await.unwrap().json().await.unwrap();
+    assert_eq!(info["roles"], json!(["tenant_viewer", "support"]));
+    let resp = app
+        .with_key(&key, Method::POST, "/api/v1/users/auth/keys")
+        .json(&json!({"description": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, 403, "root.unauthorized.rbac").await;
+
+    let second: Value = app
+        .with_bearer(&token, Method::POST, "/api/v1/users/auth/keys")
+        .json(&json!({"description": "ci"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(second["expiration_date"], Value::Null);
+    let list: Value =
+        app.with_bearer(&token, Method::GET, "/api/v1/users/auth/keys").send().await.unwrap().json().await.unwrap();
+    assert_eq!(list["keys"].as_array().unwrap().len(), 2);
+    assert!(list["keys"].as_array().unwrap().iter().all(|k| k.get("key").is_none()), "secrets shown once");
+    let got: Value = app
+        .with_bearer(&token, Method::GET, &format!("/api/v1/users/auth/keys/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["description"], "laptop");
+
+    for (body, field) in [
+        (json!({"description": "x", "expiration": "soon"}), "expiration"),
+        (json!({"expiration": "1d"}), "description"),
+    ] {
+        let resp = app.with_bearer(&token, Method::POST, "/api/v1/users/auth/keys").json(&body).send().await.unwrap();
+        assert_eq!(assert_error(resp, 400, "root.invalid_data").await["fields"], json!([field]));
+    }
+
+    // Expiry follows the clock.
+    app.clock.advance(chrono::Duration::minutes(61));
+    let resp = app.with_key(&key, Method::GET, "/api/v1/user").send().await.unwrap();
+    assert_error(resp, 401, "root.unauthorized").await;
+
+    // Delete one, then bulk-delete (all ids must exist).
+    let token = app.login(&admin_key, "alice", PASSWORD).await["token"].as_str().unwrap().to_owned();
+    let resp = app.with_bearer(&token, Method::DELETE, &format!("/api/v1/users/auth/keys/{id}")).send().await.unwrap();
+    assert_eq!(resp.json::<Value>().await.unwrap(), json!({}));
+    let resp = app.with_bearer(&token, Method::GET, &format!("/api/v1/users/auth/keys/{id}")).send().await.unwrap();
+    assert_error(resp, 404, "api_keys.key_not_found").await;
+    let second_id = second["id"].as_str().unwrap();
+    let resp = app
+        .with_bearer(&token, Method::DELETE, "/api/v1/users/auth/keys")
+        .json(&json!({"keys": [second_id, id]}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, 404, "api_keys.key_not_found").await;
+    assert_eq!(
+        app.with_key(second["key"].as_str().unwrap(), Method::GET, "/api/v1/user").send().await.unwrap().status(),
+        200,
+        "nothing deleted"
+    );
+    let resp = app
+        .with_bearer(&token, Method::DELETE, "/api/v1/users/auth/keys")
+        .json(&json!({"keys": [second_id]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = app.with_key(second["key"].as_str().unwrap(), Method::GET, "/api/v1/user").send().await.unwrap();
+    assert_error(resp, 401, "root.unauthorized").await;
+    let list: Value =
+        app.with_bearer(&token, Method::GET, "/api/v1/users/auth/keys").send().await.unwrap().json().await.unwrap();
+    assert_eq!(list, json!({"keys": []}));
+}
+
+async fn admins_manage_users_keys(app: &TestApp) {
+    let admin_key = app.tenant_with_user("acme").await;
+    let token = app.login(&admin_key, "alice", PASSWORD).await["token"].as_str().unwrap().to_owned();
+    let created: Value = app
+        .with_bearer(&token, Method::POST, "/api/v1/users/auth/keys")
+        .json(&json!({"description": "d"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let user_id = created["user_id"].as_str().unwrap().to_owned();
+    let key_id = created["id"].as_str().unwrap().to_owned();
+    let list: Value = app
+        .with_key(&admin_key, Method::GET, &format!("/api/v1/users/{user_id}/auth/keys"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["keys"][0]["id"], key_id.as_str());
+    let got = app
+        .with_key(&admin_key, Method::GET, &format!("/api/v1/users/{user_id}/auth/keys/{key_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), 200);
+    // A user key is not an application key: the tenant key routes still list it, owned by the user.
+    let all: Value = app
+        .with_key(&admin_key, Method::GET, "/api/v1/platform/tenants/acme/keys")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(all["keys"].as_array().unwrap().iter().any(|k| k["owner"] == json!({"type": "user", "user_id": user_id})));
+    // Disabling the owner stops the key.
+    app.with_key(&admin_key, Method::PATCH, "/api/v1/users/alice")
+        .json(&json!({"enabled": false}))
+        .send()
+        .await
+        .unwrap();
+    let resp = app.with_key(created["key"].as_str().unwrap(), Method::GET, "/api/v1/user").send().await.unwrap();
+    assert_error(resp, 401, "root.unauthorized").await;
+    app.with_key(&admin_key, Method::PATCH, "/api/v1/users/alice")
+        .json(&json!({"enabled": true}))
+        .send()
+        .await
+        .unwrap();
+    let resp = app
+        .with_key(&admin_key, Method::DELETE, &format!("/api/v1/users/{user_id}/auth/keys/{key_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = app.with_key(created["key"].as_str().unwrap(), Method::GET, "/api/v1/user").send().await.unwrap();
+    assert_error(resp, 401, "root.unauthorized").await;
+    let resp = app.with_key(&admin_key, Method::GET, "/api/v1/users/ghost/auth/keys").send().await.unwrap();
+    assert_error(resp, 404, "user.not_found").await;
+    // Deleting the user deletes its keys.
+    let created: Value = app
+        .with_bearer(&token, Method::POST, "/api/v1/users/auth/keys")
+        .json(&json!({"description": "d"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    app.with_key(&admin_key, Method::DELETE, "/api/v1/users/alice").send().await.unwrap();
+    let resp = app.with_key(created["key"].as_str().unwrap(), Method::GET, "/api/v1/user").send().await.unwrap();
+    assert_error(resp, 401, "root.unauthorized").await;
+}
