@@ -5,6 +5,7 @@
 mod support;
 
 mod bootstrap;
+mod dialects;
 mod errors;
 mod isolation;
 mod keys;

@@ -57,6 +57,13 @@ fn every_route_and_error_is_documented() {
         ("/t/{tenant}/oauth2/revoke", &["post"]),
         ("/t/{tenant}/.well-known/jwks.json", &["get"]),
         ("/t/{tenant}/.well-known/openid-configuration", &["get"]),
+        ("/t/{tenant}/sensu/auth", &["get"]),
+        ("/t/{tenant}/sensu/auth/test", &["get"]),
+        ("/t/{tenant}/sensu/auth/token", &["post"]),
+        ("/t/{tenant}/sensu/auth/logout", &["post"]),
+        ("/t/{tenant}/tenovos/auth/token", &["post", "delete"]),
+        ("/t/{tenant}/investsuite/auth/login/", &["post"]),
+        ("/t/{tenant}/investsuite/auth/refresh-token/", &["post"]),
         ("/healthz", &["get"]),
         ("/readyz", &["get"]),
     ];
@@ -67,6 +74,17 @@ fn every_route_and_error_is_documented() {
             if path.starts_with("/api/") && !path.ends_with("/_login") && !path.ends_with("/methods") {
                 assert!(op["responses"]["401"].is_object(), "{method} {path} documents 401");
                 assert!(op["security"].is_array(), "{method} {path} names its security");
+            }
+        }
+    }
+    for (tag, prefix) in [
+        ("sensu", "/t/{tenant}/sensu/"),
+        ("tenovos", "/t/{tenant}/tenovos/"),
+        ("investsuite", "/t/{tenant}/investsuite/"),
+    ] {
+        for (path, item) in doc["paths"].as_object().unwrap().iter().filter(|(p, _)| p.starts_with(prefix)) {
+            for op in item.as_object().unwrap().values() {
+                assert_eq!(op["tags"], serde_json::json!([tag]), "{path} carries its dialect's tag");
             }
         }
     }

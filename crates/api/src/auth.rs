@@ -1,7 +1,8 @@
 //! Authentication extractors. `Authenticated<R>` verifies the request's credential and
 //! requires `R` of it, so a handler's signature shows what it needs. Accepted
 //! credentials: `Authorization: Bearer <access token>`, `X-API-Key: <key>`,
-//! `Authorization: ApiKey <key>`, and (for platform operators) `Authorization: Basic`.
+//! `Authorization: ApiKey <key>` (ECE), `Authorization: Key <key>` (Sensu), and (for
+//! platform operators) `Authorization: Basic`.
 
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
@@ -110,7 +111,8 @@ impl Credential {
         if scheme.eq_ignore_ascii_case("bearer") {
             return Ok(Self::Bearer(rest.to_owned()));
         }
-        if scheme.eq_ignore_ascii_case("apikey") {
+        // `ApiKey` is ECE's form, `Key` Sensu's.
+        if scheme.eq_ignore_ascii_case("apikey") || scheme.eq_ignore_ascii_case("key") {
             return PresentedKey::parse(rest).map(Self::Key).ok_or_else(invalid);
         }
         if scheme.eq_ignore_ascii_case("basic") {

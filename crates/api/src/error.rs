@@ -43,6 +43,7 @@ error_codes! {
     Unauthenticated => ("root.unauthenticated", UNAUTHORIZED),
     Unauthorized => ("root.unauthorized", UNAUTHORIZED),
     Forbidden => ("root.unauthorized.rbac", FORBIDDEN),
+    HttpsRequired => ("root.https_required", FORBIDDEN),
     NotFound => ("root.not_found", NOT_FOUND),
     MethodNotAllowed => ("root.method_not_allowed", METHOD_NOT_ALLOWED),
     PayloadTooLarge => ("root.payload_too_large", PAYLOAD_TOO_LARGE),

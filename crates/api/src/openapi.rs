@@ -3,6 +3,7 @@
 
 use crate::dto::{Empty, PageInfo};
 use crate::error::{ErrorBody, ErrorCode, ErrorItem};
+use crate::routes::dialects::{investsuite::InvestSuiteApi, sensu::SensuApi, tenovos::TenovosApi};
 use crate::routes::{
     auth::AuthApi, health::HealthApi, oauth::OAuthApi, sessions::SessionsApi, tenant_keys::TenantKeysApi,
     tenant_settings::TenantSettingsApi, tenants::TenantsApi, user_keys::UserKeysApi, users::UsersApi,
@@ -29,6 +30,9 @@ use utoipa::{Modify, OpenApi};
         (name = "oauth2", description = "Standard OAuth 2.0 endpoints per tenant (RFC 6749, 7662, 7009) and discovery (JWKS, OpenID configuration). Errors are `{error, error_description}`."),
         (name = "tenant keys", description = "A tenant's application API keys."),
         (name = "users", description = "User administration within a tenant. With a tenant API key the tenant is the key's; a platform operator names it in the `X-Keyplane-Tenant` header (slug or id)."),
+        (name = "sensu", description = "Sensu Go's `/auth` API, per tenant under `/t/{tenant}/sensu`. Errors are `{message, code}`."),
+        (name = "tenovos", description = "Tenovos' `/auth/token`, per tenant under `/t/{tenant}/tenovos`. `X-API-Key` required; errors are `{status: \"error\", message}`."),
+        (name = "investsuite", description = "InvestSuite's `/auth/login/` and `/auth/refresh-token/`, per tenant under `/t/{tenant}/investsuite`. HTTPS required per `ssl_required`."),
         (name = "operations", description = "Health and readiness."),
     )
 )]
@@ -99,6 +103,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(TenantSettingsApi::openapi());
     doc.merge(OAuthApi::openapi());
     doc.merge(WellKnownApi::openapi());
+    doc.merge(SensuApi::openapi());
+    doc.merge(TenovosApi::openapi());
+    doc.merge(InvestSuiteApi::openapi());
     let mut description = doc.info.description.clone().unwrap_or_default();
     description.push_str(
         "\n\nEvery error is `{\"errors\":[{\"code\",\"message\",\"fields\"?}]}` with the code(s) also in the \

@@ -3,7 +3,9 @@
 //! joined with `__`, e.g. `KEYPLANE_HASHING__MEMORY_KIB`).
 
 use crate::hashing::HashingSettings;
+use crate::transport::SslRequired;
 use config::{Config, Environment, File};
+use ipnet::IpNet;
 use secrecy::SecretString;
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -34,6 +36,11 @@ pub struct Settings {
     /// The URL clients reach Keyplane at (issuers are `<base>/t/<slug>`); unset means
     /// `http://<host>:<port>`.
     pub public_base_url: Option<String>,
+    /// `none`, `external` (plain HTTP only from loopback and private addresses) or `all`.
+    pub ssl_required: SslRequired,
+    /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-Proto` and
+    /// `X-Forwarded-For` are believed; comma-separated in `KEYPLANE_TRUSTED_PROXIES`.
+    pub trusted_proxies: Vec<IpNet>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
     /// `text` or `json` logs.
@@ -54,6 +61,8 @@ impl Default for Settings {
             bootstrap_admin_password: None,
             master_key: None,
             public_base_url: None,
+            ssl_required: SslRequired::External,
+            trusted_proxies: Vec::new(),
             max_body_bytes: 64 * 1024,
             log_format: "text".into(),
             hashing: HashingSettings::default(),

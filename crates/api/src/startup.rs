@@ -7,12 +7,16 @@ use crate::extract::BodyLimit;
 use crate::hashing::Argon2Hasher;
 use crate::settings::Settings;
 use crate::state::AppState;
+use crate::transport::{self, TransportPolicy};
 use crate::{openapi, routes};
+use actix_web::dev::Service;
 use actix_web::dev::{Server, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{web, App, HttpServer, ResponseError};
 use anyhow::Context;
+use futures_util::future::{ready, Either};
+use futures_util::TryFutureExt;
 use keyplane_domain::authc::{ClusterRegistry, NativeCluster};
 use keyplane_domain::clock::{SharedClock, SystemClock};
 use keyplane_domain::password::PasswordHasher;
@@ -104,9 +108,21 @@ impl Application {
         let body_limit = web::Data::new(BodyLimit(settings.max_body_bytes));
         let document = openapi::document();
 
+        let transport =
+            TransportPolicy { mode: settings.ssl_required, trusted_proxies: settings.trusted_proxies.clone() };
         let mut server = HttpServer::new(move || {
+            let transport = transport.clone();
             App::new()
                 .wrap(ErrorHandlers::new().default_handler(envelope_fallback))
+                .wrap_fn(move |req, srv| {
+                    let exempt = matches!(req.path(), "/healthz" | "/readyz" | "/metrics");
+                    if exempt || transport.allows(&req) {
+                        Either::Left(srv.call(req).map_ok(ServiceResponse::map_into_left_body))
+                    } else {
+                        let refusal = transport::refusal(req.path());
+                        Either::Right(ready(Ok(req.into_response(refusal).map_into_right_body())))
+                    }
+                })
                 .wrap(TracingLogger::default())
                 .app_data(state.clone())
                 .app_data(body_limit.clone())

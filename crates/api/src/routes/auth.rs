@@ -111,7 +111,8 @@ async fn tenant_of_key(state: &AppState, req: &HttpRequest) -> Result<Option<Ten
         || headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("apikey "));
+            .map(|v| v.trim_start().to_ascii_lowercase())
+            .is_some_and(|v| v.starts_with("apikey ") || v.starts_with("key "));
     if !has_key {
         return Ok(None);
     }

@@ -2,6 +2,7 @@
 //! fragment, nested into the root document in `openapi.rs`.
 
 pub mod auth;
+pub mod dialects;
 pub mod health;
 pub mod oauth;
 pub mod sessions;
@@ -28,6 +29,9 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     tenant_settings::configure(cfg);
     oauth::configure(cfg);
     well_known::configure(cfg);
+    dialects::sensu::configure(cfg);
+    dialects::tenovos::configure(cfg);
+    dialects::investsuite::configure(cfg);
 }
 
 /// Answers a known path called with a method it does not support.

@@ -376,12 +376,12 @@ fn token_error(e: TokenError) -> OAuthError {
     }
 }
 
-fn token_response(issued: Issued, now: chrono::DateTime<chrono::Utc>) -> HttpResponse {
+fn token_response(issued: Issued) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
         .json(TokenResponse {
-            expires_in: (issued.access_expires_at - now).num_seconds().max(0),
+            expires_in: (issued.claims.exp - issued.claims.iat).max(0),
             access_token: issued.access_token,
             token_type: "Bearer",
             refresh_token: issued.refresh_token,
@@ -418,7 +418,6 @@ pub async fn token(
     let params = read_params(&req, payload).await?;
     let client = client_key(&req, &params)?;
     let grant = require(&params, "grant_type")?;
-    let now = state.keys.now();
     let issued = match grant {
         "password" => {
             if let Some(key) = client {
@@ -450,7 +449,7 @@ pub async fn token(
             ))
         }
     };
-    Ok(token_response(issued, now))
+    Ok(token_response(issued))
 }
 
 /// Introspect a token (RFC 7662). The caller authenticates with an API key of the tenant.

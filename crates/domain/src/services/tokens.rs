@@ -17,8 +17,8 @@ use crate::services::signing::{SigningError, SigningKeys};
 use crate::session::{Session, SessionRepository, SessionSubject};
 use crate::tenant::{Tenant, TenantRef, TenantRepository, TenantStatus};
 use crate::token::{Claims, CryptoError, ACCESS, REFRESH};
-use crate::user::UserRepository;
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use crate::user::{User, UserRepository};
+use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -195,21 +195,34 @@ impl TokenService {
         user_name: &str,
         password: &Password,
     ) -> Result<Issued, SignInError> {
-        if tenant.status != TenantStatus::Active {
-            return Err(SignInError::TenantSuspended);
-        }
-        let kind = tenant.cluster.ok_or(SignInError::NoCluster)?;
-        let cluster = self.ports.clusters.get(kind).map_err(cluster_error)?;
-        let user = cluster
-            .verify(tenant.id, user_name, password)
-            .await
-            .map_err(cluster_error)?
-            .ok_or(SignInError::InvalidCredentials)?;
+        let user = self.verify_user(tenant, user_name, password).await?;
         let now = self.ports.clock.now();
         self.ports.users.record_login(tenant.id, user.id, now).await?;
         let subject =
             SignedIn { kind: SessionSubject::User(user.id), name: user.user_name.to_string(), roles: user.roles };
         self.start_session(Scope::Tenant(tenant.id), Some(tenant), subject, true).await
+    }
+
+    /// Checks a tenant user's credentials through the cluster without opening a session
+    /// (Sensu's `/auth/test`).
+    ///
+    /// # Errors
+    /// See [`SignInError`].
+    pub async fn check_user(&self, tenant: &Tenant, user_name: &str, password: &Password) -> Result<(), SignInError> {
+        self.verify_user(tenant, user_name, password).await.map(|_| ())
+    }
+
+    async fn verify_user(&self, tenant: &Tenant, user_name: &str, password: &Password) -> Result<User, SignInError> {
+        if tenant.status != TenantStatus::Active {
+            return Err(SignInError::TenantSuspended);
+        }
+        let kind = tenant.cluster.ok_or(SignInError::NoCluster)?;
+        let cluster = self.ports.clusters.get(kind).map_err(cluster_error)?;
+        cluster
+            .verify(tenant.id, user_name, password)
+            .await
+            .map_err(cluster_error)?
+            .ok_or(SignInError::InvalidCredentials)
     }
 
     /// Signs a platform operator in.
@@ -295,7 +308,8 @@ impl TokenService {
         let policy = tenant.map_or(PLATFORM_POLICY, |t| t.policy);
         let iss = tenant.map_or_else(|| format!("{}/platform", self.base_url), |t| self.issuer(t));
         let key = self.ports.signing.active(session.scope, policy.signing_algorithm).await?;
-        let access_expires_at = (now + policy.access_token_ttl).min(session.expires_at);
+        // Whole seconds, as in the `exp` claim, so every dialect reports the same instant.
+        let access_expires_at = (now + policy.access_token_ttl).min(session.expires_at).trunc_subsecs(0);
         let claims = Claims {
             iss: iss.clone(),
             sub: session.subject.id().to_string(),
@@ -392,6 +406,15 @@ impl TokenService {
         Ok(AccessContext { claims, session, roles })
     }
 
+    /// Verifies an access token's signature and kind only (expired tokens accepted): for
+    /// flows that bind a refresh or a sign-out to the token's session.
+    ///
+    /// # Errors
+    /// [`TokenError::Invalid`].
+    pub async fn access_claims(&self, token: &str) -> Result<(Claims, Scope), TokenError> {
+        self.verify(token, ACCESS, true).await
+    }
+
     async fn live_session(&self, scope: Scope, sid: Uuid) -> Result<Session, TokenError> {
         let session = self
             .ports
@@ -422,9 +445,30 @@ impl TokenService {
     /// # Errors
     /// [`TokenError::Invalid`] or [`TokenError::ReuseDetected`].
     pub async fn refresh(&self, refresh_token: &str, expected: Option<Scope>) -> Result<Issued, TokenError> {
+        self.refresh_checked(refresh_token, expected, None).await
+    }
+
+    /// As [`TokenService::refresh`], and the refresh token must belong to session `sid`
+    /// (Sensu presents the access token alongside).
+    ///
+    /// # Errors
+    /// [`TokenError::Invalid`] or [`TokenError::ReuseDetected`].
+    pub async fn refresh_in_session(&self, refresh_token: &str, scope: Scope, sid: Uuid) -> Result<Issued, TokenError> {
+        self.refresh_checked(refresh_token, Some(scope), Some(sid)).await
+    }
+
+    async fn refresh_checked(
+        &self,
+        refresh_token: &str,
+        expected: Option<Scope>,
+        sid: Option<Uuid>,
+    ) -> Result<Issued, TokenError> {
         let (claims, scope) = self.verify(refresh_token, REFRESH, false).await?;
         if expected.is_some_and(|e| e != scope) {
             return Err(TokenError::Invalid("refresh token of another tenant"));
+        }
+        if sid.is_some_and(|s| s != claims.sid) {
+            return Err(TokenError::Invalid("refresh token of another session"));
         }
         let tenant = self.active_tenant(scope).await?;
         let now = self.ports.clock.now();
@@ -499,22 +543,22 @@ impl TokenService {
     }
 
     /// Revokes the session behind any correctly signed token of `tenant` (RFC 7009);
-    /// anything else is ignored, as the RFC asks.
+    /// anything else is ignored, as the RFC asks. Returns whether a session was found.
     ///
     /// # Errors
     /// Only backend failures.
-    pub async fn revoke_token(&self, tenant: &Tenant, token: &str) -> Result<(), TokenError> {
+    pub async fn revoke_token(&self, tenant: &Tenant, token: &str) -> Result<bool, TokenError> {
         for token_use in [ACCESS, REFRESH] {
             match self.verify(token, token_use, true).await {
                 Ok((claims, scope)) if scope == Scope::Tenant(tenant.id) => {
                     self.end_session(scope, SessionId::from_uuid(claims.sid), "revoked").await?;
-                    return Ok(());
+                    return Ok(true);
                 }
                 Ok(_) | Err(TokenError::Invalid(_)) => {}
                 Err(e) => return Err(e),
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Lists active sessions of a scope (one subject's only, when given).

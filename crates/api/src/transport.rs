@@ -1,0 +1,121 @@
+//! `ssl_required`: whether plain HTTP is accepted. `none` accepts it from anyone,
+//! `external` (the default) only from loopback and private addresses, `all` from no one.
+//! `X-Forwarded-Proto` and `X-Forwarded-For` are believed only from configured trusted
+//! proxies. A refused request is answered 403 in its API surface's error shape before
+//! any credential in it is looked at.
+
+use crate::error::{ApiError, ErrorCode};
+use actix_web::dev::ServiceRequest;
+use actix_web::{HttpResponse, ResponseError};
+use ipnet::IpNet;
+use serde::Deserialize;
+use serde_json::json;
+use std::net::IpAddr;
+
+/// The `ssl_required` modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SslRequired {
+    /// Plain HTTP from anywhere.
+    None,
+    /// Plain HTTP only from loopback and private addresses.
+    #[default]
+    External,
+    /// HTTPS only.
+    All,
+}
+
+/// The transport rule in force.
+#[derive(Debug, Clone, Default)]
+pub struct TransportPolicy {
+    /// The mode.
+    pub mode: SslRequired,
+    /// Proxies whose forwarding headers are believed.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_internal(IpAddr::V4(v4));
+            }
+            v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00 || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+impl TransportPolicy {
+    fn trusted(&self, ip: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|net| net.contains(&ip))
+    }
+
+    /// Whether the request may proceed.
+    pub fn allows(&self, req: &ServiceRequest) -> bool {
+        if self.mode == SslRequired::None {
+            return true;
+        }
+        let tls = req.app_config().secure();
+        let Some(peer) = req.peer_addr().map(|a| a.ip()) else { return tls };
+        let (client, https) = if self.trusted(peer) {
+            let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let proto =
+                header("x-forwarded-proto").and_then(|p| p.split(',').next().map(|s| s.trim().to_ascii_lowercase()));
+            let client = header("x-forwarded-for")
+                .and_then(|chain| {
+                    chain
+                        .rsplit(',')
+                        .map(str::trim)
+                        .filter_map(|s| s.parse::<IpAddr>().ok())
+                        .find(|ip| !self.trusted(*ip))
+                })
+                .unwrap_or(peer);
+            (client, proto.map_or(tls, |p| p == "https"))
+        } else {
+            (peer, tls)
+        };
+        match self.mode {
+            SslRequired::None => true,
+            SslRequired::All => https,
+            SslRequired::External => https || is_internal(client),
+        }
+    }
+}
+
+/// The 403 for a refused plain-HTTP request, in the shape of the API surface `path`
+/// belongs to.
+pub fn refusal(path: &str) -> HttpResponse {
+    const MESSAGE: &str = "HTTPS is required.";
+    let dialect = path.strip_prefix("/t/").and_then(|rest| rest.split('/').nth(1)).unwrap_or("");
+    match dialect {
+        "sensu" => HttpResponse::Forbidden().json(json!({"message": MESSAGE, "code": 4})),
+        "tenovos" => HttpResponse::Forbidden().json(json!({"status": "error", "message": MESSAGE})),
+        "investsuite" => HttpResponse::Forbidden().json(json!({"detail": MESSAGE})),
+        "oauth2" | ".well-known" => {
+            HttpResponse::Forbidden().json(json!({"error": "invalid_request", "error_description": MESSAGE}))
+        }
+        _ => ApiError::new(ErrorCode::HttpsRequired, MESSAGE).error_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_addresses_are_loopback_and_private() {
+        for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "::1", "fd00::1", "::ffff:10.0.0.1"] {
+            assert!(is_internal(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["8.8.8.8", "172.32.0.1", "2001:db8::1", "::ffff:8.8.8.8"] {
+            assert!(!is_internal(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn refusals_take_the_surface_shape() {
+        assert_eq!(refusal("/t/acme/investsuite/auth/login/").status(), 403);
+        assert_eq!(refusal("/api/v1/users").status(), 403);
+    }
+}
