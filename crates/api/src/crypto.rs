@@ -65,6 +65,11 @@ pub struct JwtCodec {
     rng: SystemRandom,
     encoding: RwLock<HashMap<String, Arc<EncodingKey>>>,
     decoding: RwLock<HashMap<String, Arc<DecodingKey>>>,
+    /// Access tokens whose signature already verified, by SHA-256 of key id and token: a
+    /// token is immutable, so the answer cannot change (expiry and sessions are checked by
+    /// the caller, every time). Saves the signature check when the same access token is
+    /// presented again; refresh tokens are single-use and not kept.
+    verified: moka::sync::Cache<[u8; 32], Claims>,
 }
 
 fn key_error(what: &str) -> CryptoError {
@@ -90,6 +95,10 @@ impl JwtCodec {
             rng: SystemRandom::new(),
             encoding: RwLock::default(),
             decoding: RwLock::default(),
+            verified: moka::sync::Cache::builder()
+                .max_capacity(20_000)
+                .time_to_live(std::time::Duration::from_secs(300))
+                .build(),
         }
     }
 
@@ -193,16 +202,39 @@ impl TokenCodec for JwtCodec {
         jsonwebtoken::decode_header(token).ok()?.kid
     }
 
+    fn token_use_of(&self, token: &str) -> Option<String> {
+        #[derive(serde::Deserialize)]
+        struct Use {
+            token_use: String,
+        }
+        jsonwebtoken::dangerous::insecure_decode_claims::<Use>(token).ok().map(|u| u.token_use)
+    }
+
     fn verify(&self, key: &SigningKey, token: &str) -> Result<Claims, CryptoError> {
+        let cache_key: [u8; 32] = {
+            use sha2::{Digest, Sha256};
+            let mut digest = Sha256::new();
+            digest.update(key.kid.as_bytes());
+            digest.update([0]);
+            digest.update(token.as_bytes());
+            digest.finalize().into()
+        };
+        if let Some(claims) = self.verified.get(&cache_key) {
+            return Ok(claims);
+        }
         let decoding = self.decoding_key(key)?;
         let mut validation = Validation::new(jose(key.algorithm));
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.validate_aud = false;
         validation.required_spec_claims = HashSet::new();
-        jsonwebtoken::decode::<Claims>(token, &decoding, &validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, &decoding, &validation)
             .map(|data| data.claims)
-            .map_err(|_| CryptoError::InvalidToken)
+            .map_err(|_| CryptoError::InvalidToken)?;
+        if claims.token_use == keyplane_domain::token::ACCESS {
+            self.verified.insert(cache_key, claims.clone());
+        }
+        Ok(claims)
     }
 }
 

@@ -1,16 +1,16 @@
-//! Argon2id password hashing on a bounded pool: at most `threads` hashes run at once on
-//! blocking threads, at most `queue` more wait; beyond that callers are told to retry
-//! (`429 root.rate_limited`) instead of stalling the server.
+//! Argon2id password hashing on a bounded pool: `threads` dedicated OS threads (one per
+//! core by default) take jobs from a queue of `queue` places; when it is full, callers
+//! are told to retry (`429 root.rate_limited`) instead of stalling the server. Dedicated
+//! threads also bound memory: each keeps at most one Argon2 working area.
 
-use argon2::password_hash::{PasswordHash as Phc, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, PasswordHash as Phc, PasswordHasher as _, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use async_trait::async_trait;
 use keyplane_domain::password::{HashError, Password, PasswordHash, PasswordHasher};
 use rand::rngs::OsRng;
 use serde::Deserialize;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use tokio::sync::Semaphore;
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
 
 /// Argon2id cost parameters and pool bounds.
 #[derive(Debug, Clone, Deserialize)]
@@ -24,30 +24,37 @@ pub struct HashingSettings {
     pub parallelism: u32,
     /// Hashes running at once; 0 means one per CPU core.
     pub threads: usize,
-    /// Hashes allowed to wait for a thread before new ones are refused.
+    /// Hashes allowed to wait for a thread before new ones are refused; 0 sizes the queue
+    /// so that no request waits more than about 100 ms (from the measured hash time).
     pub queue: usize,
 }
 
 impl Default for HashingSettings {
     fn default() -> Self {
-        Self { memory_kib: 19 * 1024, iterations: 2, parallelism: 1, threads: 0, queue: 16 }
+        Self { memory_kib: 19 * 1024, iterations: 2, parallelism: 1, threads: 0, queue: 0 }
     }
 }
 
+/// A job runs on a hashing thread with that thread's Argon2 working area, which is
+/// allocated once and reused: no 19 MiB allocation and page-faulting per hash, and the
+/// pool's memory is bounded by threads × memory cost.
+type Job = Box<dyn FnOnce(&Argon2<'static>, &mut Vec<Block>) + Send>;
+
 /// The Argon2id [`PasswordHasher`].
 pub struct Argon2Hasher {
-    argon: Argon2<'static>,
-    running: Arc<Semaphore>,
-    in_flight: Arc<AtomicUsize>,
-    max_in_flight: usize,
+    jobs: SyncSender<Job>,
+    threads: usize,
+    queue: usize,
+    hash_time: std::time::Duration,
     dummy: String,
 }
 
 impl Argon2Hasher {
-    /// Builds the hasher and pre-computes the dummy hash used for unknown users.
+    /// Builds the hasher, starts its threads and pre-computes the dummy hash used for
+    /// unknown users (timing it, to size the queue).
     ///
     /// # Errors
-    /// A message when the parameters are out of Argon2's range.
+    /// A message when the parameters are out of Argon2's range or a thread cannot start.
     pub fn new(settings: &HashingSettings) -> Result<Self, String> {
         let params = Params::new(settings.memory_kib, settings.iterations, settings.parallelism, None)
             .map_err(|e| format!("argon2 parameters: {e}"))?;
@@ -59,36 +66,122 @@ impl Argon2Hasher {
         };
         let salt = SaltString::generate(&mut OsRng);
         let dummy = argon.hash_password(b"keyplane-dummy-password", &salt).map_err(|e| e.to_string())?.to_string();
-        Ok(Self {
-            argon,
-            running: Arc::new(Semaphore::new(threads)),
-            in_flight: Arc::new(AtomicUsize::new(0)),
-            max_in_flight: threads + settings.queue,
-            dummy,
-        })
+        // Size the queue from a warm hash (the first one pays for page faults).
+        let mut memory = vec![Block::default(); argon.params().block_count()];
+        let hash_time = (0..2)
+            .map(|_| {
+                let started = std::time::Instant::now();
+                let _ = hash_phc(&argon, &mut memory, b"keyplane-timing");
+                started.elapsed()
+            })
+            .min()
+            .unwrap_or_default();
+        drop(memory);
+        let queue = if settings.queue == 0 { queue_for(threads, hash_time) } else { settings.queue };
+        let (jobs, receiver) = sync_channel::<Job>(queue);
+        let receiver = Arc::new(Mutex::new(receiver));
+        for n in 0..threads {
+            let receiver = receiver.clone();
+            let argon = argon.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || {
+                    let mut memory = vec![Block::default(); argon.params().block_count()];
+                    loop {
+                        let job = match receiver.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(&argon, &mut memory),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .map_err(|e| format!("starting a hashing thread: {e}"))?;
+        }
+        Ok(Self { jobs, threads, queue, hash_time, dummy })
+    }
+
+    /// How long one hash took when the hasher was built.
+    pub fn hash_time(&self) -> std::time::Duration {
+        self.hash_time
+    }
+
+    /// Hashes that run at once.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Hashes that may wait for a thread.
+    pub fn queue(&self) -> usize {
+        self.queue
     }
 
     async fn run<R: Send + 'static>(
         &self,
-        job: impl FnOnce(&Argon2<'static>) -> R + Send + 'static,
+        job: impl FnOnce(&Argon2<'static>, &mut Vec<Block>) -> R + Send + 'static,
     ) -> Result<R, HashError> {
-        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.max_in_flight {
-            self.in_flight.fetch_sub(1, Ordering::AcqRel);
-            return Err(HashError::Busy { retry_after_secs: 1 });
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |argon, memory| {
+            let _ = reply.send(job(argon, memory));
+        });
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(HashError::Busy { retry_after_secs: 1 }),
+            Err(TrySendError::Disconnected(_)) => return Err(HashError::Failed("the hashing threads stopped".into())),
         }
-        let _slot = InFlight(self.in_flight.clone());
-        let _permit = self.running.clone().acquire_owned().await.map_err(|e| HashError::Failed(e.to_string()))?;
-        let argon = self.argon.clone();
-        tokio::task::spawn_blocking(move || job(&argon)).await.map_err(|e| HashError::Failed(e.to_string()))
+        answer.await.map_err(|_| HashError::Failed("a hashing thread failed".into()))
     }
 }
 
-struct InFlight(Arc<AtomicUsize>);
+/// A queue that drains within about 100 ms: each thread finishes `100 ms / hash time`
+/// hashes in that time.
+fn queue_for(threads: usize, hash_time: std::time::Duration) -> usize {
+    let per_thread = (100.0 / (hash_time.as_secs_f64() * 1000.0).max(1.0)).floor() as usize;
+    (threads * per_thread).max(1)
+}
 
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+/// Hashes `password` with a fresh salt into a PHC string, in `memory`.
+fn hash_phc(argon: &Argon2<'static>, memory: &mut [Block], password: &[u8]) -> Result<String, String> {
+    let salt = SaltString::generate(&mut OsRng);
+    let mut out = [0u8; 32];
+    let mut raw_salt = [0u8; 64];
+    let raw_salt = salt.decode_b64(&mut raw_salt).map_err(|e| e.to_string())?;
+    argon.hash_password_into_with_memory(password, raw_salt, &mut out, memory).map_err(|e| e.to_string())?;
+    let phc = Phc {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: argon.params().try_into().map_err(|e: argon2::password_hash::Error| e.to_string())?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(|e| e.to_string())?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Checks `password` against a PHC string (with the parameters it records), in `memory`
+/// when it is large enough. The comparison of outputs is constant-time.
+fn verify_phc(memory: &mut Vec<Block>, password: &[u8], phc: &str) -> Result<bool, String> {
+    let parsed = Phc::new(phc).map_err(|e| e.to_string())?;
+    let algorithm = Algorithm::try_from(parsed.algorithm).map_err(|e| e.to_string())?;
+    let version =
+        parsed.version.map(Version::try_from).transpose().map_err(|e| e.to_string())?.unwrap_or(Version::V0x13);
+    let params = Params::try_from(&parsed).map_err(|e| e.to_string())?;
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return Err("the stored hash has no salt or output".into());
+    };
+    let mut raw_salt = [0u8; 64];
+    let raw_salt = salt.decode_b64(&mut raw_salt).map_err(|e| e.to_string())?;
+    let mut out = vec![0u8; expected.len()];
+    let argon = Argon2::new(algorithm, version, params.clone());
+    if memory.len() >= params.block_count() {
+        argon.hash_password_into_with_memory(password, raw_salt, &mut out, &mut memory[..params.block_count()])
+    } else {
+        argon.hash_password_into(password, raw_salt, &mut out)
     }
+    .map_err(|e| e.to_string())?;
+    let computed = Output::new(&out).map_err(|e| e.to_string())?;
+    Ok(computed == expected)
 }
 
 #[async_trait]
@@ -96,12 +189,9 @@ impl PasswordHasher for Argon2Hasher {
     async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
         let plain = password.expose().to_owned();
         let phc = self
-            .run(move |argon| {
-                let salt = SaltString::generate(&mut OsRng);
-                argon.hash_password(plain.as_bytes(), &salt).map(|h| h.to_string())
-            })
+            .run(move |argon, memory| hash_phc(argon, memory, plain.as_bytes()))
             .await?
-            .map_err(|e| HashError::Failed(e.to_string()))?;
+            .map_err(HashError::Failed)?;
         Ok(PasswordHash::from_phc(phc))
     }
 
@@ -109,13 +199,8 @@ impl PasswordHasher for Argon2Hasher {
         let plain = password.expose().to_owned();
         let known = hash.is_some();
         let phc = hash.map_or_else(|| self.dummy.clone(), |h| h.as_phc().to_owned());
-        let ok = self
-            .run(move |argon| {
-                let parsed = Phc::new(&phc).map_err(|e| e.to_string())?;
-                Ok::<bool, String>(argon.verify_password(plain.as_bytes(), &parsed).is_ok())
-            })
-            .await?
-            .map_err(HashError::Failed)?;
+        let ok =
+            self.run(move |_, memory| verify_phc(memory, plain.as_bytes(), &phc)).await?.map_err(HashError::Failed)?;
         Ok(known && ok)
     }
 }
@@ -125,7 +210,35 @@ mod tests {
     use super::*;
 
     fn fast() -> HashingSettings {
-        HashingSettings { memory_kib: 1024, iterations: 1, parallelism: 1, threads: 1, queue: 0 }
+        HashingSettings { memory_kib: 1024, iterations: 1, parallelism: 1, threads: 1, queue: 1 }
+    }
+
+    #[test]
+    fn the_automatic_queue_drains_in_about_100_ms() {
+        assert_eq!(queue_for(2, std::time::Duration::from_millis(20)), 10);
+        assert_eq!(queue_for(4, std::time::Duration::from_millis(50)), 8);
+        assert_eq!(queue_for(2, std::time::Duration::from_millis(400)), 1);
+    }
+
+    #[test]
+    fn hashes_are_standard_phc_strings_that_the_argon2_crate_verifies() {
+        use argon2::password_hash::PasswordVerifier;
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(1024, 1, 1, None).unwrap());
+        let mut memory = vec![Block::default(); argon.params().block_count()];
+        let phc = hash_phc(&argon, &mut memory, b"correct horse").unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
+        let parsed = Phc::new(&phc).unwrap();
+        assert!(Argon2::default().verify_password(b"correct horse", &parsed).is_ok());
+        assert!(verify_phc(&mut memory, b"correct horse", &phc).unwrap());
+        assert!(!verify_phc(&mut memory, b"wrong", &phc).unwrap());
+        // A hash made elsewhere, with other parameters, verifies too.
+        let salt = SaltString::generate(&mut OsRng);
+        let foreign = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(2048, 2, 1, None).unwrap())
+            .hash_password(b"pw", &salt)
+            .unwrap()
+            .to_string();
+        assert!(verify_phc(&mut memory, b"pw", &foreign).unwrap());
+        assert!(verify_phc(&mut memory, b"pw", "not-a-phc").is_err());
     }
 
     #[tokio::test]

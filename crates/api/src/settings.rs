@@ -22,8 +22,13 @@ pub struct Settings {
     pub database_url: Option<SecretString>,
     /// Where the embedded database and generated files live.
     pub data_dir: PathBuf,
-    /// Pooled database connections.
+    /// Pooled database connections (PostgreSQL benefits from enough of them for group
+    /// commit; SQLite serialises writers anyway).
     pub database_max_connections: u32,
+    /// How long a replica may keep tenants, users, keys and sessions it read, in
+    /// milliseconds: changes made elsewhere are seen within this time (local changes at
+    /// once). 0 disables the caches.
+    pub cache_ttl_ms: u64,
     /// HTTP worker threads; unset means one per core.
     pub workers: Option<usize>,
     /// Password of the `admin` operator created on first start; generated and printed
@@ -56,7 +61,8 @@ impl Default for Settings {
             port: 8080,
             database_url: None,
             data_dir: PathBuf::from("./data"),
-            database_max_connections: 16,
+            database_max_connections: 32,
+            cache_ttl_ms: 1000,
             workers: None,
             bootstrap_admin_password: None,
             master_key: None,

@@ -17,6 +17,7 @@ use actix_web::{web, App, HttpServer, ResponseError};
 use anyhow::Context;
 use futures_util::future::{ready, Either};
 use futures_util::TryFutureExt;
+use keyplane_domain::api_key::ApiKeyRepository;
 use keyplane_domain::authc::{ClusterRegistry, NativeCluster};
 use keyplane_domain::clock::{SharedClock, SystemClock};
 use keyplane_domain::password::PasswordHasher;
@@ -29,10 +30,15 @@ use keyplane_domain::services::signing::SigningKeys;
 use keyplane_domain::services::tenants::TenantService;
 use keyplane_domain::services::tokens::{TokenPorts, TokenService};
 use keyplane_domain::services::users::UserService;
+use keyplane_domain::session::SessionRepository;
+use keyplane_domain::tenant::TenantRepository;
+use keyplane_domain::user::UserRepository;
+use keyplane_persistence::cache::{CachedApiKeys, CachedPlatformUsers, CachedSessions, CachedTenants, CachedUsers};
 use keyplane_persistence::{SqlApiKeys, SqlPlatformUsers, SqlSessions, SqlSigningKeys, SqlTenants, SqlUsers};
 use secrecy::ExposeSecret;
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 use tracing_actix_web::TracingLogger;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -71,12 +77,17 @@ impl Application {
         let port = listener.local_addr()?.port();
         let base_url = settings.public_base_url.clone().unwrap_or_else(|| format!("http://{}:{port}", settings.host));
 
-        let hasher: Arc<dyn PasswordHasher> =
-            Arc::new(Argon2Hasher::new(&settings.hashing).map_err(anyhow::Error::msg)?);
-        let tenants = Arc::new(SqlTenants::new(db.clone()));
-        let users = Arc::new(SqlUsers::new(db.clone()));
-        let keys = Arc::new(SqlApiKeys::new(db.clone()));
-        let platform_users: Arc<dyn PlatformUserRepository> = Arc::new(SqlPlatformUsers::new(db.clone()));
+        let hasher = Argon2Hasher::new(&settings.hashing).map_err(anyhow::Error::msg)?;
+        tracing::info!(
+            hash_ms = hasher.hash_time().as_secs_f64() * 1000.0,
+            threads = hasher.threads(),
+            queue = hasher.queue(),
+            "password hashing pool ready"
+        );
+        let hasher: Arc<dyn PasswordHasher> = Arc::new(hasher);
+        let repos = Repositories::new(&db, Duration::from_millis(settings.cache_ttl_ms));
+        let (tenants, users, keys, platform_users, sessions) =
+            (repos.tenants, repos.users, repos.keys, repos.platform_users, repos.sessions);
         bootstrap(&settings, &platform_users, &hasher, &clock).await?;
 
         let codec = Arc::new(JwtCodec::new(&master_key(&settings)?));
@@ -89,7 +100,7 @@ impl Application {
                 users: users.clone(),
                 platform_users: platform_users.clone(),
                 keys: keys.clone(),
-                sessions: Arc::new(SqlSessions::new(db.clone())),
+                sessions,
                 signing,
                 clusters,
                 hasher: hasher.clone(),
@@ -149,6 +160,35 @@ impl Application {
     /// The server's I/O error.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+/// The repositories, behind read-through caches unless the TTL is zero.
+struct Repositories {
+    tenants: Arc<dyn TenantRepository>,
+    users: Arc<dyn UserRepository>,
+    keys: Arc<dyn ApiKeyRepository>,
+    platform_users: Arc<dyn PlatformUserRepository>,
+    sessions: Arc<dyn SessionRepository>,
+}
+
+impl Repositories {
+    fn new(db: &keyplane_persistence::Database, ttl: Duration) -> Self {
+        let tenants: Arc<dyn TenantRepository> = Arc::new(SqlTenants::new(db.clone()));
+        let users: Arc<dyn UserRepository> = Arc::new(SqlUsers::new(db.clone()));
+        let keys: Arc<dyn ApiKeyRepository> = Arc::new(SqlApiKeys::new(db.clone()));
+        let platform_users: Arc<dyn PlatformUserRepository> = Arc::new(SqlPlatformUsers::new(db.clone()));
+        let sessions: Arc<dyn SessionRepository> = Arc::new(SqlSessions::new(db.clone()));
+        if ttl.is_zero() {
+            return Self { tenants, users, keys, platform_users, sessions };
+        }
+        Self {
+            tenants: Arc::new(CachedTenants::new(tenants, ttl)),
+            users: Arc::new(CachedUsers::new(users, ttl)),
+            keys: Arc::new(CachedApiKeys::new(keys, ttl)),
+            platform_users: Arc::new(CachedPlatformUsers::new(platform_users, ttl)),
+            sessions: Arc::new(CachedSessions::new(sessions, ttl)),
+        }
     }
 }
 

@@ -270,11 +270,11 @@ pub trait ApiKeyRepository: Send + Sync {
     /// Only [`StorageError`].
     async fn revoke(&self, tenant: TenantId, public_id: &KeyPublicId, at: DateTime<Utc>) -> Result<bool, StorageError>;
 
-    /// Records a use of the key.
+    /// Records a use of `key` (scoped by its own tenant).
     ///
     /// # Errors
     /// Only [`StorageError`].
-    async fn touch(&self, tenant: TenantId, id: ApiKeyId, at: DateTime<Utc>) -> Result<(), StorageError>;
+    async fn touch(&self, key: &ApiKey, at: DateTime<Utc>) -> Result<(), StorageError>;
 }
 
 #[cfg(test)]

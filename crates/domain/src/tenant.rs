@@ -125,7 +125,7 @@ pub struct Tenant {
 }
 
 /// How a request names a tenant: by slug or by id.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TenantRef {
     /// By identifier.
     Id(TenantId),

@@ -104,6 +104,10 @@ pub trait TokenCodec: Send + Sync {
     /// The `kid` in a token's header, without verifying anything.
     fn kid_of(&self, token: &str) -> Option<String>;
 
+    /// The `token_use` claim, without verifying anything: only to choose which check to
+    /// run, never to trust.
+    fn token_use_of(&self, token: &str) -> Option<String>;
+
     /// Verifies the signature with `key` and parses the claims. Time is not checked here:
     /// the caller compares `exp` with its clock.
     ///

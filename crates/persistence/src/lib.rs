@@ -2,6 +2,7 @@
 //! ports, on SQLite (the embedded default) and PostgreSQL.
 #![forbid(unsafe_code)]
 
+pub mod cache;
 mod convert;
 pub mod db;
 pub mod entities;

@@ -14,7 +14,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use keyplane_domain::password::{HashError, Password};
 use keyplane_domain::principal::Subject;
-use keyplane_domain::services::tokens::{Issued, SignInError, TokenError};
+use keyplane_domain::services::tokens::{Issued, SignInError};
 use keyplane_domain::tenant::Tenant;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -212,10 +212,11 @@ pub async fn login(
     security(("bearer" = [])))]
 pub async fn refresh(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let token = bearer(&req)?;
-    let (issued, rotated) = match state.tokens.authenticate(&token, false).await {
-        Ok(context) => (state.tokens.extend(&context).await.map_err(token_error)?, false),
-        Err(TokenError::Invalid(_)) => (state.tokens.refresh(&token, None).await.map_err(token_error)?, true),
-        Err(e) => return Err(token_error(e)),
+    let (issued, rotated) = if state.tokens.looks_like_refresh(&token) {
+        (state.tokens.refresh(&token, None).await.map_err(token_error)?, true)
+    } else {
+        let context = state.tokens.authenticate(&token, false).await.map_err(token_error)?;
+        (state.tokens.extend(&context).await.map_err(token_error)?, false)
     };
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(RefreshResponse {
         token: issued.access_token,

@@ -279,7 +279,7 @@ pub async fn list_signing_keys(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = tenant_for(&state, &auth.principal, &path, Access::Read).await?;
     let keys = state.tokens.signing().published(Scope::Tenant(tenant.id)).await?;
-    Ok(HttpResponse::Ok().json(SigningKeyList { keys: keys.into_iter().map(key_body).collect() }))
+    Ok(HttpResponse::Ok().json(SigningKeyList { keys: keys.iter().cloned().map(key_body).collect() }))
 }
 
 /// Rotate the tenant's signing key: a new key signs from now on; the old ones stay in the

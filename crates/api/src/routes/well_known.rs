@@ -73,20 +73,18 @@ pub async fn jwks(state: web::Data<AppState>, path: web::Path<String>) -> HttpRe
         Err(e) => return crate::error::ApiError::from(e).error_response_json(),
     };
     let signing = state.tokens.signing();
-    let mut keys = match signing.published(Scope::Tenant(tenant.id)).await {
-        Ok(keys) => keys,
+    let mut keys: Vec<Value> = match signing.published(Scope::Tenant(tenant.id)).await {
+        Ok(keys) => keys.iter().map(|k| k.public_jwk.clone()).collect(),
         Err(e) => return crate::error::ApiError::from(e).error_response_json(),
     };
     if keys.is_empty() {
         // A tenant created before it ever signed: publish its first key now.
         match signing.active(Scope::Tenant(tenant.id), tenant.policy.signing_algorithm).await {
-            Ok(key) => keys.push((*key).clone()),
+            Ok(key) => keys.push(key.public_jwk.clone()),
             Err(e) => return crate::error::ApiError::internal(&e).error_response_json(),
         }
     }
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "public, max-age=60"))
-        .json(Jwks { keys: keys.into_iter().map(|k| k.public_jwk).collect() })
+    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=60")).json(Jwks { keys })
 }
 
 /// The tenant's OpenID Provider metadata.

@@ -79,7 +79,7 @@ impl Authenticator {
         };
         self.ensure_active(key.tenant_id).await?;
         if key.last_used_at.is_none_or(|t| now - t >= TOUCH_INTERVAL) {
-            self.keys.touch(key.tenant_id, key.id, now).await?;
+            self.keys.touch(&key, now).await?;
         }
         let owner = match key.owner {
             KeyOwner::Application => None,

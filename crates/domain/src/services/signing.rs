@@ -14,6 +14,8 @@ use std::sync::{Arc, RwLock};
 
 /// How long a replica keeps signing with the active key it last read.
 const ACTIVE_KEY_TTL: Duration = Duration::seconds(5);
+/// How long a replica serves the JWKS it last read.
+const PUBLISHED_TTL: Duration = Duration::seconds(1);
 
 /// Failure of key management.
 #[derive(Debug, thiserror::Error)]
@@ -35,12 +37,13 @@ pub struct SigningKeys {
     clock: SharedClock,
     active: RwLock<ActiveCache>,
     by_kid: RwLock<HashMap<String, Arc<SigningKey>>>,
+    published: RwLock<HashMap<Scope, (Arc<Vec<SigningKey>>, DateTime<Utc>)>>,
 }
 
 impl SigningKeys {
     /// Builds the service over its ports.
     pub fn new(repo: Arc<dyn SigningKeyRepository>, codec: Arc<dyn TokenCodec>, clock: SharedClock) -> Self {
-        Self { repo, codec, clock, active: RwLock::default(), by_kid: RwLock::default() }
+        Self { repo, codec, clock, active: RwLock::default(), by_kid: RwLock::default(), published: RwLock::default() }
     }
 
     /// The codec, for signing and verifying with the keys this service hands out.
@@ -97,18 +100,28 @@ impl SigningKeys {
         let key = self.generate(scope, algorithm).await?;
         let now = self.clock.now();
         self.repo.retire_others(scope, key.id, now, now + retain_for).await?;
+        self.published.write().expect("lock").remove(&scope);
         let shared = Arc::new(key.clone());
         self.remember(&shared);
         self.active.write().expect("lock").insert(scope, (shared, now));
         Ok(key)
     }
 
-    /// The keys to publish in `scope`'s JWKS.
+    /// The keys to publish in `scope`'s JWKS (read at most once a second per replica;
+    /// a rotation here is visible at once).
     ///
     /// # Errors
     /// Only [`StorageError`].
-    pub async fn published(&self, scope: Scope) -> Result<Vec<SigningKey>, StorageError> {
-        self.repo.published(scope, self.clock.now()).await
+    pub async fn published(&self, scope: Scope) -> Result<Arc<Vec<SigningKey>>, StorageError> {
+        let now = self.clock.now();
+        if let Some((keys, read_at)) = self.published.read().expect("lock").get(&scope) {
+            if now - *read_at < PUBLISHED_TTL && *read_at <= now {
+                return Ok(keys.clone());
+            }
+        }
+        let keys = Arc::new(self.repo.published(scope, now).await?);
+        self.published.write().expect("lock").insert(scope, (keys.clone(), now));
+        Ok(keys)
     }
 
     async fn generate(&self, scope: Scope, algorithm: SigningAlgorithm) -> Result<SigningKey, SigningError> {
@@ -127,6 +140,7 @@ impl SigningKeys {
             retain_until: None,
         };
         self.repo.insert(&key).await?;
+        self.published.write().expect("lock").remove(&scope);
         Ok(key)
     }
 

@@ -406,6 +406,11 @@ impl TokenService {
         Ok(AccessContext { claims, session, roles })
     }
 
+    /// Whether `token` claims to be a refresh token (unverified: only to pick the check).
+    pub fn looks_like_refresh(&self, token: &str) -> bool {
+        self.ports.signing.codec().token_use_of(token).as_deref() == Some(REFRESH)
+    }
+
     /// Verifies an access token's signature and kind only (expired tokens accepted): for
     /// flows that bind a refresh or a sign-out to the token's session.
     ///

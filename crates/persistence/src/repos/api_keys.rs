@@ -114,11 +114,11 @@ impl ApiKeyRepository for SqlApiKeys {
         Ok(self.find(tenant, public_id).await?.is_some())
     }
 
-    async fn touch(&self, tenant: TenantId, id: ApiKeyId, at: DateTime<Utc>) -> Result<(), StorageError> {
+    async fn touch(&self, key: &ApiKey, at: DateTime<Utc>) -> Result<(), StorageError> {
         api_keys::Entity::update_many()
             .col_expr(api_keys::Column::LastUsedAt, Expr::value(at))
-            .filter(api_keys::Column::TenantId.eq(tenant.as_uuid()))
-            .filter(api_keys::Column::Id.eq(id.as_uuid()))
+            .filter(api_keys::Column::TenantId.eq(key.tenant_id.as_uuid()))
+            .filter(api_keys::Column::Id.eq(key.id.as_uuid()))
             .exec(&self.db)
             .await
             .map_err(storage)?;

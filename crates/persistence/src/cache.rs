@@ -1,0 +1,312 @@
+//! Read-through caches in front of the repositories, so that the hot paths (API-key and
+//! token checks, refresh) need no database round trip but the one that must be atomic.
+//!
+//! Every write through a cached repository invalidates what it touched, so a change is in
+//! force at once on the replica that made it; other replicas see it when their entry
+//! expires (`ttl`, one second by default). Entries are bounded in number, and concurrent
+//! misses of one entry share a single load (no stampede on the database when an entry
+//! expires under load).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use keyplane_domain::api_key::{ApiKey, ApiKeyRepository, InsertKeyError, KeyOwner, KeyPublicId};
+use keyplane_domain::error::StorageError;
+use keyplane_domain::ids::{ApiKeyId, PlatformUserId, SessionId, TenantId, UserId};
+use keyplane_domain::page::{Page, PageRequest};
+use keyplane_domain::platform::{PlatformUser, PlatformUserRepository};
+use keyplane_domain::scope::Scope;
+use keyplane_domain::session::{Session, SessionRepository, SessionSubject};
+use keyplane_domain::tenant::{InsertTenantError, Tenant, TenantRef, TenantRepository};
+use keyplane_domain::user::{User, UserName, UserRepository, WriteUserError};
+use moka::future::Cache;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How many entries each cache holds at most.
+const CAPACITY: u64 = 100_000;
+
+/// Reads through `cache`: one `load` for all concurrent misses of `key`.
+async fn through<K, V>(
+    cache: &Cache<K, V>,
+    key: K,
+    load: impl Future<Output = Result<V, StorageError>>,
+) -> Result<V, StorageError>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    cache.try_get_with(key, load).await.map_err(|e: Arc<StorageError>| StorageError::new(e.to_string()))
+}
+
+fn cache<K, V>(ttl: Duration) -> Cache<K, V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    Cache::builder().max_capacity(CAPACITY).time_to_live(ttl).build()
+}
+
+/// Tenants, cached by id and by slug.
+pub struct CachedTenants {
+    inner: Arc<dyn TenantRepository>,
+    entries: Cache<TenantRef, Option<Tenant>>,
+}
+
+impl CachedTenants {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn TenantRepository>, ttl: Duration) -> Self {
+        Self { inner, entries: cache(ttl) }
+    }
+}
+
+#[async_trait]
+impl TenantRepository for CachedTenants {
+    async fn insert(&self, tenant: &Tenant) -> Result<(), InsertTenantError> {
+        self.entries.invalidate_all();
+        self.inner.insert(tenant).await
+    }
+
+    async fn find(&self, tenant: &TenantRef) -> Result<Option<Tenant>, StorageError> {
+        through(&self.entries, tenant.clone(), self.inner.find(tenant)).await
+    }
+
+    async fn list(&self, page: PageRequest) -> Result<Page<Tenant>, StorageError> {
+        self.inner.list(page).await
+    }
+
+    async fn update(&self, tenant: &Tenant) -> Result<bool, StorageError> {
+        let result = self.inner.update(tenant).await;
+        self.entries.invalidate_all();
+        result
+    }
+
+    async fn delete(&self, id: TenantId) -> Result<bool, StorageError> {
+        let result = self.inner.delete(id).await;
+        self.entries.invalidate_all();
+        result
+    }
+}
+
+/// Users, cached by id (sign-in by name goes to the store: hashing dominates it).
+pub struct CachedUsers {
+    inner: Arc<dyn UserRepository>,
+    by_id: Cache<(TenantId, UserId), Option<User>>,
+}
+
+impl CachedUsers {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn UserRepository>, ttl: Duration) -> Self {
+        Self { inner, by_id: cache(ttl) }
+    }
+}
+
+#[async_trait]
+impl UserRepository for CachedUsers {
+    async fn insert(&self, user: &User) -> Result<(), WriteUserError> {
+        self.by_id.invalidate(&(user.tenant_id, user.id)).await;
+        self.inner.insert(user).await
+    }
+
+    async fn find_by_name(&self, tenant: TenantId, name: &UserName) -> Result<Option<User>, StorageError> {
+        self.inner.find_by_name(tenant, name).await
+    }
+
+    async fn find_by_id(&self, tenant: TenantId, id: UserId) -> Result<Option<User>, StorageError> {
+        through(&self.by_id, (tenant, id), self.inner.find_by_id(tenant, id)).await
+    }
+
+    async fn list(&self, tenant: TenantId, page: PageRequest) -> Result<Page<User>, StorageError> {
+        self.inner.list(tenant, page).await
+    }
+
+    async fn update(&self, user: &User) -> Result<bool, WriteUserError> {
+        let result = self.inner.update(user).await;
+        self.by_id.invalidate(&(user.tenant_id, user.id)).await;
+        result
+    }
+
+    async fn record_login(&self, tenant: TenantId, id: UserId, at: DateTime<Utc>) -> Result<(), StorageError> {
+        self.inner.record_login(tenant, id, at).await
+    }
+
+    async fn delete(&self, tenant: TenantId, id: UserId) -> Result<bool, StorageError> {
+        let result = self.inner.delete(tenant, id).await;
+        self.by_id.invalidate(&(tenant, id)).await;
+        result
+    }
+}
+
+/// Platform operators, cached by id.
+pub struct CachedPlatformUsers {
+    inner: Arc<dyn PlatformUserRepository>,
+    by_id: Cache<PlatformUserId, Option<PlatformUser>>,
+}
+
+impl CachedPlatformUsers {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn PlatformUserRepository>, ttl: Duration) -> Self {
+        Self { inner, by_id: cache(ttl) }
+    }
+}
+
+#[async_trait]
+impl PlatformUserRepository for CachedPlatformUsers {
+    async fn insert_if_absent(&self, user: &PlatformUser) -> Result<bool, StorageError> {
+        self.by_id.invalidate(&user.id).await;
+        self.inner.insert_if_absent(user).await
+    }
+
+    async fn find_by_name(&self, name: &str) -> Result<Option<PlatformUser>, StorageError> {
+        self.inner.find_by_name(name).await
+    }
+
+    async fn find_by_id(&self, id: PlatformUserId) -> Result<Option<PlatformUser>, StorageError> {
+        through(&self.by_id, id, self.inner.find_by_id(id)).await
+    }
+
+    async fn count(&self) -> Result<u64, StorageError> {
+        self.inner.count().await
+    }
+}
+
+/// API keys, cached by public id (authentication) and by row id (sessions of keys).
+pub struct CachedApiKeys {
+    inner: Arc<dyn ApiKeyRepository>,
+    by_public_id: Cache<String, Option<ApiKey>>,
+    by_id: Cache<(TenantId, ApiKeyId), Option<ApiKey>>,
+}
+
+impl CachedApiKeys {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn ApiKeyRepository>, ttl: Duration) -> Self {
+        Self { inner, by_public_id: cache(ttl), by_id: cache(ttl) }
+    }
+
+    fn forget(&self) {
+        self.by_public_id.invalidate_all();
+        self.by_id.invalidate_all();
+    }
+}
+
+#[async_trait]
+impl ApiKeyRepository for CachedApiKeys {
+    async fn insert(&self, key: &ApiKey) -> Result<(), InsertKeyError> {
+        self.by_public_id.invalidate(key.public_id.as_str()).await;
+        self.inner.insert(key).await
+    }
+
+    async fn find_for_authentication(&self, public_id: &KeyPublicId) -> Result<Option<ApiKey>, StorageError> {
+        through(&self.by_public_id, public_id.as_str().to_owned(), self.inner.find_for_authentication(public_id)).await
+    }
+
+    async fn find(&self, tenant: TenantId, public_id: &KeyPublicId) -> Result<Option<ApiKey>, StorageError> {
+        let found = self.find_for_authentication(public_id).await?;
+        Ok(found.filter(|k| k.tenant_id == tenant))
+    }
+
+    async fn find_by_id(&self, tenant: TenantId, id: ApiKeyId) -> Result<Option<ApiKey>, StorageError> {
+        through(&self.by_id, (tenant, id), self.inner.find_by_id(tenant, id)).await
+    }
+
+    async fn list(
+        &self,
+        tenant: TenantId,
+        owner: Option<KeyOwner>,
+        unrevoked_only: bool,
+        page: PageRequest,
+    ) -> Result<Page<ApiKey>, StorageError> {
+        self.inner.list(tenant, owner, unrevoked_only, page).await
+    }
+
+    async fn revoke(&self, tenant: TenantId, public_id: &KeyPublicId, at: DateTime<Utc>) -> Result<bool, StorageError> {
+        let result = self.inner.revoke(tenant, public_id, at).await;
+        self.forget();
+        result
+    }
+
+    async fn touch(&self, key: &ApiKey, at: DateTime<Utc>) -> Result<(), StorageError> {
+        let result = self.inner.touch(key, at).await;
+        // Keep the cached copy, with the new time, so the next check does not touch again.
+        let mut touched = key.clone();
+        touched.last_used_at = Some(at);
+        self.by_public_id.insert(key.public_id.as_str().to_owned(), Some(touched)).await;
+        result
+    }
+}
+
+/// Sessions, cached by id; rotation and revocation refresh or drop the entry.
+pub struct CachedSessions {
+    inner: Arc<dyn SessionRepository>,
+    by_id: Cache<(Scope, SessionId), Option<Session>>,
+}
+
+impl CachedSessions {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn SessionRepository>, ttl: Duration) -> Self {
+        Self { inner, by_id: cache(ttl) }
+    }
+}
+
+#[async_trait]
+impl SessionRepository for CachedSessions {
+    async fn insert(&self, session: &Session) -> Result<(), StorageError> {
+        self.inner.insert(session).await?;
+        self.by_id.insert((session.scope, session.id), Some(session.clone())).await;
+        Ok(())
+    }
+
+    async fn find(&self, scope: Scope, id: SessionId) -> Result<Option<Session>, StorageError> {
+        through(&self.by_id, (scope, id), self.inner.find(scope, id)).await
+    }
+
+    async fn rotate(
+        &self,
+        scope: Scope,
+        id: SessionId,
+        presented: &str,
+        new_jti: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>, StorageError> {
+        let rotated = self.inner.rotate(scope, id, presented, new_jti, now).await;
+        match &rotated {
+            Ok(Some(session)) => self.by_id.insert((scope, id), Some(session.clone())).await,
+            _ => self.by_id.invalidate(&(scope, id)).await,
+        }
+        rotated
+    }
+
+    async fn revoke(
+        &self,
+        scope: Scope,
+        id: SessionId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        let result = self.inner.revoke(scope, id, reason, now).await;
+        self.by_id.invalidate(&(scope, id)).await;
+        result
+    }
+
+    async fn revoke_subject(
+        &self,
+        scope: Scope,
+        subject: SessionSubject,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StorageError> {
+        let result = self.inner.revoke_subject(scope, subject, reason, now).await;
+        self.by_id.invalidate_all();
+        result
+    }
+
+    async fn list_active(
+        &self,
+        scope: Scope,
+        subject: Option<SessionSubject>,
+        now: DateTime<Utc>,
+        page: PageRequest,
+    ) -> Result<Page<Session>, StorageError> {
+        self.inner.list_active(scope, subject, now, page).await
+    }
+}
