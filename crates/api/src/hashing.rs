@@ -161,7 +161,7 @@ fn hash_phc(argon: &Argon2<'static>, memory: &mut [Block], password: &[u8]) -> R
 
 /// Checks `password` against a PHC string (with the parameters it records), in `memory`
 /// when it is large enough. The comparison of outputs is constant-time.
-fn verify_phc(memory: &mut Vec<Block>, password: &[u8], phc: &str) -> Result<bool, String> {
+fn verify_phc(memory: &mut [Block], password: &[u8], phc: &str) -> Result<bool, String> {
     let parsed = Phc::new(phc).map_err(|e| e.to_string())?;
     let algorithm = Algorithm::try_from(parsed.algorithm).map_err(|e| e.to_string())?;
     let version =

@@ -29,6 +29,7 @@ pub enum SigningError {
 }
 
 type ActiveCache = HashMap<Scope, (Arc<SigningKey>, DateTime<Utc>)>;
+type PublishedCache = HashMap<Scope, (Arc<Vec<SigningKey>>, DateTime<Utc>)>;
 
 /// Signing key management.
 pub struct SigningKeys {
@@ -37,7 +38,7 @@ pub struct SigningKeys {
     clock: SharedClock,
     active: RwLock<ActiveCache>,
     by_kid: RwLock<HashMap<String, Arc<SigningKey>>>,
-    published: RwLock<HashMap<Scope, (Arc<Vec<SigningKey>>, DateTime<Utc>)>>,
+    published: RwLock<PublishedCache>,
 }
 
 impl SigningKeys {
