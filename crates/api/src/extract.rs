@@ -16,6 +16,46 @@ use std::collections::HashMap;
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
 
+/// Why a request body could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    /// Longer than the configured limit (declared or actual).
+    TooLarge,
+    /// The connection failed while reading.
+    Unreadable,
+}
+
+/// The configured body limit for `req`.
+pub fn body_limit(req: &HttpRequest) -> usize {
+    req.app_data::<web::Data<BodyLimit>>().map_or(64 * 1024, |l| l.0)
+}
+
+/// Reads a whole request body, refusing one longer than `body_limit(req)` as soon as the
+/// declared length or the bytes received exceed it. Every API surface reads bodies here.
+///
+/// # Errors
+/// [`BodyError`].
+pub async fn read_body<S, E>(req: &HttpRequest, mut payload: S) -> Result<web::BytesMut, BodyError>
+where
+    S: futures_util::Stream<Item = Result<web::Bytes, E>> + Unpin,
+{
+    let limit = body_limit(req);
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| BodyError::Unreadable)?;
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// A JSON request body. Accepts `application/json` and any `application/*+json` (such
 /// as `application/merge-patch+json`).
 pub struct JsonBody<T>(pub T);
@@ -25,35 +65,17 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req.app_data::<web::Data<BodyLimit>>().map_or(64 * 1024, |l| l.0);
-        let content_type_ok = is_json(req);
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        let mut payload = payload.take();
+        let req = req.clone();
+        let payload = payload.take();
         Box::pin(async move {
-            if !content_type_ok {
-                return Err(ApiError::new(
-                    ErrorCode::UnsupportedMediaType,
-                    "The request body must be JSON (Content-Type: application/json).",
-                ));
-            }
-            let too_large =
-                || ApiError::new(ErrorCode::PayloadTooLarge, format!("The request body exceeds {limit} bytes."));
-            if declared.is_some_and(|len| len > limit) {
-                return Err(too_large());
-            }
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk =
-                    chunk.map_err(|_| ApiError::new(ErrorCode::InvalidData, "The request body could not be read."))?;
-                if body.len() + chunk.len() > limit {
-                    return Err(too_large());
-                }
-                body.extend_from_slice(&chunk);
-            }
+            check_json_content_type(&req)?;
+            let body = read_body(&req, payload).await.map_err(|e| match e {
+                BodyError::TooLarge => ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!("The request body exceeds {} bytes.", body_limit(&req)),
+                ),
+                BodyError::Unreadable => ApiError::new(ErrorCode::InvalidData, "The request body could not be read."),
+            })?;
             if body.iter().all(u8::is_ascii_whitespace) {
                 return Err(ApiError::new(ErrorCode::InvalidData, "A JSON request body is required."));
             }

@@ -5,13 +5,12 @@
 //! and its secret as `client_secret`, the same two as form fields, or `X-API-Key`.
 
 use crate::auth::authenticate;
-use crate::extract::BodyLimit;
+use crate::extract::{read_body, BodyError};
 use crate::state::AppState;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use futures_util::StreamExt;
 use keyplane_domain::api_key::PresentedKey;
 use keyplane_domain::password::Password;
 use keyplane_domain::scope::Scope;
@@ -235,8 +234,7 @@ impl IntrospectionResponse {
 
 /// Reads an `application/x-www-form-urlencoded` body (JSON is accepted too), refusing
 /// repeated parameters as RFC 6749 §3.2 requires.
-async fn read_params(req: &HttpRequest, mut payload: web::Payload) -> Result<HashMap<String, String>, OAuthError> {
-    let limit = req.app_data::<web::Data<BodyLimit>>().map_or(64 * 1024, |l| l.0);
+async fn read_params(req: &HttpRequest, payload: web::Payload) -> Result<HashMap<String, String>, OAuthError> {
     let mime = req.mime_type().ok().flatten();
     let is_form = mime.as_ref().is_some_and(|m| m.type_() == "application" && m.subtype() == "x-www-form-urlencoded");
     let is_json = mime.as_ref().is_some_and(|m| m.type_() == "application" && m.subtype() == "json");
@@ -247,18 +245,12 @@ async fn read_params(req: &HttpRequest, mut payload: web::Payload) -> Result<Has
             "The body must be application/x-www-form-urlencoded.",
         ));
     }
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| OAuthError::invalid_request("The request body could not be read."))?;
-        if body.len() + chunk.len() > limit {
-            return Err(OAuthError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "invalid_request",
-                "The request body is too large.",
-            ));
+    let body = read_body(req, payload).await.map_err(|e| match e {
+        BodyError::TooLarge => {
+            OAuthError::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "The request body is too large.")
         }
-        body.extend_from_slice(&chunk);
-    }
+        BodyError::Unreadable => OAuthError::invalid_request("The request body could not be read."),
+    })?;
     let pairs: Vec<(String, String)> = if is_form {
         serde_urlencoded::from_bytes(&body).map_err(|_| OAuthError::invalid_request("The form body is malformed."))?
     } else {

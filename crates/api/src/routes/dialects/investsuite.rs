@@ -7,11 +7,10 @@
 //! by `ssl_required` before any credential is looked at.
 
 use super::{log_failure, tenant};
-use crate::extract::BodyLimit;
+use crate::extract::{read_body, BodyError};
 use crate::state::AppState;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
 use keyplane_domain::api_key::PresentedKey;
 use keyplane_domain::password::Password;
 use keyplane_domain::scope::Scope;
@@ -145,10 +144,7 @@ async fn find(state: &AppState, raw: &str) -> Result<Tenant, HttpResponse> {
     }
 }
 
-async fn json_body(
-    req: &HttpRequest,
-    mut payload: web::Payload,
-) -> Result<serde_json::Map<String, Value>, HttpResponse> {
+async fn json_body(req: &HttpRequest, payload: web::Payload) -> Result<serde_json::Map<String, Value>, HttpResponse> {
     let is_json = req.mime_type().ok().flatten().is_some_and(|m| m.type_() == "application" && m.subtype() == "json");
     if !is_json {
         let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -157,15 +153,10 @@ async fn json_body(
             &format!("Unsupported media type \"{ct}\" in request."),
         ));
     }
-    let limit = req.app_data::<web::Data<BodyLimit>>().map_or(64 * 1024, |l| l.0);
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| detail(StatusCode::BAD_REQUEST, "The request body could not be read."))?;
-        if body.len() + chunk.len() > limit {
-            return Err(detail(StatusCode::PAYLOAD_TOO_LARGE, "The request body is too large."));
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = read_body(req, payload).await.map_err(|e| match e {
+        BodyError::TooLarge => detail(StatusCode::PAYLOAD_TOO_LARGE, "The request body is too large."),
+        BodyError::Unreadable => detail(StatusCode::BAD_REQUEST, "The request body could not be read."),
+    })?;
     match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(detail(StatusCode::BAD_REQUEST, "Invalid data. Expected a dictionary.")),

@@ -5,15 +5,16 @@
 
 use super::{log_failure, tenant};
 use crate::auth::Credential;
-use crate::extract::BodyLimit;
+use crate::extract::{read_body, BodyError};
 use crate::state::AppState;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
+use keyplane_domain::ids::SessionId;
 use keyplane_domain::password::Password;
 use keyplane_domain::scope::Scope;
 use keyplane_domain::services::tokens::{Issued, SignInError, TokenError};
 use keyplane_domain::tenant::Tenant;
+use keyplane_domain::token::Claims;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{OpenApi, ToSchema};
@@ -134,16 +135,11 @@ fn bearer(req: &HttpRequest) -> Option<String> {
 }
 
 /// Reads `{"refresh_token": "…"}`; Sensu answers a malformed body with 400.
-async fn refresh_body(req: &HttpRequest, mut payload: web::Payload) -> Result<String, HttpResponse> {
-    let limit = req.app_data::<web::Data<BodyLimit>>().map_or(64 * 1024, |l| l.0);
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| error(StatusCode::BAD_REQUEST, 1, "the request body could not be read"))?;
-        if body.len() + chunk.len() > limit {
-            return Err(error(StatusCode::PAYLOAD_TOO_LARGE, 1, "the request body is too large"));
-        }
-        body.extend_from_slice(&chunk);
-    }
+async fn refresh_body(req: &HttpRequest, payload: web::Payload) -> Result<String, HttpResponse> {
+    let body = read_body(req, payload).await.map_err(|e| match e {
+        BodyError::TooLarge => error(StatusCode::PAYLOAD_TOO_LARGE, 1, "the request body is too large"),
+        BodyError::Unreadable => error(StatusCode::BAD_REQUEST, 1, "the request body could not be read"),
+    })?;
     let parsed: SensuRefresh = serde_json::from_slice(&body)
         .map_err(|_| error(StatusCode::BAD_REQUEST, 1, "the body must be a JSON object with a refresh_token string"))?;
     Ok(parsed.refresh_token)
@@ -211,23 +207,31 @@ pub async fn token(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> HttpResponse {
-    let tenant = match find(&state, &path).await {
-        Ok(t) => t,
+    let (tenant, claims, refresh) = match session_request(&state, &req, &path, payload).await {
+        Ok(v) => v,
         Err(r) => return r,
-    };
-    let Some(access) = bearer(&req) else { return unauthorized() };
-    let refresh = match refresh_body(&req, payload).await {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    let claims = match state.tokens.access_claims(&access).await {
-        Ok((claims, scope)) if scope == Scope::Tenant(tenant.id) => claims,
-        Ok(_) => return unauthorized(),
-        Err(e) => return token_failure(e),
     };
     match state.tokens.refresh_in_session(&refresh, Scope::Tenant(tenant.id), claims.sid).await {
         Ok(issued) => tokens(issued),
         Err(e) => token_failure(e),
+    }
+}
+
+/// What `/auth/token` and `/auth/logout` share: the tenant, the bearer access token's
+/// claims (expired accepted, signature and tenant checked) and the body's refresh token.
+async fn session_request(
+    state: &AppState,
+    req: &HttpRequest,
+    raw: &str,
+    payload: web::Payload,
+) -> Result<(Tenant, Claims, String), HttpResponse> {
+    let tenant = find(state, raw).await?;
+    let access = bearer(req).ok_or_else(unauthorized)?;
+    let refresh = refresh_body(req, payload).await?;
+    match state.tokens.access_claims(&access).await {
+        Ok((claims, scope)) if scope == Scope::Tenant(tenant.id) => Ok((tenant, claims, refresh)),
+        Ok(_) => Err(unauthorized()),
+        Err(e) => Err(token_failure(e)),
     }
 }
 
@@ -247,19 +251,9 @@ pub async fn logout(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> HttpResponse {
-    let tenant = match find(&state, &path).await {
-        Ok(t) => t,
+    let (tenant, claims, refresh) = match session_request(&state, &req, &path, payload).await {
+        Ok(v) => v,
         Err(r) => return r,
-    };
-    let Some(access) = bearer(&req) else { return unauthorized() };
-    let refresh = match refresh_body(&req, payload).await {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    let claims = match state.tokens.access_claims(&access).await {
-        Ok((claims, scope)) if scope == Scope::Tenant(tenant.id) => claims,
-        Ok(_) => return unauthorized(),
-        Err(e) => return token_failure(e),
     };
     // The refresh token must be of the same session.
     match state.tokens.introspect(&tenant, &refresh).await {
@@ -267,11 +261,7 @@ pub async fn logout(
         Ok(_) => return unauthorized(),
         Err(e) => return token_failure(e),
     }
-    match state
-        .tokens
-        .end_session(Scope::Tenant(tenant.id), keyplane_domain::ids::SessionId::from_uuid(claims.sid), "logout")
-        .await
-    {
+    match state.tokens.end_session(Scope::Tenant(tenant.id), SessionId::from_uuid(claims.sid), "logout").await {
         Ok(_) => HttpResponse::Ok().finish(),
         Err(e) => internal(&e),
     }

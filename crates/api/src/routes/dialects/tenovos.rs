@@ -5,11 +5,10 @@
 
 use super::{log_failure, tenant};
 use crate::auth::authenticate;
-use crate::extract::BodyLimit;
+use crate::extract::{read_body, BodyError};
 use crate::state::AppState;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
 use keyplane_domain::api_key::PresentedKey;
 use keyplane_domain::password::Password;
 use keyplane_domain::scope::Scope;
@@ -160,23 +159,15 @@ async fn tenant_and_client(state: &AppState, req: &HttpRequest, raw: &str) -> Re
     }
 }
 
-async fn json_body(
-    req: &HttpRequest,
-    mut payload: web::Payload,
-) -> Result<serde_json::Map<String, Value>, HttpResponse> {
+async fn json_body(req: &HttpRequest, payload: web::Payload) -> Result<serde_json::Map<String, Value>, HttpResponse> {
     let is_json = req.mime_type().ok().flatten().is_some_and(|m| m.type_() == "application" && m.subtype() == "json");
     if !is_json {
         return Err(error(StatusCode::BAD_REQUEST, "Content-Type must be application/json"));
     }
-    let limit = req.app_data::<web::Data<BodyLimit>>().map_or(64 * 1024, |l| l.0);
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| error(StatusCode::BAD_REQUEST, "The request body could not be read"))?;
-        if body.len() + chunk.len() > limit {
-            return Err(error(StatusCode::PAYLOAD_TOO_LARGE, "The request body is too large"));
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = read_body(req, payload).await.map_err(|e| match e {
+        BodyError::TooLarge => error(StatusCode::PAYLOAD_TOO_LARGE, "The request body is too large"),
+        BodyError::Unreadable => error(StatusCode::BAD_REQUEST, "The request body could not be read"),
+    })?;
     match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(map)) => Ok(map),
         _ => Err(error(StatusCode::BAD_REQUEST, "The request body must be a JSON object")),
