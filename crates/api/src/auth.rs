@@ -18,6 +18,7 @@ use keyplane_domain::principal::Principal;
 use keyplane_domain::services::authn::AuthnError;
 use keyplane_domain::services::tenants::{Access, TenantAccessError};
 use keyplane_domain::services::tokens::TokenError;
+use keyplane_domain::services::users::FindUserError;
 use keyplane_domain::tenant::{Tenant, TenantRef};
 use std::marker::PhantomData;
 
@@ -215,4 +216,24 @@ pub async fn acting_tenant(
             tenant_for(state, principal, named, access).await
         }
     }
+}
+
+/// The tenant a request acts on (as [`acting_tenant`]) and a user of it named by name or
+/// id, for the admin routes under `/api/v1/users/{user}/…`.
+///
+/// # Errors
+/// As [`acting_tenant`], and `user.not_found`.
+pub async fn acting_user(
+    state: &AppState,
+    req: &HttpRequest,
+    principal: &Principal,
+    user: &str,
+    access: Access,
+) -> Result<(Tenant, keyplane_domain::user::User), ApiError> {
+    let tenant = acting_tenant(state, req, principal, access).await?;
+    let found = state.users.get(tenant.id, user).await.map_err(|e| match e {
+        FindUserError::NotFound => ApiError::new(ErrorCode::UserNotFound, format!("User '{user}' was not found.")),
+        FindUserError::Storage(s) => s.into(),
+    })?;
+    Ok((tenant, found))
 }

@@ -1,7 +1,7 @@
 //! Sessions: a user lists and ends its own (`/api/v1/users/auth/sessions`); a tenant
 //! admin lists and ends any user's (`/api/v1/users/{user_name}/sessions`).
 
-use crate::auth::{acting_tenant, Authenticated};
+use crate::auth::{acting_user, Authenticated};
 use crate::dto::{Empty, PageInfo, PageParams};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::PageQuery;
@@ -144,12 +144,7 @@ async fn user_subject(
     user: &str,
     access: Access,
 ) -> Result<(Scope, SessionSubject), ApiError> {
-    let tenant = acting_tenant(state, req, p, access).await?;
-    let user = state
-        .users
-        .get(tenant.id, user)
-        .await
-        .map_err(|_| ApiError::new(ErrorCode::UserNotFound, format!("User '{user}' was not found.")))?;
+    let (tenant, user) = acting_user(state, req, p, user, access).await?;
     Ok((Scope::Tenant(tenant.id), SessionSubject::User(user.id)))
 }
 

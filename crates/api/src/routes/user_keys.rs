@@ -2,10 +2,10 @@
 //! user, `/api/v1/users/{user_id}/auth/keys` for tenant admins. A user's key acts as its
 //! owner, with the owner's current roles, while the owner is enabled.
 
-use crate::auth::{acting_tenant, Authenticated};
+use crate::auth::{acting_user, Authenticated};
 use crate::dto::Empty;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
-use crate::extract::{JsonBody, PageQuery};
+use crate::extract::JsonBody;
 use crate::routes::method_not_allowed;
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -308,12 +308,7 @@ async fn admin_target(
     user: &str,
     access: Access,
 ) -> Result<(TenantId, UserId), ApiError> {
-    let tenant = acting_tenant(state, req, p, access).await?;
-    let user = state
-        .users
-        .get(tenant.id, user)
-        .await
-        .map_err(|_| ApiError::new(ErrorCode::UserNotFound, format!("User '{user}' was not found.")))?;
+    let (tenant, user) = acting_user(state, req, p, user, access).await?;
     Ok((tenant.id, user.id))
 }
 
@@ -333,7 +328,6 @@ pub async fn list_user(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
-    _page: PageQuery,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, user) = admin_target(&state, &req, &auth.principal, &path, Access::Read).await?;
     let keys = all_keys(&state, tenant, user).await?;
