@@ -62,7 +62,8 @@ async fn sensu_contract(app: &TestApp) {
     let rotated: Value = resp.json().await.unwrap();
     assert_eq!(keys(&rotated), ["access_token", "expires_at", "refresh_token"]);
     assert_ne!(rotated["refresh_token"], body["refresh_token"]);
-    // Reuse of the rotated refresh token ends the session.
+    // Reuse of the rotated refresh token, after the reuse grace, ends the session.
+    app.clock.advance(chrono::Duration::seconds(11));
     let resp = app
         .request(Method::POST, "/t/acme/sensu/auth/token")
         .bearer_auth(access)
@@ -167,6 +168,7 @@ async fn tenovos_contract(app: &TestApp) {
     let refreshed: Value = resp.json().await.unwrap();
     assert_eq!(refreshed["username"], "alice");
     assert_ne!(refreshed["session"]["refreshToken"], body["session"]["refreshToken"]);
+    app.clock.advance(chrono::Duration::seconds(11));
     let resp = post(json!({"session": body["session"].clone()})).await.unwrap();
     assert_eq!(resp.status(), 401, "reuse of the rotated refresh token");
     assert_eq!(resp.json::<Value>().await.unwrap(), json!({"status": "error", "message": "Invalid Refresh Token"}));
@@ -243,6 +245,7 @@ async fn investsuite_contract(app: &TestApp) {
     let rotated: Value = resp.json().await.unwrap();
     assert_eq!(keys(&rotated), ["access_token", "expires_in", "refresh_token", "token_type"]);
     assert!(rotated["expires_in"].is_string());
+    app.clock.advance(chrono::Duration::seconds(11));
     let resp = refresh(body["refresh_token"].as_str().unwrap()).await.unwrap();
     assert_eq!(resp.status(), 401);
     assert_eq!(

@@ -51,6 +51,7 @@ async fn password_and_refresh_grants(app: &TestApp) {
         app.form("/t/acme/oauth2/token", &[("grant_type", "refresh_token"), ("refresh_token", refresh)], None).await;
     assert_eq!(status, 200);
     assert_ne!(rotated["refresh_token"], body["refresh_token"]);
+    app.clock.advance(chrono::Duration::seconds(11));
     let (status, reuse) =
         app.form("/t/acme/oauth2/token", &[("grant_type", "refresh_token"), ("refresh_token", refresh)], None).await;
     assert_eq!((status, error_of(&reuse)), (400, "invalid_grant"));

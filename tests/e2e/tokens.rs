@@ -144,7 +144,8 @@ async fn refresh_rotates_and_reuse_revokes_the_session(app: &TestApp) {
     let access = rotated["token"].as_str().unwrap().to_owned();
     assert_eq!(app.with_bearer(&access, Method::GET, "/api/v1/users/auth").send().await.unwrap().status(), 200);
 
-    // Reuse of the rotated token: refused, and the whole session ends.
+    // Reuse of the rotated token after the 10 s grace: refused, and the whole session ends.
+    app.clock.advance(chrono::Duration::seconds(11));
     let resp = app.with_bearer(&first, Method::POST, "/api/v1/users/auth/_refresh").send().await.unwrap();
     assert_error(resp, 401, "root.unauthorized").await;
     let resp = app.with_bearer(&second, Method::POST, "/api/v1/users/auth/_refresh").send().await.unwrap();
@@ -518,7 +519,7 @@ async fn token_policy_is_validated_and_applied(app: &TestApp) {
         .unwrap();
     assert_eq!(
         policy,
-        json!({"access_token_lifetime_seconds": 900, "session_lifetime_seconds": 2_592_000, "refresh_token_reuse_grace_seconds": 0, "signing_algorithm": "EdDSA"})
+        json!({"access_token_lifetime_seconds": 900, "session_lifetime_seconds": 2_592_000, "refresh_token_reuse_grace_seconds": 10, "signing_algorithm": "EdDSA"})
     );
     for (field, value) in [
         ("access_token_lifetime_seconds", json!(59)),
@@ -560,34 +561,76 @@ async fn token_policy_is_validated_and_applied(app: &TestApp) {
     assert_error(resp, 403, "root.unauthorized.rbac").await;
 }
 
-/// Fires `n` refreshes of one token at once; returns how many succeeded.
-async fn race(app: &TestApp, bases: &[String], refresh: &str, n: usize) -> usize {
+/// Fires `n` refreshes of one token at once; returns the successor refresh token `jti`
+/// of every one that succeeded.
+async fn race(app: &TestApp, bases: &[String], refresh: &str, n: usize) -> Vec<String> {
     let tasks: Vec<_> = (0..n)
         .map(|i| {
             let client = app.client.clone();
             let url = format!("{}/api/v1/users/auth/_refresh", bases[i % bases.len()]);
             let token = refresh.to_owned();
-            tokio::spawn(async move { client.post(url).bearer_auth(token).send().await.unwrap().status().as_u16() })
+            tokio::spawn(async move {
+                let resp = client.post(url).bearer_auth(token).send().await.unwrap();
+                (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+            })
         })
         .collect();
-    let mut ok = 0;
+    let mut successors = Vec::new();
     for t in tasks {
         match t.await.unwrap() {
-            200 => ok += 1,
-            401 => {}
-            other => panic!("unexpected status {other}"),
+            (200, body) => successors.push(claims(body["refresh_token"].as_str().unwrap())["jti"].to_string()),
+            (401, _) => {}
+            (other, body) => panic!("unexpected status {other}: {body}"),
         }
     }
-    ok
+    successors
+}
+
+/// Within the reuse grace every racer gets the one successor (a single rotation); without
+/// it exactly one racer wins and the others end the session.
+async fn assert_one_rotation(app: &TestApp, key: &str, bases: &[String]) {
+    for _ in 0..3 {
+        let login = app.login(key, "alice", PASSWORD).await;
+        let mut successors = race(app, bases, login["refresh_token"].as_str().unwrap(), 16).await;
+        successors.dedup();
+        assert_eq!(successors.len(), 1, "one rotation, whoever wins: {successors:?}");
+    }
+    app.as_admin(Method::PUT, "/api/v1/platform/tenants/acme/token-policy")
+        .json(&json!({"refresh_token_reuse_grace_seconds": 0}))
+        .send()
+        .await
+        .unwrap();
+    // Other replicas see the policy when their cached copy expires (1 s by default).
+    for base in bases {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let policy: Value = app
+                .client
+                .get(format!("{base}/api/v1/platform/tenants/acme/token-policy"))
+                .basic_auth("admin", Some(crate::support::ADMIN_PASSWORD))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if policy["refresh_token_reuse_grace_seconds"] == 0 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the policy never reached {base}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    for _ in 0..3 {
+        let login = app.login(key, "alice", PASSWORD).await;
+        let winners = race(app, bases, login["refresh_token"].as_str().unwrap(), 16).await;
+        assert_eq!(winners.len(), 1, "without a grace exactly one of the concurrent refreshes wins");
+    }
 }
 
 async fn concurrent_refreshes_have_one_winner(app: &TestApp) {
     let key = app.tenant_with_user("acme").await;
-    for _ in 0..3 {
-        let login = app.login(&key, "alice", PASSWORD).await;
-        let winners = race(app, std::slice::from_ref(&app.base), login["refresh_token"].as_str().unwrap(), 16).await;
-        assert_eq!(winners, 1, "exactly one of the concurrent refreshes wins");
-    }
+    assert_one_rotation(app, &key, std::slice::from_ref(&app.base)).await;
 }
 
 async fn reuse_grace_allows_a_quick_retry(app: &TestApp) {
@@ -633,11 +676,7 @@ async fn two_processes_on_one_postgres_share_rotation() {
     };
     let (first, second) = (replica(0), replica(1));
     let bases = [first.base.clone(), second.base.clone()];
-    for _ in 0..3 {
-        let login = app.login(&key, "alice", PASSWORD).await;
-        let winners = race(&app, &bases, login["refresh_token"].as_str().unwrap(), 16).await;
-        assert_eq!(winners, 1, "exactly one winner across two processes");
-    }
+    assert_one_rotation(&app, &key, &bases).await;
     // Tokens from one process work on the other.
     let login = app.login(&key, "alice", PASSWORD).await;
     let resp = app

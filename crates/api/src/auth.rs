@@ -5,6 +5,7 @@
 //! platform operators) `Authorization: Basic`.
 
 use crate::error::{ApiError, ErrorCode};
+use crate::failure::Failure;
 use crate::state::AppState;
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -13,11 +14,10 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use futures_util::future::LocalBoxFuture;
 use keyplane_domain::api_key::PresentedKey;
-use keyplane_domain::password::{HashError, Password};
+use keyplane_domain::password::Password;
 use keyplane_domain::principal::Principal;
-use keyplane_domain::services::authn::AuthnError;
 use keyplane_domain::services::tenants::{Access, TenantAccessError};
-use keyplane_domain::services::tokens::TokenError;
+use keyplane_domain::services::tokens::{Credentials, EntryPoint, Realm, SignInError};
 use keyplane_domain::services::users::FindUserError;
 use keyplane_domain::tenant::{Tenant, TenantRef};
 use std::marker::PhantomData;
@@ -55,10 +55,34 @@ impl Requirement for PlatformReader {
     }
 }
 
+/// How a request authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// A bearer access token.
+    Bearer,
+    /// An API key.
+    ApiKey,
+    /// HTTP Basic: a platform operator, or a tenant user beside the tenant's API key.
+    Basic,
+}
+
+impl Via {
+    /// The wire name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Bearer => "bearer",
+            Self::ApiKey => "api_key",
+            Self::Basic => "basic",
+        }
+    }
+}
+
 /// A verified caller meeting `R`.
 pub struct Authenticated<R: Requirement = AnyCredential> {
     /// The caller.
     pub principal: Principal,
+    /// How it authenticated.
+    pub via: Via,
     _requirement: PhantomData<R>,
 }
 
@@ -68,107 +92,141 @@ impl<R: Requirement + 'static> FromRequest for Authenticated<R> {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let credential = Credential::from_request(req);
+        let presented = Presented::from_request(req);
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal(&std::io::Error::other("application state missing")))?;
-            let principal = authenticate(&state, credential?).await?;
+            let (principal, via) = authenticate(&state, presented?).await?;
             if !R::allows(&principal) {
                 return Err(ApiError::forbidden());
             }
-            Ok(Self { principal, _requirement: PhantomData })
+            Ok(Self { principal, via, _requirement: PhantomData })
         })
     }
 }
 
-/// A credential as found in the request headers.
-pub enum Credential {
-    /// An access token.
-    Bearer(String),
-    /// An API key.
-    Key(PresentedKey),
-    /// A platform operator's name and password.
-    Basic(String, Password),
+/// The credentials found in a request's headers: the application's API key
+/// (`X-API-Key`, `Authorization: ApiKey` or `Key`), and a user's bearer token or Basic
+/// name and password. `Debug` hides every secret.
+#[derive(Default)]
+pub struct Presented {
+    /// `Authorization: Bearer`.
+    pub bearer: Option<String>,
+    /// The API key.
+    pub key: Option<PresentedKey>,
+    /// `Authorization: Basic`.
+    pub basic: Option<(String, Password)>,
 }
 
-impl Credential {
-    /// Reads the credential from the headers.
-    ///
-    /// # Errors
-    /// `root.unauthorized` when none is present or it is malformed.
-    pub fn from_request(req: &HttpRequest) -> Result<Self, ApiError> {
-        let invalid = || ApiError::unauthorized("The credential is invalid, expired or revoked.");
-        if let Some(value) = req.headers().get("x-api-key") {
-            let key = value.to_str().ok().and_then(|v| PresentedKey::parse(v.trim())).ok_or_else(invalid)?;
-            return Ok(Self::Key(key));
-        }
-        let Some(value) = req.headers().get(header::AUTHORIZATION) else {
-            return Err(ApiError::unauthorized(
-                "Authentication is required: send an API key (X-API-Key) or Basic credentials.",
-            ));
-        };
-        let value = value.to_str().map_err(|_| invalid())?.trim();
-        let (scheme, rest) = value.split_once(' ').ok_or_else(invalid)?;
-        let rest = rest.trim();
-        if scheme.eq_ignore_ascii_case("bearer") {
-            return Ok(Self::Bearer(rest.to_owned()));
-        }
-        // `ApiKey` is ECE's form, `Key` Sensu's.
-        if scheme.eq_ignore_ascii_case("apikey") || scheme.eq_ignore_ascii_case("key") {
-            return PresentedKey::parse(rest).map(Self::Key).ok_or_else(invalid);
-        }
-        if scheme.eq_ignore_ascii_case("basic") {
-            let decoded = STANDARD.decode(rest).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(invalid)?;
-            let (name, password) = decoded.split_once(':').ok_or_else(invalid)?;
-            return Ok(Self::Basic(name.to_owned(), Password::presented(password.to_owned())));
-        }
-        Err(ApiError::unauthorized(format!("Unsupported authorization scheme '{scheme}'.")))
+impl std::fmt::Debug for Presented {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Presented")
+            .field("bearer", &self.bearer.as_ref().map(|_| "<redacted>"))
+            .field("key", &self.key)
+            .field("basic", &self.basic.as_ref().map(|(name, _)| name))
+            .finish()
     }
 }
 
-/// Verifies a credential.
+fn invalid_credential() -> ApiError {
+    ApiError::unauthorized("The credential is invalid, expired or revoked.")
+}
+
+impl Presented {
+    /// Reads the credentials from the headers.
+    ///
+    /// # Errors
+    /// `root.unauthorized` when a credential is malformed, two API keys are sent, or the
+    /// scheme is unknown.
+    pub fn from_request(req: &HttpRequest) -> Result<Self, ApiError> {
+        let mut presented = Self::default();
+        if let Some(value) = req.headers().get("x-api-key") {
+            let key = value.to_str().ok().and_then(|v| PresentedKey::parse(v.trim())).ok_or_else(invalid_credential)?;
+            presented.key = Some(key);
+        }
+        let Some(value) = req.headers().get(header::AUTHORIZATION) else { return Ok(presented) };
+        let value = value.to_str().map_err(|_| invalid_credential())?.trim();
+        let (scheme, rest) = value.split_once(' ').ok_or_else(invalid_credential)?;
+        let rest = rest.trim();
+        if scheme.eq_ignore_ascii_case("bearer") {
+            presented.bearer = Some(rest.to_owned());
+        } else if scheme.eq_ignore_ascii_case("apikey") || scheme.eq_ignore_ascii_case("key") {
+            // `ApiKey` is ECE's form, `Key` Sensu's.
+            if presented.key.is_some() {
+                return Err(ApiError::unauthorized("Send one API key, in X-API-Key or in Authorization."));
+            }
+            presented.key = Some(PresentedKey::parse(rest).ok_or_else(invalid_credential)?);
+        } else if scheme.eq_ignore_ascii_case("basic") {
+            presented.basic = Some(decode_basic(rest).ok_or_else(invalid_credential)?);
+        } else {
+            return Err(ApiError::unauthorized("Unsupported authorization scheme."));
+        }
+        Ok(presented)
+    }
+
+    /// The tenant the application's API key belongs to, when a key was sent.
+    ///
+    /// # Errors
+    /// `root.unauthorized` for a bad key; internal errors.
+    pub async fn key_tenant(&self, state: &AppState) -> Result<Option<Tenant>, ApiError> {
+        let Some(key) = &self.key else { return Ok(None) };
+        let credentials = Credentials::ApiKey(key.clone());
+        let verified =
+            state.tokens.check(Realm::KeyTenant, &credentials, EntryPoint::Admin).await.map_err(credential_error)?;
+        Ok(verified.tenant)
+    }
+}
+
+/// Decodes `Basic` credentials: `name:password`, base64.
+pub fn decode_basic(encoded: &str) -> Option<(String, Password)> {
+    let decoded = STANDARD.decode(encoded.trim()).ok().and_then(|b| String::from_utf8(b).ok())?;
+    let (name, password) = decoded.split_once(':')?;
+    Some((name.to_owned(), Password::presented(password.to_owned())))
+}
+
+/// A credential on an administrative request that failed: `root.unauthorized`, whatever
+/// was wrong with it; other failures as usual.
+fn credential_error(e: SignInError) -> ApiError {
+    match Failure::from(e) {
+        Failure::BadCredentials => invalid_credential(),
+        Failure::TenantSuspended => ApiError::unauthorized("The credential's tenant is suspended."),
+        other => other.into(),
+    }
+}
+
+/// Verifies a request's credentials and says who is calling. A bearer token is the
+/// identity whenever one is sent, and an API key sent beside it must belong to the same
+/// tenant; Basic credentials are a platform operator's, or a tenant user's beside the
+/// tenant's key; an API key alone is the key's own identity.
 ///
 /// # Errors
 /// `root.unauthorized`, `root.rate_limited` (busy hashing pool) or an internal error.
-pub async fn authenticate(state: &AppState, credential: Credential) -> Result<Principal, ApiError> {
-    let result = match credential {
-        Credential::Bearer(token) => {
-            return match state.tokens.authenticate(&token, false).await {
-                Ok(context) => Ok(context.principal()),
-                Err(e) => Err(token_error(e)),
-            };
+pub async fn authenticate(state: &AppState, presented: Presented) -> Result<(Principal, Via), ApiError> {
+    if let Some(token) = &presented.bearer {
+        let context = state.tokens.authenticate(token, false).await?;
+        let principal = context.principal();
+        if let Some(tenant) = presented.key_tenant(state).await? {
+            if principal.tenant != Some(tenant.id) {
+                return Err(ApiError::unauthorized("The API key and the bearer token belong to different tenants."));
+            }
         }
-        Credential::Key(key) => state.authn.authenticate_key(&key).await,
-        Credential::Basic(name, password) => state.authn.authenticate_platform(&name, &password).await,
-    };
-    result.map_err(|e| match e {
-        AuthnError::InvalidCredentials => ApiError::unauthorized("The credential is invalid, expired or revoked."),
-        AuthnError::TenantSuspended => ApiError::unauthorized("The credential's tenant is suspended."),
-        AuthnError::Hash(h) => hash_error(h),
-        AuthnError::Storage(s) => s.into(),
-    })
-}
-
-/// Maps a token failure: `401 root.unauthorized`, or a 500 for backend failures.
-pub fn token_error(e: TokenError) -> ApiError {
-    match e {
-        TokenError::Invalid(_) => ApiError::unauthorized("The authentication token is invalid or expired."),
-        TokenError::ReuseDetected => {
-            ApiError::unauthorized("The refresh token was already used; the session has been revoked.")
-        }
-        TokenError::Signing(s) => ApiError::internal(&s),
-        TokenError::Storage(s) => s.into(),
+        return Ok((principal, Via::Bearer));
     }
-}
-
-/// Maps a hashing failure: a full pool is `429 root.rate_limited` with `Retry-After`.
-pub fn hash_error(e: HashError) -> ApiError {
-    match e {
-        HashError::Busy { retry_after_secs } => {
-            ApiError::new(ErrorCode::RateLimited, "Too many password checks are in progress; retry shortly.")
-                .with_retry_after(retry_after_secs)
-        }
-        HashError::Failed(_) => ApiError::internal(&e),
+    let tenant = if presented.basic.is_some() { presented.key_tenant(state).await? } else { None };
+    if let Some((user_name, password)) = presented.basic {
+        let realm = tenant.as_ref().map_or(Realm::Platform, Realm::Tenant);
+        let credentials = Credentials::Password { user_name, password };
+        let verified = state.tokens.check(realm, &credentials, EntryPoint::Admin).await.map_err(credential_error)?;
+        return Ok((verified.principal(), Via::Basic));
     }
+    if let Some(key) = presented.key {
+        let credentials = Credentials::ApiKey(key);
+        let verified =
+            state.tokens.check(Realm::KeyTenant, &credentials, EntryPoint::Admin).await.map_err(credential_error)?;
+        return Ok((verified.principal(), Via::ApiKey));
+    }
+    Err(ApiError::unauthorized(
+        "Authentication is required: send an API key (X-API-Key), a bearer token or Basic credentials.",
+    ))
 }
 
 /// Resolves the tenant named in a path for the caller, checking `access`.

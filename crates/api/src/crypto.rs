@@ -83,6 +83,16 @@ fn jose(algorithm: SigningAlgorithm) -> Algorithm {
     }
 }
 
+/// The JOSE `typ` of a token: RFC 9068's `at+jwt` for access tokens, so that no standard
+/// verifier takes another kind of Keyplane token for one.
+fn typ_of(token_use: &str) -> &'static str {
+    if token_use == keyplane_domain::token::ACCESS {
+        "at+jwt"
+    } else {
+        "refresh+jwt"
+    }
+}
+
 impl JwtCodec {
     /// A codec sealing private keys under `master`.
     ///
@@ -195,19 +205,12 @@ impl TokenCodec for JwtCodec {
         let encoding = self.encoding_key(key)?;
         let mut header = Header::new(jose(key.algorithm));
         header.kid = Some(key.kid.clone());
+        header.typ = Some(typ_of(&claims.token_use).to_owned());
         jsonwebtoken::encode(&header, claims, &encoding).map_err(|e| CryptoError::Key(e.to_string()))
     }
 
     fn kid_of(&self, token: &str) -> Option<String> {
         jsonwebtoken::decode_header(token).ok()?.kid
-    }
-
-    fn token_use_of(&self, token: &str) -> Option<String> {
-        #[derive(serde::Deserialize)]
-        struct Use {
-            token_use: String,
-        }
-        jsonwebtoken::dangerous::insecure_decode_claims::<Use>(token).ok().map(|u| u.token_use)
     }
 
     fn verify(&self, key: &SigningKey, token: &str) -> Result<Claims, CryptoError> {
@@ -228,9 +231,12 @@ impl TokenCodec for JwtCodec {
         validation.validate_nbf = false;
         validation.validate_aud = false;
         validation.required_spec_claims = HashSet::new();
-        let claims = jsonwebtoken::decode::<Claims>(token, &decoding, &validation)
-            .map(|data| data.claims)
-            .map_err(|_| CryptoError::InvalidToken)?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &decoding, &validation).map_err(|_| CryptoError::InvalidToken)?;
+        if data.header.typ.as_deref() != Some(typ_of(&data.claims.token_use)) {
+            return Err(CryptoError::InvalidToken);
+        }
+        let claims = data.claims;
         if claims.token_use == keyplane_domain::token::ACCESS {
             self.verified.insert(cache_key, claims.clone());
         }

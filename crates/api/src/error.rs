@@ -1,10 +1,12 @@
 //! The native error envelope: `{"errors":[{"code","message","fields"?}]}` with the codes
 //! repeated in the `x-cloud-error-codes` header. One table maps each code to its status.
 
+use crate::failure::{from_domain_errors, Failure};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use keyplane_domain::error::{Invalid, StorageError};
+use keyplane_domain::error::Invalid;
+use keyplane_domain::password::HashError;
 use serde::Serialize;
 use std::fmt;
 use utoipa::ToSchema;
@@ -140,16 +142,7 @@ impl ApiError {
 
     /// A 500 whose cause is logged with a correlation id; the client sees only the id.
     pub fn internal(cause: &dyn std::error::Error) -> Self {
-        let correlation_id = uuid::Uuid::new_v4();
-        let mut chain = cause.to_string();
-        let mut source = cause.source();
-        while let Some(s) = source {
-            chain.push_str(": ");
-            chain.push_str(&s.to_string());
-            source = s.source();
-        }
-        tracing::error!(%correlation_id, error = %chain, "internal error");
-        Self::new(ErrorCode::Internal, format!("An internal error occurred (correlation id {correlation_id})."))
+        Failure::internal(cause).into()
     }
 
     /// The response, for handlers that build responses themselves.
@@ -193,9 +186,39 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<StorageError> for ApiError {
-    fn from(e: StorageError) -> Self {
-        Self::internal(&e)
+impl From<Failure> for ApiError {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::BadCredentials => Self::new(ErrorCode::Unauthenticated, "The username or password is incorrect."),
+            Failure::TenantSuspended => Self::new(ErrorCode::Unauthenticated, "The tenant is suspended."),
+            Failure::BadToken => Self::unauthorized("The authentication token is invalid or expired."),
+            Failure::TokenReused => {
+                Self::unauthorized("The refresh token was already used; the session has been revoked.")
+            }
+            Failure::NoCluster => Self::new(
+                ErrorCode::NoAuthenticationCluster,
+                "The administrator needs to configure the authentication cluster.",
+            ),
+            Failure::ClusterFailed { correlation_id } => Self::new(
+                ErrorCode::AuthenticationClusterError,
+                format!("The authentication cluster failed to process the request (correlation id {correlation_id})."),
+            ),
+            Failure::Busy { retry_after_secs } => {
+                Self::new(ErrorCode::RateLimited, "Too many password checks are in progress; retry shortly.")
+                    .with_retry_after(retry_after_secs)
+            }
+            Failure::Internal { correlation_id } => {
+                Self::new(ErrorCode::Internal, format!("An internal error occurred (correlation id {correlation_id})."))
+            }
+        }
+    }
+}
+
+from_domain_errors!(ApiError);
+
+impl From<HashError> for ApiError {
+    fn from(e: HashError) -> Self {
+        Failure::from(e).into()
     }
 }
 

@@ -7,6 +7,7 @@ pub mod crypto;
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod failure;
 pub mod hashing;
 pub mod openapi;
 pub mod routes;

@@ -24,7 +24,6 @@ use keyplane_domain::password::PasswordHasher;
 use keyplane_domain::platform::{PlatformUserRepository, BOOTSTRAP_ADMIN};
 use keyplane_domain::policy::ClusterKind;
 use keyplane_domain::services::api_keys::ApiKeyService;
-use keyplane_domain::services::authn::Authenticator;
 use keyplane_domain::services::bootstrap::{ensure_platform_admin, BootstrapOutcome};
 use keyplane_domain::services::signing::SigningKeys;
 use keyplane_domain::services::tenants::TenantService;
@@ -112,7 +111,6 @@ impl Application {
             tenants: TenantService::new(tenants.clone(), clock.clone()),
             users: UserService::new(users.clone(), hasher.clone(), clock.clone()),
             keys: ApiKeyService::new(keys.clone(), clock.clone()),
-            authn: Authenticator::new(keys, tenants, users, platform_users, hasher, clock),
             tokens,
             db,
         });

@@ -1,7 +1,6 @@
 //! The services every handler reaches through `web::Data<AppState>`.
 
 use keyplane_domain::services::api_keys::ApiKeyService;
-use keyplane_domain::services::authn::Authenticator;
 use keyplane_domain::services::tenants::TenantService;
 use keyplane_domain::services::tokens::TokenService;
 use keyplane_domain::services::users::UserService;
@@ -16,9 +15,7 @@ pub struct AppState {
     pub users: UserService,
     /// API key administration.
     pub keys: ApiKeyService,
-    /// Credential verification.
-    pub authn: Authenticator,
-    /// Sign-in, sessions, tokens.
+    /// Sign-in, credential checks, sessions, tokens.
     pub tokens: TokenService,
     /// The pool, for readiness checks.
     pub db: Database,

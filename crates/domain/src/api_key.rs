@@ -79,6 +79,7 @@ impl fmt::Debug for SecretDigest {
 }
 
 /// A key as the client presents it, split into its halves. `Debug` hides the secret.
+#[derive(Clone)]
 pub struct PresentedKey {
     /// Looked up by index.
     pub public_id: KeyPublicId,

@@ -61,6 +61,10 @@ impl ClusterKind {
     }
 }
 
+/// Default refresh-token reuse grace: two tabs refreshing at once, or a retry after a
+/// response lost to a crash, must not end the session.
+pub const DEFAULT_REUSE_GRACE_SECS: i64 = 10;
+
 /// Lifetimes and rotation rules of a tenant's tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenPolicy {
@@ -68,8 +72,8 @@ pub struct TokenPolicy {
     pub access_token_ttl: Duration,
     /// Absolute session lifetime: 1 hour to 365 days (default 30 days).
     pub session_ttl: Duration,
-    /// How long a just-rotated refresh token may still be presented (default 0, at most
-    /// 60 seconds).
+    /// How long a just-rotated refresh token may still be presented, returning the same
+    /// successor (default 10 seconds, at most 60; 0 turns the grace off).
     pub refresh_reuse_grace: Duration,
     /// Algorithm of newly generated signing keys.
     pub signing_algorithm: SigningAlgorithm,
@@ -80,7 +84,7 @@ impl Default for TokenPolicy {
         Self {
             access_token_ttl: Duration::minutes(15),
             session_ttl: Duration::days(30),
-            refresh_reuse_grace: Duration::zero(),
+            refresh_reuse_grace: Duration::seconds(DEFAULT_REUSE_GRACE_SECS),
             signing_algorithm: SigningAlgorithm::EdDsa,
         }
     }
@@ -139,7 +143,7 @@ mod tests {
         let d = TokenPolicy::default();
         assert_eq!(
             (d.access_token_ttl.num_seconds(), d.session_ttl.num_seconds(), d.refresh_reuse_grace.num_seconds()),
-            (900, 2_592_000, 0)
+            (900, 2_592_000, 10)
         );
     }
 }

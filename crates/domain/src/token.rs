@@ -95,7 +95,8 @@ pub trait TokenCodec: Send + Sync {
     /// [`CryptoError::Key`].
     fn generate(&self, kid: &str, algorithm: SigningAlgorithm) -> Result<KeyMaterial, CryptoError>;
 
-    /// Signs `claims` with `key`.
+    /// Signs `claims` with `key`. The JOSE `typ` follows `token_use`: `at+jwt` for access
+    /// tokens (RFC 9068), `refresh+jwt` for refresh tokens.
     ///
     /// # Errors
     /// [`CryptoError::Key`] when the key cannot be unsealed.
@@ -104,11 +105,8 @@ pub trait TokenCodec: Send + Sync {
     /// The `kid` in a token's header, without verifying anything.
     fn kid_of(&self, token: &str) -> Option<String>;
 
-    /// The `token_use` claim, without verifying anything: only to choose which check to
-    /// run, never to trust.
-    fn token_use_of(&self, token: &str) -> Option<String>;
-
-    /// Verifies the signature with `key` and parses the claims. Time is not checked here:
+    /// Verifies the signature with `key` and parses the claims; a `typ` header that does
+    /// not match `token_use` is an invalid token. Time is not checked here:
     /// the caller compares `exp` with its clock.
     ///
     /// # Errors

@@ -2,7 +2,7 @@
 //! tenant comes from the `X-API-Key` (or `Authorization: ApiKey`) of the tenant's
 //! application; without one, the platform operators sign in.
 
-use crate::auth::{authenticate, hash_error, token_error, Authenticated, Credential};
+use crate::auth::{Authenticated, Presented};
 use crate::dto::Empty;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::JsonBody;
@@ -12,10 +12,10 @@ use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use keyplane_domain::password::{HashError, Password};
+use keyplane_domain::password::Password;
 use keyplane_domain::principal::Subject;
-use keyplane_domain::services::tokens::{Issued, SignInError};
-use keyplane_domain::tenant::Tenant;
+use keyplane_domain::scope::Scope;
+use keyplane_domain::services::tokens::{Credentials, EntryPoint, Issued, Realm, Renewal, SignInRequest};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
@@ -39,8 +39,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 )]
 pub struct AuthApi;
 
-/// Credentials to sign in with.
-#[derive(Debug, Deserialize, ToSchema)]
+/// Credentials to sign in with. `Debug` hides the password.
+#[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
     /// The user name (compared without case).
     #[schema(example = "alice")]
@@ -48,6 +48,12 @@ pub struct LoginRequest {
     /// The password.
     #[schema(format = Password)]
     pub password: String,
+}
+
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest").field("username", &self.username).field("password", &"<redacted>").finish()
+    }
 }
 
 /// A new session's tokens.
@@ -104,66 +110,15 @@ pub struct AuthInfo {
     pub session_expiration_time: Option<DateTime<Utc>>,
 }
 
-/// The tenant named by an API key in the request, if any.
-async fn tenant_of_key(state: &AppState, req: &HttpRequest) -> Result<Option<Tenant>, ApiError> {
-    let headers = req.headers();
-    let has_key = headers.contains_key("x-api-key")
-        || headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.trim_start().to_ascii_lowercase())
-            .is_some_and(|v| v.starts_with("apikey ") || v.starts_with("key "));
-    if !has_key {
-        return Ok(None);
-    }
-    let principal = authenticate(state, Credential::from_request(req)?).await?;
-    let Some(tenant) = principal.tenant else { return Ok(None) };
-    let tenant = state
-        .tenants
-        .find_by_id(tenant)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("The API key's tenant no longer exists."))?;
-    Ok(Some(tenant))
+fn no_store() -> (header::HeaderName, &'static str) {
+    (header::CACHE_CONTROL, "no-store")
 }
 
-/// Maps a sign-in failure to the native envelope.
-pub fn sign_in_error(e: SignInError) -> ApiError {
-    match e {
-        SignInError::InvalidCredentials => {
-            ApiError::new(ErrorCode::Unauthenticated, "The username or password is incorrect.")
-        }
-        SignInError::TenantSuspended => ApiError::new(ErrorCode::Unauthenticated, "The tenant is suspended."),
-        SignInError::NoCluster => ApiError::new(
-            ErrorCode::NoAuthenticationCluster,
-            "The administrator needs to configure the authentication cluster.",
-        ),
-        SignInError::ClusterFailure(why) => {
-            let correlation_id = Uuid::new_v4();
-            tracing::error!(%correlation_id, error = %why, "authentication cluster failure");
-            ApiError::new(
-                ErrorCode::AuthenticationClusterError,
-                format!("The authentication cluster failed to process the request (correlation id {correlation_id})."),
-            )
-        }
-        SignInError::Busy { retry_after_secs } => hash_error(HashError::Busy { retry_after_secs }),
-        SignInError::Signing(s) => ApiError::internal(&s),
-        SignInError::Storage(s) => s.into(),
-    }
-}
-
-fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
-    match Credential::from_request(req) {
-        Ok(Credential::Bearer(token)) => Ok(token),
-        Ok(_) => Err(ApiError::unauthorized("A bearer token is required (Authorization: Bearer <token>).")),
-        Err(e) => Err(e),
-    }
-}
-
-fn login_response(issued: Issued) -> HttpResponse {
-    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(LoginResponse {
+fn refresh_response(issued: Issued, rotated: bool) -> HttpResponse {
+    HttpResponse::Ok().insert_header(no_store()).json(RefreshResponse {
         token: issued.access_token,
-        refresh_token: issued.refresh_token.unwrap_or_default(),
         session_expiration_time: issued.access_expires_at,
+        refresh_token: if rotated { issued.refresh_token } else { None },
     })
 }
 
@@ -188,55 +143,85 @@ pub async fn login(
     req: HttpRequest,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let password = Password::presented(body.password);
-    let issued = match tenant_of_key(&state, &req).await? {
-        Some(tenant) => state.tokens.sign_in_user(&tenant, &body.username, &password).await,
-        None => state.tokens.sign_in_platform(&body.username, &password).await,
-    }
-    .map_err(sign_in_error)?;
-    Ok(login_response(issued))
+    let tenant = Presented::from_request(&req)?.key_tenant(&state).await?;
+    let issued = state
+        .tokens
+        .sign_in(SignInRequest {
+            realm: tenant.as_ref().map_or(Realm::Platform, Realm::Tenant),
+            credentials: Credentials::Password {
+                user_name: body.username,
+                password: Password::presented(body.password),
+            },
+            entry: EntryPoint::Native,
+            with_refresh: true,
+        })
+        .await?;
+    Ok(HttpResponse::Ok().insert_header(no_store()).json(LoginResponse {
+        token: issued.access_token,
+        refresh_token: issued.refresh_token.unwrap_or_default(),
+        session_expiration_time: issued.access_expires_at,
+    }))
 }
 
 /// Issue a new authentication token.
 ///
 /// With a valid access token as the bearer, a new access token for the same session.
 /// With a refresh token as the bearer, the refresh token is rotated and its successor is
-/// returned too (presenting a rotated refresh token again revokes the session).
+/// returned too (presenting a rotated refresh token again revokes the session, except
+/// within the tenant's reuse grace, where it returns the same successor). With Basic
+/// credentials (ECE's `--user name:password`), a new token for that user: a tenant user
+/// beside the tenant application's API key, a platform operator without one. An API key
+/// sent beside a bearer token must belong to the token's tenant.
 #[utoipa::path(post, path = "/api/v1/users/auth/_refresh", tag = "authentication",
+    params(("X-API-Key" = Option<String>, Header, description = "The tenant application's API key")),
     responses(
         (status = 200, description = "The token refreshed successfully and was returned in the body of the response.", body = RefreshResponse),
-        (status = 401, description = "The authentication token is invalid or expired (`root.unauthorized`).", body = ErrorBody),
+        (status = 401, description = "The authentication token is invalid or expired (`root.unauthorized`), or the Basic credentials are wrong (`root.unauthenticated`).", body = ErrorBody),
+        (status = 429, description = "Password checks are saturated (`root.rate_limited`, `Retry-After`).", body = ErrorBody),
         (status = 501, description = "`authc.no_authentication_cluster`.", body = ErrorBody),
         (status = 502, description = "`authc.authentication_cluster_error`.", body = ErrorBody),
     ),
-    security(("bearer" = [])))]
+    security(("bearer" = []), ("basic" = []), ("api_key" = [], "bearer" = []), ("api_key" = [], "basic" = [])))]
 pub async fn refresh(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let token = bearer(&req)?;
-    let (issued, rotated) = if state.tokens.looks_like_refresh(&token) {
-        (state.tokens.refresh(&token, None).await.map_err(token_error)?, true)
-    } else {
-        let context = state.tokens.authenticate(&token, false).await.map_err(token_error)?;
-        (state.tokens.extend(&context).await.map_err(token_error)?, false)
-    };
-    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(RefreshResponse {
-        token: issued.access_token,
-        session_expiration_time: issued.access_expires_at,
-        refresh_token: if rotated { issued.refresh_token } else { None },
-    }))
+    let presented = Presented::from_request(&req)?;
+    let tenant = presented.key_tenant(&state).await?;
+    if let Some((user_name, password)) = presented.basic {
+        // ECE's own example: `--user name:password` issues a token for that user.
+        let issued = state
+            .tokens
+            .sign_in(SignInRequest {
+                realm: tenant.as_ref().map_or(Realm::Platform, Realm::Tenant),
+                credentials: Credentials::Password { user_name, password },
+                entry: EntryPoint::Native,
+                with_refresh: false,
+            })
+            .await?;
+        return Ok(refresh_response(issued, false));
+    }
+    let token = presented.bearer.ok_or_else(bearer_required)?;
+    let renewal = Renewal { token: &token, tenant: tenant.map(|t| t.id), companion: None, accept_access: true };
+    let renewed = state.tokens.renew(renewal).await?;
+    Ok(refresh_response(renewed.issued, renewed.rotated))
 }
 
-/// Sign out: the session ends, its refresh token stops working and its access tokens
-/// introspect as inactive.
+fn bearer_required() -> ApiError {
+    ApiError::unauthorized("A bearer token (Authorization: Bearer <token>) or Basic credentials are required.")
+}
+
+/// Sign out: the session of the bearer token ends, its refresh token stops working and
+/// its access tokens introspect as inactive. An API key sent beside the bearer token
+/// must belong to the token's tenant.
 #[utoipa::path(post, path = "/api/v1/users/auth/_logout", tag = "authentication",
+    params(("X-API-Key" = Option<String>, Header, description = "The tenant application's API key")),
     responses(
         (status = 200, description = "Signed out.", body = Empty),
         (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
     ),
-    security(("bearer" = [])))]
-pub async fn logout(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let token = bearer(&req)?;
-    let context = state.tokens.authenticate(&token, false).await.map_err(token_error)?;
-    state.tokens.end_session(context.session.scope, context.session.id, "logout").await?;
+    security(("bearer" = []), ("api_key" = [], "bearer" = [])))]
+pub async fn logout(auth: Authenticated, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let sid = auth.principal.session.ok_or_else(bearer_required)?;
+    let scope = auth.principal.tenant.map_or(Scope::Platform, Scope::Tenant);
+    state.tokens.end_session(scope, sid, "logout").await?;
     Ok(HttpResponse::Ok().json(Empty {}))
 }
 
@@ -250,7 +235,7 @@ pub async fn logout(state: web::Data<AppState>, req: HttpRequest) -> Result<Http
     ),
     security((), ("api_key" = [])))]
 pub async fn methods(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let password_enabled = match tenant_of_key(&state, &req).await? {
+    let password_enabled = match Presented::from_request(&req)?.key_tenant(&state).await? {
         Some(tenant) => tenant.cluster.is_some(),
         None => true,
     };
@@ -264,23 +249,15 @@ pub async fn methods(state: web::Data<AppState>, req: HttpRequest) -> Result<Htt
         (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
     ),
     security(("bearer" = []), ("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
-pub async fn current(
-    auth: Authenticated,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
+pub async fn current(auth: Authenticated, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let via = auth.via.as_str();
     let p = auth.principal;
-    let via = match Credential::from_request(&req)? {
-        Credential::Bearer(_) => "bearer",
-        Credential::Key(_) => "api_key",
-        Credential::Basic(..) => "basic",
-    };
     let (subject_type, subject_id) = match &p.subject {
         Subject::User(u) => ("user", u.as_uuid()),
         Subject::PlatformUser(u) => ("platform_user", u.as_uuid()),
         Subject::ApiKey { key, .. } => ("api_key", key.as_uuid()),
     };
-    let scope = p.tenant.map_or(keyplane_domain::scope::Scope::Platform, keyplane_domain::scope::Scope::Tenant);
+    let scope = p.tenant.map_or(Scope::Platform, Scope::Tenant);
     let session = match p.session {
         Some(sid) => state.tokens.session(scope, sid).await?,
         None => None,

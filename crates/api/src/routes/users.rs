@@ -1,7 +1,7 @@
 //! `/api/v1/users`: user administration within the caller's tenant (a tenant key with
 //! `tenant_admin`, or a platform operator naming the tenant in `X-Keyplane-Tenant`).
 
-use crate::auth::{acting_tenant, hash_error, Authenticated};
+use crate::auth::{acting_tenant, Authenticated};
 use crate::dto::{Empty, PageInfo, PageParams};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::{double_option, JsonBody, PageQuery};
@@ -171,7 +171,7 @@ fn write_error(e: WriteError, name: &str) -> ApiError {
             ApiError::new(ErrorCode::UserNameConflict, "A user with this name already exists in the tenant.")
                 .with_fields(["user_name"])
         }
-        WriteError::Hash(h) => hash_error(h),
+        WriteError::Hash(h) => h.into(),
         WriteError::Storage(s) => s.into(),
     }
 }

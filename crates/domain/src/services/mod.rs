@@ -1,7 +1,6 @@
 //! Services: one per aggregate, each owning the ports it needs.
 
 pub mod api_keys;
-pub mod authn;
 pub mod bootstrap;
 pub mod signing;
 pub mod tenants;

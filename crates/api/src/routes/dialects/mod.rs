@@ -1,14 +1,15 @@
 //! The three foreign token APIs Keyplane speaks unchanged, each a thin adapter over the
-//! token engine: it translates request and response shapes and errors, nothing more.
-// The adapters short-circuit with the finished response in the dialect's own shape
-// (`Result<_, HttpResponse>`); its size does not matter on these paths.
-#![allow(clippy::result_large_err)]
+//! token engine: it parses its shapes, calls one use case, and maps the result and the
+//! errors into its own shape (each dialect has one error type implementing
+//! `ResponseError`, converted from [`crate::failure::Failure`]).
 
 pub mod investsuite;
 pub mod sensu;
 pub mod tenovos;
 
+use crate::auth::Presented;
 use crate::state::AppState;
+use actix_web::HttpRequest;
 use keyplane_domain::tenant::{Tenant, TenantRef};
 
 /// Finds the tenant named in a `/t/{tenant}/…` path; `Ok(None)` when it does not exist.
@@ -22,9 +23,7 @@ pub async fn tenant(state: &AppState, raw: &str) -> Result<Option<Tenant>, keypl
     }
 }
 
-/// Logs a failure with a correlation id and returns the id, for 5xx messages.
-pub fn log_failure(cause: &dyn std::fmt::Display) -> uuid::Uuid {
-    let correlation_id = uuid::Uuid::new_v4();
-    tracing::error!(%correlation_id, error = %cause, "internal error");
-    correlation_id
+/// The bearer token of `Authorization: Bearer <token>`, if the request carries one.
+pub fn bearer(req: &HttpRequest) -> Option<String> {
+    Presented::from_request(req).ok()?.bearer
 }

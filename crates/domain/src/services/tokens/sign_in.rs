@@ -1,0 +1,287 @@
+//! Sign-in: the one place a credential is checked, whichever entry point it came through.
+//! A password goes to the tenant's authentication cluster (or the platform's operators);
+//! an API key is matched in constant time and must be live, of the right tenant, and
+//! owned by an enabled user when it is a user's key. Lockout and audit belong here.
+
+use super::issue::SessionOwner;
+use super::{Issued, SignInError, TokenError, TokenService};
+use crate::api_key::{ApiKey, KeyOwner, PresentedKey};
+use crate::authc::ClusterError;
+use crate::ids::UserId;
+use crate::password::{HashError, Password};
+use crate::principal::{Principal, Subject};
+use crate::role::Roles;
+use crate::scope::Scope;
+use crate::session::{Session, SessionSubject};
+use crate::tenant::{Tenant, TenantRef, TenantStatus};
+use chrono::Duration;
+
+/// How often at most a key's `last_used_at` is written.
+const TOUCH_INTERVAL: Duration = Duration::seconds(60);
+
+/// The way in a sign-in came through (for the audit trail and metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryPoint {
+    /// The native (ECE) API's sign-in routes.
+    Native,
+    /// Sensu Go's `/auth`.
+    Sensu,
+    /// Tenovos' `/auth/token`.
+    Tenovos,
+    /// InvestSuite's `/auth/login/`.
+    InvestSuite,
+    /// The OAuth 2.0 token endpoint.
+    OAuth2,
+    /// Credentials on an administrative request.
+    Admin,
+}
+
+impl EntryPoint {
+    /// The stable name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Native => "native",
+            Self::Sensu => "sensu",
+            Self::Tenovos => "tenovos",
+            Self::InvestSuite => "investsuite",
+            Self::OAuth2 => "oauth2",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+/// What a caller presents.
+pub enum Credentials {
+    /// A user name and password.
+    Password {
+        /// The name as typed (compared without case).
+        user_name: String,
+        /// The password.
+        password: Password,
+    },
+    /// An API key.
+    ApiKey(PresentedKey),
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Password { user_name, .. } => {
+                f.debug_struct("Password").field("user_name", user_name).field("password", &"<redacted>").finish()
+            }
+            Self::ApiKey(key) => f.debug_tuple("ApiKey").field(key).finish(),
+        }
+    }
+}
+
+/// Against whom a credential is checked.
+#[derive(Debug, Clone, Copy)]
+pub enum Realm<'a> {
+    /// The platform's operators.
+    Platform,
+    /// One tenant: its users through its cluster, or its API keys.
+    Tenant(&'a Tenant),
+    /// An API key's own tenant, whichever it is (a key names its tenant; a password
+    /// cannot, and fails).
+    KeyTenant,
+}
+
+/// A sign-in: a credential, where it is checked, and how it came in.
+#[derive(Debug)]
+pub struct SignInRequest<'a> {
+    /// Where the credential is checked.
+    pub realm: Realm<'a>,
+    /// The credential.
+    pub credentials: Credentials,
+    /// The way in.
+    pub entry: EntryPoint,
+    /// Whether the session gets a refresh token.
+    pub with_refresh: bool,
+}
+
+/// A checked credential: who it is, in which tenant, with which roles now.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// Who.
+    pub subject: SessionSubject,
+    /// The user name (or key id).
+    pub name: String,
+    /// Current roles (a user's key has its owner's).
+    pub roles: Roles,
+    /// The tenant; `None` for platform operators.
+    pub tenant: Option<Tenant>,
+    /// For a user's own API key, the user.
+    pub key_owner: Option<UserId>,
+}
+
+impl Verified {
+    /// The caller, for authorisation.
+    pub fn principal(&self) -> Principal {
+        let subject = match self.subject {
+            SessionSubject::User(u) => Subject::User(u),
+            SessionSubject::PlatformUser(u) => Subject::PlatformUser(u),
+            SessionSubject::ApiKey(k) => Subject::ApiKey { key: k, owner: self.key_owner },
+        };
+        Principal { subject, tenant: self.tenant.as_ref().map(|t| t.id), roles: self.roles.clone(), session: None }
+    }
+}
+
+impl TokenService {
+    /// Signs in: checks the credential and opens a session.
+    ///
+    /// # Errors
+    /// See [`SignInError`]; every credential failure is `InvalidCredentials`.
+    pub async fn sign_in(&self, request: SignInRequest<'_>) -> Result<Issued, SignInError> {
+        let verified = self.check(request.realm, &request.credentials, request.entry).await?;
+        if let SessionSubject::User(user) = verified.subject {
+            if let Some(tenant) = &verified.tenant {
+                self.ports.users.record_login(tenant.id, user, self.ports.clock.now()).await?;
+            }
+        }
+        let owner = SessionOwner { kind: verified.subject, name: verified.name, roles: verified.roles };
+        self.start_session(verified.tenant.as_ref(), owner, request.with_refresh).await
+    }
+
+    /// Checks a credential without opening a session (credentials on an administrative
+    /// request, Sensu's `/auth/test`).
+    ///
+    /// # Errors
+    /// See [`SignInError`].
+    pub async fn check(
+        &self,
+        realm: Realm<'_>,
+        credentials: &Credentials,
+        _entry: EntryPoint,
+    ) -> Result<Verified, SignInError> {
+        match (credentials, realm) {
+            (Credentials::Password { user_name, password }, Realm::Platform) => {
+                self.check_operator(user_name, password).await
+            }
+            (Credentials::Password { user_name, password }, Realm::Tenant(tenant)) => {
+                self.check_user(tenant, user_name, password).await
+            }
+            (Credentials::Password { .. }, Realm::KeyTenant) => Err(SignInError::InvalidCredentials),
+            (Credentials::ApiKey(key), Realm::Tenant(tenant)) => self.check_key(key, Some(tenant)).await,
+            (Credentials::ApiKey(key), Realm::KeyTenant) => self.check_key(key, None).await,
+            // The platform has no API keys yet.
+            (Credentials::ApiKey(_), Realm::Platform) => Err(SignInError::InvalidCredentials),
+        }
+    }
+
+    async fn check_operator(&self, user_name: &str, password: &Password) -> Result<Verified, SignInError> {
+        let user = self.ports.platform_users.find_by_name(user_name).await?;
+        let ok = self.ports.hasher.verify(password, user.as_ref().map(|u| &u.password_hash)).await.map_err(hash)?;
+        let user = user.filter(|u| ok && u.enabled).ok_or(SignInError::InvalidCredentials)?;
+        Ok(Verified {
+            subject: SessionSubject::PlatformUser(user.id),
+            name: user.user_name,
+            roles: user.roles,
+            tenant: None,
+            key_owner: None,
+        })
+    }
+
+    async fn check_user(&self, tenant: &Tenant, user_name: &str, password: &Password) -> Result<Verified, SignInError> {
+        if tenant.status != TenantStatus::Active {
+            return Err(SignInError::TenantSuspended);
+        }
+        let kind = tenant.cluster.ok_or(SignInError::NoCluster)?;
+        let cluster = self.ports.clusters.get(kind).map_err(cluster_error)?;
+        let user = cluster
+            .verify(tenant.id, user_name, password)
+            .await
+            .map_err(cluster_error)?
+            .ok_or(SignInError::InvalidCredentials)?;
+        Ok(Verified {
+            subject: SessionSubject::User(user.id),
+            name: user.user_name.to_string(),
+            roles: user.roles,
+            tenant: Some(tenant.clone()),
+            key_owner: None,
+        })
+    }
+
+    /// An API key: known, matching (constant time), live, of `expected` when given, its
+    /// tenant active, and its owner enabled when it is a user's key.
+    async fn check_key(&self, presented: &PresentedKey, expected: Option<&Tenant>) -> Result<Verified, SignInError> {
+        let now = self.ports.clock.now();
+        let key = self.ports.keys.find_for_authentication(&presented.public_id).await?;
+        let key = key
+            .filter(|k| presented.matches(&k.digest) && k.is_usable(now))
+            .filter(|k| expected.is_none_or(|t| t.id == k.tenant_id))
+            .ok_or(SignInError::InvalidCredentials)?;
+        let tenant = match expected {
+            Some(t) => t.clone(),
+            None => {
+                self.ports.tenants.find(&TenantRef::Id(key.tenant_id)).await?.ok_or(SignInError::InvalidCredentials)?
+            }
+        };
+        if tenant.status != TenantStatus::Active {
+            return Err(SignInError::TenantSuspended);
+        }
+        let (roles, key_owner) = match self.key_roles(&key).await? {
+            Some(live) => live,
+            None => return Err(SignInError::InvalidCredentials),
+        };
+        if key.last_used_at.is_none_or(|t| now - t >= TOUCH_INTERVAL) {
+            self.ports.keys.touch(&key, now).await?;
+        }
+        Ok(Verified {
+            subject: SessionSubject::ApiKey(key.id),
+            name: key.public_id.to_string(),
+            roles,
+            tenant: Some(tenant),
+            key_owner,
+        })
+    }
+
+    /// A key's effective roles: its own for an application key, its owner's current ones
+    /// for a user's key; `None` when the owner is disabled or gone.
+    async fn key_roles(&self, key: &ApiKey) -> Result<Option<(Roles, Option<UserId>)>, crate::error::StorageError> {
+        match key.owner {
+            KeyOwner::Application => Ok(Some((key.roles.clone(), None))),
+            KeyOwner::User(owner) => Ok(match self.ports.users.find_by_id(key.tenant_id, owner).await? {
+                Some(user) if user.enabled => Some((user.roles, Some(owner))),
+                _ => None,
+            }),
+        }
+    }
+
+    /// The session subject's current roles (and key owner), or an error when it is gone,
+    /// disabled or revoked: a session lives no longer than its subject's right to sign in.
+    pub(super) async fn live_subject(&self, session: &Session) -> Result<(Roles, Option<UserId>), TokenError> {
+        let now = self.ports.clock.now();
+        let gone = TokenError::Invalid("subject disabled or gone");
+        match (session.subject, session.scope) {
+            (SessionSubject::User(id), Scope::Tenant(t)) => match self.ports.users.find_by_id(t, id).await? {
+                Some(u) if u.enabled => Ok((u.roles, None)),
+                _ => Err(gone),
+            },
+            (SessionSubject::PlatformUser(id), Scope::Platform) => {
+                match self.ports.platform_users.find_by_id(id).await? {
+                    Some(u) if u.enabled => Ok((u.roles, None)),
+                    _ => Err(gone),
+                }
+            }
+            (SessionSubject::ApiKey(id), Scope::Tenant(t)) => match self.ports.keys.find_by_id(t, id).await? {
+                Some(k) if k.is_usable(now) => self.key_roles(&k).await?.ok_or(gone),
+                _ => Err(gone),
+            },
+            _ => Err(gone),
+        }
+    }
+}
+
+fn hash(e: HashError) -> SignInError {
+    match e {
+        HashError::Busy { retry_after_secs } => SignInError::Busy { retry_after_secs },
+        HashError::Failed(why) => SignInError::ClusterFailure(why),
+    }
+}
+
+fn cluster_error(e: ClusterError) -> SignInError {
+    match e {
+        ClusterError::Backend(why) => SignInError::ClusterFailure(why),
+        ClusterError::Busy { retry_after_secs } => SignInError::Busy { retry_after_secs },
+    }
+}

@@ -1,0 +1,536 @@
+//! The use cases over in-memory ports and a manual clock: no HTTP, no database.
+
+use super::*;
+use crate::api_key::{ApiKey, GeneratedKey, InsertKeyError, KeyDescription, KeyOwner, KeyPublicId, PresentedKey};
+use crate::authc::NativeCluster;
+use crate::clock::Clock;
+use crate::ids::{ApiKeyId, PlatformUserId, TenantId, UserId};
+use crate::page::{Page, PageRequest};
+use crate::password::{Password, PasswordHasher};
+use crate::platform::PlatformUser;
+use crate::policy::{ClusterKind, TokenPolicy};
+use crate::services::tokens::{Credentials, EntryPoint, Realm, Renewal, SignInRequest, SignOut};
+use crate::session::SessionSubject;
+use crate::tenant::{InsertTenantError, TenantName, TenantRef, TenantSlug, TenantStatus};
+use crate::testing::{InMemoryUsers, PlainHasher};
+use crate::token::{KeyMaterial, SigningKey, SigningKeyRepository, TokenCodec};
+use crate::user::{Metadata, User, UserName};
+use async_trait::async_trait;
+use chrono::TimeZone;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// A clock the test moves by hand.
+struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+#[derive(Default)]
+struct Tenants(Mutex<Vec<Tenant>>);
+
+#[async_trait]
+impl TenantRepository for Tenants {
+    async fn insert(&self, tenant: &Tenant) -> Result<(), InsertTenantError> {
+        self.0.lock().unwrap().push(tenant.clone());
+        Ok(())
+    }
+    async fn find(&self, r: &TenantRef) -> Result<Option<Tenant>, StorageError> {
+        let all = self.0.lock().unwrap();
+        Ok(all
+            .iter()
+            .find(|t| match r {
+                TenantRef::Id(id) => t.id == *id,
+                TenantRef::Slug(s) => t.slug == *s,
+            })
+            .cloned())
+    }
+    async fn list(&self, page: PageRequest) -> Result<Page<Tenant>, StorageError> {
+        Ok(Page { items: self.0.lock().unwrap().clone(), total: 0, request: page })
+    }
+    async fn update(&self, tenant: &Tenant) -> Result<bool, StorageError> {
+        let mut all = self.0.lock().unwrap();
+        let slot = all.iter_mut().find(|t| t.id == tenant.id);
+        Ok(slot.map(|s| *s = tenant.clone()).is_some())
+    }
+    async fn delete(&self, id: TenantId) -> Result<bool, StorageError> {
+        self.0.lock().unwrap().retain(|t| t.id != id);
+        Ok(true)
+    }
+}
+
+#[derive(Default)]
+struct Operators(Mutex<Vec<PlatformUser>>);
+
+#[async_trait]
+impl PlatformUserRepository for Operators {
+    async fn insert_if_absent(&self, user: &PlatformUser) -> Result<bool, StorageError> {
+        self.0.lock().unwrap().push(user.clone());
+        Ok(true)
+    }
+    async fn find_by_name(&self, name: &str) -> Result<Option<PlatformUser>, StorageError> {
+        Ok(self.0.lock().unwrap().iter().find(|u| u.user_name.eq_ignore_ascii_case(name)).cloned())
+    }
+    async fn find_by_id(&self, id: PlatformUserId) -> Result<Option<PlatformUser>, StorageError> {
+        Ok(self.0.lock().unwrap().iter().find(|u| u.id == id).cloned())
+    }
+    async fn count(&self) -> Result<u64, StorageError> {
+        Ok(self.0.lock().unwrap().len() as u64)
+    }
+}
+
+#[derive(Default)]
+struct Keys(Mutex<Vec<ApiKey>>);
+
+#[async_trait]
+impl ApiKeyRepository for Keys {
+    async fn insert(&self, key: &ApiKey) -> Result<(), InsertKeyError> {
+        self.0.lock().unwrap().push(key.clone());
+        Ok(())
+    }
+    async fn find_for_authentication(&self, public_id: &KeyPublicId) -> Result<Option<ApiKey>, StorageError> {
+        Ok(self.0.lock().unwrap().iter().find(|k| k.public_id == *public_id).cloned())
+    }
+    async fn find(&self, tenant: TenantId, public_id: &KeyPublicId) -> Result<Option<ApiKey>, StorageError> {
+        Ok(self.find_for_authentication(public_id).await?.filter(|k| k.tenant_id == tenant))
+    }
+    async fn find_by_id(&self, tenant: TenantId, id: ApiKeyId) -> Result<Option<ApiKey>, StorageError> {
+        Ok(self.0.lock().unwrap().iter().find(|k| k.tenant_id == tenant && k.id == id).cloned())
+    }
+    async fn list(
+        &self,
+        _: TenantId,
+        _: Option<KeyOwner>,
+        _: bool,
+        page: PageRequest,
+    ) -> Result<Page<ApiKey>, StorageError> {
+        Ok(Page { items: vec![], total: 0, request: page })
+    }
+    async fn revoke(&self, tenant: TenantId, public_id: &KeyPublicId, at: DateTime<Utc>) -> Result<bool, StorageError> {
+        let mut all = self.0.lock().unwrap();
+        let key = all.iter_mut().find(|k| k.tenant_id == tenant && k.public_id == *public_id);
+        Ok(key.map(|k| k.revoked_at = k.revoked_at.or(Some(at))).is_some())
+    }
+    async fn touch(&self, key: &ApiKey, at: DateTime<Utc>) -> Result<(), StorageError> {
+        if let Some(k) = self.0.lock().unwrap().iter_mut().find(|k| k.id == key.id) {
+            k.last_used_at = Some(at);
+        }
+        Ok(())
+    }
+}
+
+/// Sessions with the same conditional rotation the SQL repository performs.
+#[derive(Default)]
+struct Sessions(Mutex<Vec<Session>>);
+
+#[async_trait]
+impl SessionRepository for Sessions {
+    async fn insert(&self, session: &Session) -> Result<(), StorageError> {
+        self.0.lock().unwrap().push(session.clone());
+        Ok(())
+    }
+    async fn find(&self, scope: Scope, id: SessionId) -> Result<Option<Session>, StorageError> {
+        Ok(self.0.lock().unwrap().iter().find(|s| s.scope == scope && s.id == id).cloned())
+    }
+    async fn rotate(
+        &self,
+        scope: Scope,
+        id: SessionId,
+        presented: &str,
+        new_jti: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>, StorageError> {
+        let mut all = self.0.lock().unwrap();
+        let Some(s) = all.iter_mut().find(|s| s.scope == scope && s.id == id) else { return Ok(None) };
+        if s.refresh_jti.as_deref() != Some(presented) || !s.is_active(now) {
+            return Ok(None);
+        }
+        s.previous_refresh_jti = s.refresh_jti.replace(new_jti.to_owned());
+        s.rotated_at = Some(now);
+        s.refresh_count += 1;
+        Ok(Some(s.clone()))
+    }
+    async fn revoke(
+        &self,
+        scope: Scope,
+        id: SessionId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        let mut all = self.0.lock().unwrap();
+        let Some(s) = all.iter_mut().find(|s| s.scope == scope && s.id == id && s.revoked_at.is_none()) else {
+            return Ok(false);
+        };
+        s.revoked_at = Some(now);
+        s.revoked_reason = Some(reason.to_owned());
+        Ok(true)
+    }
+    async fn revoke_subject(
+        &self,
+        scope: Scope,
+        subject: SessionSubject,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StorageError> {
+        let mut n = 0;
+        for s in self.0.lock().unwrap().iter_mut() {
+            if s.scope == scope && s.subject == subject && s.revoked_at.is_none() {
+                s.revoked_at = Some(now);
+                s.revoked_reason = Some(reason.to_owned());
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+    async fn list_active(
+        &self,
+        _: Scope,
+        _: Option<SessionSubject>,
+        _: DateTime<Utc>,
+        page: PageRequest,
+    ) -> Result<Page<Session>, StorageError> {
+        Ok(Page { items: vec![], total: 0, request: page })
+    }
+}
+
+#[derive(Default)]
+struct SigningStore(Mutex<Vec<SigningKey>>);
+
+#[async_trait]
+impl SigningKeyRepository for SigningStore {
+    async fn insert(&self, key: &SigningKey) -> Result<(), StorageError> {
+        self.0.lock().unwrap().push(key.clone());
+        Ok(())
+    }
+    async fn active(&self, scope: Scope) -> Result<Option<SigningKey>, StorageError> {
+        Ok(self.0.lock().unwrap().iter().find(|k| k.scope == scope && k.retired_at.is_none()).cloned())
+    }
+    async fn find_by_kid(&self, kid: &str) -> Result<Option<SigningKey>, StorageError> {
+        Ok(self.0.lock().unwrap().iter().find(|k| k.kid == kid).cloned())
+    }
+    async fn published(&self, scope: Scope, _: DateTime<Utc>) -> Result<Vec<SigningKey>, StorageError> {
+        Ok(self.0.lock().unwrap().iter().filter(|k| k.scope == scope).cloned().collect())
+    }
+    async fn retire_others(
+        &self,
+        _: Scope,
+        _: crate::ids::SigningKeyId,
+        _: DateTime<Utc>,
+        _: DateTime<Utc>,
+    ) -> Result<u64, StorageError> {
+        Ok(0)
+    }
+}
+
+/// A codec that keeps what it signed: a token is an opaque handle to (kid, claims), so
+/// only tokens this codec issued verify, and only with the key that signed them.
+#[derive(Default)]
+struct HandleCodec(Mutex<HashMap<String, (String, Claims)>>);
+
+impl TokenCodec for HandleCodec {
+    fn generate(&self, kid: &str, _: SigningAlgorithm) -> Result<KeyMaterial, CryptoError> {
+        Ok(KeyMaterial { public_jwk: serde_json::json!({ "kid": kid }), sealed_private: vec![] })
+    }
+    fn sign(&self, key: &SigningKey, claims: &Claims) -> Result<String, CryptoError> {
+        let token = format!("{}.{}", key.kid, uuid::Uuid::new_v4());
+        self.0.lock().unwrap().insert(token.clone(), (key.kid.clone(), claims.clone()));
+        Ok(token)
+    }
+    fn kid_of(&self, token: &str) -> Option<String> {
+        token.split_once('.').map(|(kid, _)| kid.to_owned())
+    }
+    fn verify(&self, key: &SigningKey, token: &str) -> Result<Claims, CryptoError> {
+        match self.0.lock().unwrap().get(token) {
+            Some((kid, claims)) if *kid == key.kid => Ok(claims.clone()),
+            _ => Err(CryptoError::InvalidToken),
+        }
+    }
+}
+
+struct World {
+    tokens: TokenService,
+    clock: Arc<ManualClock>,
+    tenants: Arc<Tenants>,
+    users: Arc<InMemoryUsers>,
+    keys: Arc<Keys>,
+    sessions: Arc<Sessions>,
+    tenant: Tenant,
+    alice: User,
+}
+
+const PW: &str = "correct horse battery";
+
+async fn world(grace_secs: i64) -> World {
+    let clock = Arc::new(ManualClock(Mutex::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap())));
+    let tenants = Arc::new(Tenants::default());
+    let users = Arc::new(InMemoryUsers::default());
+    let keys = Arc::new(Keys::default());
+    let sessions = Arc::new(Sessions::default());
+    let hasher: Arc<dyn PasswordHasher> = Arc::new(PlainHasher);
+    let signing =
+        Arc::new(SigningKeys::new(Arc::new(SigningStore::default()), Arc::new(HandleCodec::default()), clock.clone()));
+    let tenant = Tenant {
+        id: TenantId::generate(),
+        slug: TenantSlug::parse("acme").unwrap(),
+        name: TenantName::parse("Acme").unwrap(),
+        status: TenantStatus::Active,
+        policy: TokenPolicy::from_seconds(900, 86_400, grace_secs, SigningAlgorithm::EdDsa).unwrap(),
+        cluster: Some(ClusterKind::Native),
+        created_at: clock.now(),
+        updated_at: clock.now(),
+    };
+    tenants.insert(&tenant).await.unwrap();
+    let alice = User {
+        id: UserId::generate(),
+        tenant_id: tenant.id,
+        user_name: UserName::parse("alice").unwrap(),
+        email: None,
+        full_name: None,
+        roles: Roles::single("tenant_viewer"),
+        enabled: true,
+        metadata: Metadata::from_stored(serde_json::json!({})),
+        password_hash: hasher.hash(&Password::presented(PW.into())).await.unwrap(),
+        created_at: clock.now(),
+        updated_at: clock.now(),
+        last_login_at: None,
+    };
+    users.insert(&alice).await.unwrap();
+    let ports = TokenPorts {
+        tenants: tenants.clone(),
+        users: users.clone(),
+        platform_users: Arc::new(Operators::default()),
+        keys: keys.clone(),
+        sessions: sessions.clone(),
+        signing,
+        clusters: ClusterRegistry::default()
+            .with(ClusterKind::Native, Arc::new(NativeCluster::new(users.clone(), hasher.clone()))),
+        hasher,
+        clock: clock.clone(),
+    };
+    World { tokens: TokenService::new(ports, "http://kp.test"), clock, tenants, users, keys, sessions, tenant, alice }
+}
+
+impl World {
+    async fn sign_in(&self, password: &str) -> Result<Issued, SignInError> {
+        self.tokens
+            .sign_in(SignInRequest {
+                realm: Realm::Tenant(&self.tenant),
+                credentials: Credentials::Password {
+                    user_name: "ALICE".into(),
+                    password: Password::presented(password.into()),
+                },
+                entry: EntryPoint::Native,
+                with_refresh: true,
+            })
+            .await
+    }
+
+    async fn refresh(&self, token: &str) -> Result<Renewed, TokenError> {
+        self.tokens.renew(Renewal::refresh(token, Some(self.tenant.id))).await
+    }
+
+    async fn active(&self, token: &str) -> bool {
+        self.tokens.introspect(&self.tenant, token).await.unwrap().is_some()
+    }
+
+    async fn app_key(&self, owner: KeyOwner) -> (ApiKey, String) {
+        let generated = GeneratedKey::generate();
+        let key = ApiKey {
+            id: ApiKeyId::generate(),
+            tenant_id: self.tenant.id,
+            public_id: generated.public_id,
+            digest: generated.digest,
+            description: KeyDescription::parse("test").unwrap(),
+            owner,
+            roles: Roles::single("tenant_admin"),
+            created_at: self.clock.now(),
+            expires_at: None,
+            last_used_at: None,
+            revoked_at: None,
+        };
+        self.keys.insert(&key).await.unwrap();
+        (key, generated.full_text)
+    }
+}
+
+fn refresh_of(issued: &Issued) -> String {
+    issued.refresh_token.clone().expect("a refresh token")
+}
+
+#[tokio::test]
+async fn sign_in_opens_a_session_with_distinct_access_and_refresh_tokens() {
+    let w = world(0).await;
+    let issued = w.sign_in(PW).await.unwrap();
+    assert_eq!(issued.claims.aud, "http://kp.test/t/acme");
+    assert_eq!(issued.claims.token_use, "access");
+    let refresh = refresh_of(&issued);
+    let ctx = w.tokens.authenticate(&issued.access_token, false).await.unwrap();
+    assert_eq!(ctx.session.subject, SessionSubject::User(w.alice.id));
+    assert!(
+        matches!(w.tokens.authenticate(&refresh, false).await, Err(TokenError::Invalid(_))),
+        "a refresh token never authenticates a request"
+    );
+    assert!(matches!(w.sign_in("wrong").await, Err(SignInError::InvalidCredentials)));
+    assert!(w.users.find_by_id(w.tenant.id, w.alice.id).await.unwrap().unwrap().last_login_at.is_some());
+}
+
+#[tokio::test]
+async fn rotation_issues_a_new_refresh_token_and_reuse_ends_the_session() {
+    let w = world(0).await;
+    let first = w.sign_in(PW).await.unwrap();
+    let r1 = refresh_of(&first);
+    let second = w.refresh(&r1).await.unwrap();
+    assert!(second.rotated);
+    let r2 = refresh_of(&second.issued);
+    assert!(w.active(&r2).await);
+    assert!(!w.active(&r1).await, "a rotated refresh token is no longer current");
+    assert!(matches!(w.refresh(&r1).await, Err(TokenError::ReuseDetected)));
+    assert!(matches!(w.refresh(&r2).await, Err(TokenError::Invalid(_))), "reuse ended the whole session");
+    assert!(!w.active(&second.issued.access_token).await);
+}
+
+#[tokio::test]
+async fn within_the_grace_a_retry_gets_the_same_successor_and_after_it_is_reuse() {
+    let w = world(10).await;
+    let first = w.sign_in(PW).await.unwrap();
+    let r1 = refresh_of(&first);
+    let a = w.refresh(&r1).await.unwrap();
+    w.clock.advance(Duration::seconds(5));
+    let b = w.refresh(&r1).await.unwrap();
+    assert_eq!(a.issued.session.refresh_jti, b.issued.session.refresh_jti, "the same successor, not a new chain");
+    assert_eq!(a.issued.session.refresh_count, 1);
+    let successor = refresh_of(&b.issued);
+    assert!(w.active(&successor).await);
+    w.clock.advance(Duration::seconds(6));
+    assert!(matches!(w.refresh(&r1).await, Err(TokenError::ReuseDetected)), "11 s later the grace is over");
+    assert!(matches!(w.refresh(&successor).await, Err(TokenError::Invalid(_))));
+}
+
+#[tokio::test]
+async fn tokens_expire_with_the_clock() {
+    let w = world(0).await;
+    let issued = w.sign_in(PW).await.unwrap();
+    w.clock.advance(Duration::minutes(16));
+    assert!(matches!(w.tokens.authenticate(&issued.access_token, false).await, Err(TokenError::Invalid(_))));
+    assert!(w.tokens.authenticate(&issued.access_token, true).await.is_ok(), "expired but signed (Sensu)");
+    let renewed = w.refresh(&refresh_of(&issued)).await.unwrap();
+    assert!(w.active(&renewed.issued.access_token).await);
+    w.clock.advance(Duration::days(1));
+    assert!(matches!(w.refresh(&refresh_of(&renewed.issued)).await, Err(TokenError::Invalid(_))), "session over");
+}
+
+#[tokio::test]
+async fn a_disabled_user_loses_every_session_and_cannot_sign_in() {
+    let w = world(0).await;
+    let issued = w.sign_in(PW).await.unwrap();
+    let mut alice = w.alice.clone();
+    alice.enabled = false;
+    w.users.update(&alice).await.unwrap();
+    assert!(!w.active(&issued.access_token).await);
+    assert!(matches!(w.refresh(&refresh_of(&issued)).await, Err(TokenError::Invalid(_))));
+    assert!(matches!(w.sign_in(PW).await, Err(SignInError::InvalidCredentials)));
+}
+
+#[tokio::test]
+async fn a_password_change_takes_effect_at_the_next_sign_in() {
+    let w = world(0).await;
+    let mut alice = w.alice.clone();
+    alice.password_hash = PlainHasher.hash(&Password::presented("new horse battery".into())).await.unwrap();
+    w.users.update(&alice).await.unwrap();
+    assert!(matches!(w.sign_in(PW).await, Err(SignInError::InvalidCredentials)));
+    assert!(w.sign_in("new horse battery").await.is_ok());
+}
+
+#[tokio::test]
+async fn an_access_token_renews_only_where_allowed_and_is_never_rotated() {
+    let w = world(0).await;
+    let issued = w.sign_in(PW).await.unwrap();
+    let plain = Renewal::refresh(&issued.access_token, None);
+    assert!(matches!(w.tokens.renew(plain).await, Err(TokenError::Invalid(_))));
+    let ece = Renewal { accept_access: true, ..plain };
+    let renewed = w.tokens.renew(ece).await.unwrap();
+    assert!(!renewed.rotated);
+    assert_eq!(renewed.issued.session.id, issued.session.id);
+}
+
+#[tokio::test]
+async fn a_companion_access_token_must_be_of_the_same_session() {
+    let w = world(0).await;
+    let one = w.sign_in(PW).await.unwrap();
+    let two = w.sign_in(PW).await.unwrap();
+    let crossed =
+        Renewal { companion: Some(&two.access_token), ..Renewal::refresh(one.refresh_token.as_deref().unwrap(), None) };
+    assert!(matches!(w.tokens.renew(crossed).await, Err(TokenError::Invalid(_))));
+    let matched = Renewal { companion: Some(&one.access_token), ..crossed };
+    assert!(w.tokens.renew(matched).await.is_ok());
+}
+
+#[tokio::test]
+async fn sign_out_ends_the_session_and_revoke_ignores_garbage() {
+    let w = world(0).await;
+    let issued = w.sign_in(PW).await.unwrap();
+    let out =
+        SignOut { token: &issued.access_token, tenant: Some(w.tenant.id), companion: issued.refresh_token.as_deref() };
+    assert!(w.tokens.sign_out(out).await.unwrap());
+    assert!(!w.active(&issued.access_token).await);
+    assert!(!w.tokens.revoke(&w.tenant, "not-a-token").await.unwrap());
+    let session = w.sessions.find(Scope::Tenant(w.tenant.id), issued.session.id).await.unwrap().unwrap();
+    assert_eq!(session.revoked_reason.as_deref(), Some("logout"));
+}
+
+#[tokio::test]
+async fn api_keys_are_checked_in_their_tenant_and_a_users_key_dies_with_its_owner() {
+    let w = world(0).await;
+    let (_, text) = w.app_key(KeyOwner::Application).await;
+    let creds = || Credentials::ApiKey(PresentedKey::parse(&text).unwrap());
+    let verified = w.tokens.check(Realm::KeyTenant, &creds(), EntryPoint::Admin).await.unwrap();
+    assert_eq!(verified.tenant.map(|t| t.id), Some(w.tenant.id));
+    let mut other = w.tenant.clone();
+    other.id = TenantId::generate();
+    assert!(matches!(
+        w.tokens.check(Realm::Tenant(&other), &creds(), EntryPoint::Admin).await,
+        Err(SignInError::InvalidCredentials)
+    ));
+
+    let (_, users_key) = w.app_key(KeyOwner::User(w.alice.id)).await;
+    let request = || SignInRequest {
+        realm: Realm::Tenant(&w.tenant),
+        credentials: Credentials::ApiKey(PresentedKey::parse(&users_key).unwrap()),
+        entry: EntryPoint::InvestSuite,
+        with_refresh: true,
+    };
+    let issued = w.tokens.sign_in(request()).await.unwrap();
+    assert_eq!(issued.claims.roles, ["tenant_viewer"], "a user's key acts with its owner's roles");
+    let mut alice = w.alice.clone();
+    alice.enabled = false;
+    w.users.update(&alice).await.unwrap();
+    assert!(!w.active(&issued.access_token).await, "the key's sessions end with its owner");
+    assert!(matches!(w.tokens.sign_in(request()).await, Err(SignInError::InvalidCredentials)));
+}
+
+#[tokio::test]
+async fn a_suspended_tenant_authenticates_no_one() {
+    let w = world(0).await;
+    let issued = w.sign_in(PW).await.unwrap();
+    let mut suspended = w.tenant.clone();
+    suspended.status = TenantStatus::Suspended;
+    w.tenants.update(&suspended).await.unwrap();
+    assert!(!w.active(&issued.access_token).await);
+    assert!(matches!(w.refresh(&refresh_of(&issued)).await, Err(TokenError::Invalid(_))));
+    let request = SignInRequest {
+        realm: Realm::Tenant(&suspended),
+        credentials: Credentials::Password { user_name: "alice".into(), password: Password::presented(PW.into()) },
+        entry: EntryPoint::Sensu,
+        with_refresh: true,
+    };
+    assert!(matches!(w.tokens.sign_in(request).await, Err(SignInError::TenantSuspended)));
+}

@@ -1,0 +1,118 @@
+//! Verification: a bearer access token authenticates a request only while its session,
+//! tenant and subject are all still valid. Introspection (RFC 7662) answers the same
+//! question for any token; sign-out and revocation (RFC 7009) end the session behind one.
+
+use super::issue::TokenKind;
+use super::{AccessContext, TokenError, TokenService};
+use crate::error::StorageError;
+use crate::ids::{SessionId, TenantId};
+use crate::scope::Scope;
+use crate::session::Session;
+use crate::tenant::Tenant;
+use crate::token::Claims;
+
+/// A sign-out by token.
+#[derive(Clone, Copy)]
+pub struct SignOut<'a> {
+    /// Any correctly signed token of the session (access or refresh, expired or not).
+    pub token: &'a str,
+    /// The tenant it must belong to, when the entry point names one.
+    pub tenant: Option<TenantId>,
+    /// A second token that must belong to the same session (Sensu sends both).
+    pub companion: Option<&'a str>,
+}
+
+impl std::fmt::Debug for SignOut<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignOut").field("tenant", &self.tenant).finish_non_exhaustive()
+    }
+}
+
+impl TokenService {
+    /// Verifies an access token: signature, kind, expiry (unless `allow_expired`), an
+    /// active session, an active tenant and a subject that is still enabled.
+    ///
+    /// # Errors
+    /// [`TokenError::Invalid`] for any failure of those; backend failures.
+    pub async fn authenticate(&self, token: &str, allow_expired: bool) -> Result<AccessContext, TokenError> {
+        let verified = self.verify_token(token).await?;
+        if verified.kind != TokenKind::Access {
+            return Err(TokenError::Invalid("not an access token"));
+        }
+        if verified.expired && !allow_expired {
+            return Err(TokenError::Invalid("expired"));
+        }
+        let session = self.live_session(verified.scope, verified.claims.sid).await?;
+        self.active_tenant(verified.scope).await?;
+        let (roles, key_owner) = self.live_subject(&session).await?;
+        Ok(AccessContext { claims: verified.claims, session, roles, key_owner })
+    }
+
+    /// Introspects any token of `tenant` (RFC 7662): `None` unless it is correctly signed
+    /// by `tenant`, unexpired, the current one of its kind, and its session, tenant and
+    /// subject are all still valid.
+    ///
+    /// # Errors
+    /// Only backend failures; every token problem is `Ok(None)`.
+    pub async fn introspect(&self, tenant: &Tenant, token: &str) -> Result<Option<(Claims, Session)>, TokenError> {
+        let verified = match self.verify_token(token).await {
+            Ok(v) if !v.expired && v.scope == Scope::Tenant(tenant.id) => v,
+            Ok(_) | Err(TokenError::Invalid(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let Ok(session) = self.live_session(verified.scope, verified.claims.sid).await else { return Ok(None) };
+        if verified.kind == TokenKind::Refresh && session.refresh_jti.as_deref() != Some(verified.claims.jti.as_str()) {
+            return Ok(None);
+        }
+        if self.active_tenant(verified.scope).await.is_err() || self.live_subject(&session).await.is_err() {
+            return Ok(None);
+        }
+        Ok(Some((verified.claims, session)))
+    }
+
+    /// Signs out: ends the session behind a correctly signed token; see [`SignOut`].
+    /// Returns whether this call ended it (false when it had already ended).
+    ///
+    /// # Errors
+    /// [`TokenError::Invalid`] for a token that is not one of the tenant's, or a companion
+    /// of another session; backend failures.
+    pub async fn sign_out(&self, request: SignOut<'_>) -> Result<bool, TokenError> {
+        let token = self.verify_token(request.token).await?;
+        if request.tenant.is_some_and(|t| token.scope != Scope::Tenant(t)) {
+            return Err(TokenError::Invalid("token of another tenant"));
+        }
+        if let Some(companion) = request.companion {
+            let other = self.verify_token(companion).await?;
+            if other.scope != token.scope || other.claims.sid != token.claims.sid {
+                return Err(TokenError::Invalid("the tokens are of different sessions"));
+            }
+        }
+        let sid = SessionId::from_uuid(token.claims.sid);
+        if self.ports.sessions.find(token.scope, sid).await?.is_none() {
+            return Err(TokenError::Invalid("no session"));
+        }
+        Ok(self.end_session(token.scope, sid, "logout").await?)
+    }
+
+    /// Revokes the session behind any correctly signed token of `tenant` (RFC 7009);
+    /// anything else is ignored, as the RFC asks. Returns whether a session was found.
+    ///
+    /// # Errors
+    /// Only backend failures.
+    pub async fn revoke(&self, tenant: &Tenant, token: &str) -> Result<bool, TokenError> {
+        let request = SignOut { token, tenant: Some(tenant.id), companion: None };
+        match self.sign_out(request).await {
+            Ok(_) => Ok(true),
+            Err(TokenError::Invalid(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Ends a session (sign-out by session).
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    pub async fn end_session(&self, scope: Scope, sid: SessionId, reason: &str) -> Result<bool, StorageError> {
+        self.ports.sessions.revoke(scope, sid, reason, self.ports.clock.now()).await
+    }
+}
