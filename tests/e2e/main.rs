@@ -11,6 +11,7 @@ mod isolation;
 mod keys;
 mod oauth;
 mod openapi;
+mod pipeline;
 mod sessions;
 mod tenants;
 mod tokens;

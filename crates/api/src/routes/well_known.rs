@@ -54,6 +54,11 @@ pub struct Discovery {
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
     /// Claims in Keyplane's tokens.
     pub claims_supported: Vec<&'static str>,
+    /// Keyplane's extension: the `aud` of access tokens (the issuer). Access tokens carry
+    /// the JOSE header `typ: at+jwt` (RFC 9068); refresh tokens carry `typ: refresh+jwt`
+    /// and the audience `<issuer>/oauth2/token`, so a resource server that checks `aud`
+    /// (or `typ`) with any JWT library never accepts a refresh token.
+    pub access_token_audience: String,
 }
 
 fn not_found(raw: &str) -> HttpResponse {
@@ -104,6 +109,7 @@ pub async fn discovery(state: web::Data<AppState>, path: web::Path<String>) -> H
         token_endpoint: format!("{issuer}/oauth2/token"),
         introspection_endpoint: format!("{issuer}/oauth2/introspect"),
         revocation_endpoint: format!("{issuer}/oauth2/revoke"),
+        access_token_audience: issuer.clone(),
         issuer,
         grant_types_supported: vec!["password", "client_credentials", "refresh_token"],
         response_types_supported: vec!["token"],
