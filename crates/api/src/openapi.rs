@@ -3,12 +3,6 @@
 
 use crate::dto::{Empty, PageInfo};
 use crate::error::{ErrorBody, ErrorCode, ErrorItem};
-use crate::routes::dialects::{investsuite::InvestSuiteApi, sensu::SensuApi, tenovos::TenovosApi};
-use crate::routes::{
-    auth::AuthApi, health::HealthApi, oauth::OAuthApi, sessions::SessionsApi, tenant_keys::TenantKeysApi,
-    tenant_settings::TenantSettingsApi, tenants::TenantsApi, user_keys::UserKeysApi, users::UsersApi,
-    well_known::WellKnownApi,
-};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -93,19 +87,9 @@ impl Modify for SecuritySchemes {
 /// The whole document.
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = RootApi::openapi();
-    doc.merge(HealthApi::openapi());
-    doc.merge(TenantsApi::openapi());
-    doc.merge(TenantKeysApi::openapi());
-    doc.merge(UsersApi::openapi());
-    doc.merge(AuthApi::openapi());
-    doc.merge(SessionsApi::openapi());
-    doc.merge(UserKeysApi::openapi());
-    doc.merge(TenantSettingsApi::openapi());
-    doc.merge(OAuthApi::openapi());
-    doc.merge(WellKnownApi::openapi());
-    doc.merge(SensuApi::openapi());
-    doc.merge(TenovosApi::openapi());
-    doc.merge(InvestSuiteApi::openapi());
+    for api in crate::routes::apis() {
+        doc.merge(api.doc);
+    }
     let mut description = doc.info.description.clone().unwrap_or_default();
     description.push_str(
         "\n\nEvery error is `{\"errors\":[{\"code\",\"message\",\"fields\"?}]}` with the code(s) also in the \

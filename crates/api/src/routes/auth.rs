@@ -6,8 +6,8 @@ use crate::auth::{Authenticated, Presented};
 use crate::dto::Empty;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::JsonBody;
-use crate::routes::method_not_allowed;
 use crate::routes::users::UserResponse;
+use crate::routes::{Api, Route};
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -20,15 +20,19 @@ use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
-/// Mounts the routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let nmna = || web::to(method_not_allowed);
-    cfg.service(web::resource("/api/v1/users/auth/_login").post(login).default_service(nmna()))
-        .service(web::resource("/api/v1/users/auth/_refresh").post(refresh).default_service(nmna()))
-        .service(web::resource("/api/v1/users/auth/_logout").post(logout).default_service(nmna()))
-        .service(web::resource("/api/v1/users/auth/methods").get(methods).default_service(nmna()))
-        .service(web::resource("/api/v1/users/auth").get(current).default_service(nmna()))
-        .service(web::resource("/api/v1/user").get(current_user).default_service(nmna()));
+/// The routes and their part of the OpenAPI document, registered together.
+pub fn api() -> Api {
+    Api {
+        doc: AuthApi::openapi(),
+        routes: vec![
+            Route::native("/api/v1/users/auth/_login", |r| r.post(login)),
+            Route::native("/api/v1/users/auth/_refresh", |r| r.post(refresh)),
+            Route::native("/api/v1/users/auth/_logout", |r| r.post(logout)),
+            Route::native("/api/v1/users/auth/methods", |r| r.get(methods)),
+            Route::native("/api/v1/users/auth", |r| r.get(current)),
+            Route::native("/api/v1/user", |r| r.get(current_user)),
+        ],
+    }
 }
 
 /// The sign-in routes' part of the OpenAPI document.

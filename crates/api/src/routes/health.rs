@@ -1,13 +1,17 @@
 //! `/healthz` (the process answers) and `/readyz` (the database answers too).
 
+use crate::routes::{Api, Route};
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
-/// Mounts the routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz)).route("/readyz", web::get().to(readyz));
+/// The routes and their part of the OpenAPI document, registered together.
+pub fn api() -> Api {
+    Api {
+        doc: HealthApi::openapi(),
+        routes: vec![Route::native("/healthz", |r| r.get(healthz)), Route::native("/readyz", |r| r.get(readyz))],
+    }
 }
 
 /// The health routes' part of the OpenAPI document.

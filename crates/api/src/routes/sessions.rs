@@ -5,7 +5,7 @@ use crate::auth::{acting_user, Authenticated};
 use crate::dto::{Empty, PageInfo, PageParams};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::PageQuery;
-use crate::routes::method_not_allowed;
+use crate::routes::{Api, Route};
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -18,15 +18,17 @@ use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
-/// Mounts the routes (before `/api/v1/users/{user_name}`, which would shadow them).
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let nmna = || web::to(method_not_allowed);
-    cfg.service(web::resource("/api/v1/users/auth/sessions").get(list_own).default_service(nmna()))
-        .service(web::resource("/api/v1/users/auth/sessions/{session_id}").delete(end_own).default_service(nmna()))
-        .service(web::resource("/api/v1/users/{user_name}/sessions").get(list_user).default_service(nmna()))
-        .service(
-            web::resource("/api/v1/users/{user_name}/sessions/{session_id}").delete(end_user).default_service(nmna()),
-        );
+/// The routes and their part of the OpenAPI document, registered together.
+pub fn api() -> Api {
+    Api {
+        doc: SessionsApi::openapi(),
+        routes: vec![
+            Route::native("/api/v1/users/auth/sessions", |r| r.get(list_own)),
+            Route::native("/api/v1/users/auth/sessions/{session_id}", |r| r.delete(end_own)),
+            Route::native("/api/v1/users/{user_name}/sessions", |r| r.get(list_user)),
+            Route::native("/api/v1/users/{user_name}/sessions/{session_id}", |r| r.delete(end_user)),
+        ],
+    }
 }
 
 /// The session routes' part of the OpenAPI document.

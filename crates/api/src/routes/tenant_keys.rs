@@ -5,7 +5,7 @@ use crate::auth::{tenant_for, Authenticated};
 use crate::dto::{Empty, PageInfo, PageParams};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::{JsonBody, PageQuery};
-use crate::routes::method_not_allowed;
+use crate::routes::{Api, Route};
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -18,15 +18,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
-/// Mounts the routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let base = "/api/v1/platform/tenants/{tenant}/keys";
-    cfg.service(web::resource(base).get(list).post(create).default_service(web::to(method_not_allowed))).service(
-        web::resource(format!("{base}/{{key_id}}"))
-            .get(get)
-            .delete(revoke)
-            .default_service(web::to(method_not_allowed)),
-    );
+/// The routes and their part of the OpenAPI document, registered together.
+pub fn api() -> Api {
+    Api {
+        doc: TenantKeysApi::openapi(),
+        routes: vec![
+            Route::native("/api/v1/platform/tenants/{tenant}/keys", |r| r.get(list).post(create)),
+            Route::native("/api/v1/platform/tenants/{tenant}/keys/{key_id}", |r| r.get(get).delete(revoke)),
+        ],
+    }
 }
 
 /// The tenant key routes' part of the OpenAPI document.

@@ -6,7 +6,7 @@ use crate::auth::{tenant_for, Authenticated};
 use crate::dto::Empty;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::JsonBody;
-use crate::routes::method_not_allowed;
+use crate::routes::{Api, Route};
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -17,20 +17,19 @@ use keyplane_domain::token::SigningKey;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
-/// Mounts the routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let base = "/api/v1/platform/tenants/{tenant}";
-    let nmna = || web::to(method_not_allowed);
-    cfg.service(
-        web::resource(format!("{base}/authentication-cluster"))
-            .get(get_cluster)
-            .put(put_cluster)
-            .delete(delete_cluster)
-            .default_service(nmna()),
-    )
-    .service(web::resource(format!("{base}/token-policy")).get(get_policy).put(put_policy).default_service(nmna()))
-    .service(web::resource(format!("{base}/signing-keys")).get(list_signing_keys).default_service(nmna()))
-    .service(web::resource(format!("{base}/signing-keys/_rotate")).post(rotate).default_service(nmna()));
+/// The routes and their part of the OpenAPI document, registered together.
+pub fn api() -> Api {
+    Api {
+        doc: TenantSettingsApi::openapi(),
+        routes: vec![
+            Route::native("/api/v1/platform/tenants/{tenant}/authentication-cluster", |r| {
+                r.get(get_cluster).put(put_cluster).delete(delete_cluster)
+            }),
+            Route::native("/api/v1/platform/tenants/{tenant}/token-policy", |r| r.get(get_policy).put(put_policy)),
+            Route::native("/api/v1/platform/tenants/{tenant}/signing-keys", |r| r.get(list_signing_keys)),
+            Route::native("/api/v1/platform/tenants/{tenant}/signing-keys/_rotate", |r| r.post(rotate)),
+        ],
+    }
 }
 
 /// The tenant settings routes' part of the OpenAPI document.

@@ -4,7 +4,7 @@ use crate::auth::{tenant_for, Authenticated, PlatformAdmin, PlatformReader};
 use crate::dto::{Empty, PageInfo, PageParams};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::{JsonBody, PageQuery};
-use crate::routes::method_not_allowed;
+use crate::routes::{Api, Route};
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -15,27 +15,17 @@ use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
-/// Mounts the routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let base = "/api/v1/platform/tenants";
-    cfg.service(web::resource(base).get(list).post(create).default_service(web::to(method_not_allowed)))
-        .service(
-            web::resource(format!("{base}/{{tenant}}"))
-                .get(get)
-                .patch(update)
-                .delete(delete)
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource(format!("{base}/{{tenant}}/_suspend"))
-                .post(suspend)
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource(format!("{base}/{{tenant}}/_resume"))
-                .post(resume)
-                .default_service(web::to(method_not_allowed)),
-        );
+/// The routes and their part of the OpenAPI document, registered together.
+pub fn api() -> Api {
+    Api {
+        doc: TenantsApi::openapi(),
+        routes: vec![
+            Route::native("/api/v1/platform/tenants", |r| r.get(list).post(create)),
+            Route::native("/api/v1/platform/tenants/{tenant}", |r| r.get(get).patch(update).delete(delete)),
+            Route::native("/api/v1/platform/tenants/{tenant}/_suspend", |r| r.post(suspend)),
+            Route::native("/api/v1/platform/tenants/{tenant}/_resume", |r| r.post(resume)),
+        ],
+    }
 }
 
 /// The tenant routes' part of the OpenAPI document.

@@ -6,7 +6,7 @@ use crate::auth::{acting_user, Authenticated};
 use crate::dto::Empty;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::JsonBody;
-use crate::routes::method_not_allowed;
+use crate::routes::{Api, Route};
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
@@ -22,26 +22,17 @@ use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
-/// Mounts the routes (before `/api/v1/users/{user_name}`).
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let nmna = || web::to(method_not_allowed);
-    cfg.service(
-        web::resource("/api/v1/users/auth/keys")
-            .get(list_own)
-            .post(create_own)
-            .delete(delete_own_bulk)
-            .default_service(nmna()),
-    )
-    .service(
-        web::resource("/api/v1/users/auth/keys/{api_key_id}").get(get_own).delete(delete_own).default_service(nmna()),
-    )
-    .service(web::resource("/api/v1/users/{user_id}/auth/keys").get(list_user).default_service(nmna()))
-    .service(
-        web::resource("/api/v1/users/{user_id}/auth/keys/{api_key_id}")
-            .get(get_user)
-            .delete(delete_user)
-            .default_service(nmna()),
-    );
+/// The routes and their part of the OpenAPI document, registered together.
+pub fn api() -> Api {
+    Api {
+        doc: UserKeysApi::openapi(),
+        routes: vec![
+            Route::native("/api/v1/users/auth/keys", |r| r.get(list_own).post(create_own).delete(delete_own_bulk)),
+            Route::native("/api/v1/users/auth/keys/{api_key_id}", |r| r.get(get_own).delete(delete_own)),
+            Route::native("/api/v1/users/{user_id}/auth/keys", |r| r.get(list_user)),
+            Route::native("/api/v1/users/{user_id}/auth/keys/{api_key_id}", |r| r.get(get_user).delete(delete_user)),
+        ],
+    }
 }
 
 /// The user key routes' part of the OpenAPI document.

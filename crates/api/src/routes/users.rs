@@ -5,7 +5,7 @@ use crate::auth::{acting_tenant, Authenticated};
 use crate::dto::{Empty, PageInfo, PageParams};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::{double_option, JsonBody, PageQuery};
-use crate::routes::method_not_allowed;
+use crate::routes::{Api, Route};
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -20,16 +20,15 @@ use serde_json::Value;
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
-/// Mounts the routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/api/v1/users").get(list).post(create).default_service(web::to(method_not_allowed)))
-        .service(
-            web::resource("/api/v1/users/{user_name}")
-                .get(get)
-                .patch(update)
-                .delete(delete)
-                .default_service(web::to(method_not_allowed)),
-        );
+/// The routes and their part of the OpenAPI document, registered together.
+pub fn api() -> Api {
+    Api {
+        doc: UsersApi::openapi(),
+        routes: vec![
+            Route::native("/api/v1/users", |r| r.get(list).post(create)),
+            Route::native("/api/v1/users/{user_name}", |r| r.get(get).patch(update).delete(delete)),
+        ],
+    }
 }
 
 /// The user routes' part of the OpenAPI document.

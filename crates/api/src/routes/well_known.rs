@@ -1,6 +1,7 @@
 //! `/t/{tenant}/.well-known/jwks.json` and `/openid-configuration`: what any JWT or OAuth
 //! library needs to verify the tenant's tokens without Keyplane's code.
 
+use crate::routes::{Api, Route};
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
@@ -10,10 +11,19 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use utoipa::{OpenApi, ToSchema};
 
-/// Mounts the routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/t/{tenant}/.well-known/jwks.json", web::get().to(jwks))
-        .route("/t/{tenant}/.well-known/openid-configuration", web::get().to(discovery));
+/// The routes and their part of the OpenAPI document, registered together.
+pub fn api() -> Api {
+    Api {
+        doc: WellKnownApi::openapi(),
+        routes: vec![
+            Route::own("/t/{tenant}/.well-known/jwks.json", |r| {
+                r.get(jwks).default_service(web::to(crate::routes::oauth::method_not_allowed))
+            }),
+            Route::own("/t/{tenant}/.well-known/openid-configuration", |r| {
+                r.get(discovery).default_service(web::to(crate::routes::oauth::method_not_allowed))
+            }),
+        ],
+    }
 }
 
 /// The discovery routes' part of the OpenAPI document.

@@ -7,6 +7,7 @@ use super::{bearer, tenant};
 use crate::auth::Presented;
 use crate::extract::{read_body, BodyError};
 use crate::failure::{from_domain_errors, Failure};
+use crate::routes::{Api, Route};
 use crate::state::AppState;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
@@ -15,15 +16,23 @@ use keyplane_domain::tenant::Tenant;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
-/// Mounts the routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let nmna = || {
-        web::to(|| async { SensuError::new(StatusCode::METHOD_NOT_ALLOWED, 1, "method not allowed").error_response() })
-    };
-    cfg.service(web::resource("/t/{tenant}/sensu/auth").get(login).default_service(nmna()))
-        .service(web::resource("/t/{tenant}/sensu/auth/test").get(test).default_service(nmna()))
-        .service(web::resource("/t/{tenant}/sensu/auth/token").post(token).default_service(nmna()))
-        .service(web::resource("/t/{tenant}/sensu/auth/logout").post(logout).default_service(nmna()));
+/// The routes and their part of the OpenAPI document, registered together.
+pub fn api() -> Api {
+    Api {
+        doc: SensuApi::openapi(),
+        routes: vec![
+            Route::own("/t/{tenant}/sensu/auth", |r| r.get(login).default_service(web::to(method_not_allowed))),
+            Route::own("/t/{tenant}/sensu/auth/test", |r| r.get(test).default_service(web::to(method_not_allowed))),
+            Route::own("/t/{tenant}/sensu/auth/token", |r| r.post(token).default_service(web::to(method_not_allowed))),
+            Route::own("/t/{tenant}/sensu/auth/logout", |r| {
+                r.post(logout).default_service(web::to(method_not_allowed))
+            }),
+        ],
+    }
+}
+
+async fn method_not_allowed() -> HttpResponse {
+    SensuError::new(StatusCode::METHOD_NOT_ALLOWED, 1, "method not allowed").error_response()
 }
 
 /// The Sensu routes' part of the OpenAPI document.

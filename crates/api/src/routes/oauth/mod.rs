@@ -7,8 +7,9 @@
 mod client;
 mod error;
 
-pub use error::{OAuthError, OAuthErrorBody};
+pub use error::{method_not_allowed, OAuthError, OAuthErrorBody};
 
+use crate::routes::{Api, Route};
 use crate::state::AppState;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -19,19 +20,22 @@ use keyplane_domain::token::ACCESS;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
-/// Mounts the routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/t/{tenant}/oauth2/token").post(token).default_service(web::to(error::method_not_allowed)),
-    )
-    .service(
-        web::resource("/t/{tenant}/oauth2/introspect")
-            .post(introspect)
-            .default_service(web::to(error::method_not_allowed)),
-    )
-    .service(
-        web::resource("/t/{tenant}/oauth2/revoke").post(revoke).default_service(web::to(error::method_not_allowed)),
-    );
+/// The routes and their part of the OpenAPI document, registered together.
+pub fn api() -> Api {
+    Api {
+        doc: OAuthApi::openapi(),
+        routes: vec![
+            Route::own("/t/{tenant}/oauth2/token", |r| {
+                r.post(token).default_service(web::to(error::method_not_allowed))
+            }),
+            Route::own("/t/{tenant}/oauth2/introspect", |r| {
+                r.post(introspect).default_service(web::to(error::method_not_allowed))
+            }),
+            Route::own("/t/{tenant}/oauth2/revoke", |r| {
+                r.post(revoke).default_service(web::to(error::method_not_allowed))
+            }),
+        ],
+    }
 }
 
 /// The OAuth routes' part of the OpenAPI document.

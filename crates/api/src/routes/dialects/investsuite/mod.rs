@@ -12,6 +12,7 @@ pub use error::{InvestSuiteError, InvestSuiteErrorBody};
 
 use super::tenant;
 use crate::failure::Failure;
+use crate::routes::{Api, Route};
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -23,14 +24,17 @@ use keyplane_domain::tenant::Tenant;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
-/// Mounts the routes (with and without the trailing slash).
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// The routes and their part of the OpenAPI document, registered together. Both paths
+/// also answer without the trailing slash (documented once, with it).
+pub fn api() -> Api {
+    let mut routes = Vec::new();
     for path in ["/t/{tenant}/investsuite/auth/login/", "/t/{tenant}/investsuite/auth/login"] {
-        cfg.service(web::resource(path).post(login).default_service(web::to(error::method_not_allowed)));
+        routes.push(Route::own(path, |r| r.post(login).default_service(web::to(error::method_not_allowed))));
     }
     for path in ["/t/{tenant}/investsuite/auth/refresh-token/", "/t/{tenant}/investsuite/auth/refresh-token"] {
-        cfg.service(web::resource(path).post(refresh).default_service(web::to(error::method_not_allowed)));
+        routes.push(Route::own(path, |r| r.post(refresh).default_service(web::to(error::method_not_allowed))));
     }
+    Api { doc: InvestSuiteApi::openapi(), routes }
 }
 
 /// The InvestSuite routes' part of the OpenAPI document.

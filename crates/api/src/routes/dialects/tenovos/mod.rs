@@ -9,6 +9,7 @@ use super::tenant;
 use crate::auth::Presented;
 use crate::extract::{read_body, BodyError};
 use crate::failure::Failure;
+use crate::routes::{Api, Route};
 use crate::state::AppState;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse, ResponseError};
@@ -20,11 +21,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{OpenApi, ToSchema};
 
-/// Mounts the routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/t/{tenant}/tenovos/auth/token").post(token).delete(sign_out).default_service(web::to(
-        || async { TenovosError::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed").error_response() },
-    )));
+/// The routes and their part of the OpenAPI document, registered together.
+pub fn api() -> Api {
+    Api {
+        doc: TenovosApi::openapi(),
+        routes: vec![Route::own("/t/{tenant}/tenovos/auth/token", |r| {
+            r.post(token).delete(sign_out).default_service(web::to(method_not_allowed))
+        })],
+    }
+}
+
+async fn method_not_allowed() -> HttpResponse {
+    TenovosError::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed").error_response()
 }
 
 /// The Tenovos routes' part of the OpenAPI document.
