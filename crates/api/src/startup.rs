@@ -100,7 +100,7 @@ impl Application {
                 users: users.clone(),
                 platform_users: platform_users.clone(),
                 keys: keys.clone(),
-                sessions,
+                sessions: sessions.clone(),
                 signing,
                 clusters,
                 hasher: hasher.clone(),
@@ -110,8 +110,8 @@ impl Application {
         );
         let state = web::Data::new(AppState {
             tenants: TenantService::new(tenants.clone(), clock.clone()),
-            users: UserService::new(users.clone(), hasher.clone(), clock.clone()),
-            keys: ApiKeyService::new(keys.clone(), clock.clone()),
+            users: UserService::new(users.clone(), keys.clone(), sessions.clone(), hasher.clone(), clock.clone()),
+            keys: ApiKeyService::new(keys.clone(), sessions, clock.clone()),
             authn: Authenticator::new(keys, tenants, users, platform_users, hasher, clock),
             tokens,
             db,

@@ -243,7 +243,8 @@ pub async fn get_own(
     Ok(HttpResponse::Ok().json(to_response(not_deleted(key)?, None)))
 }
 
-/// Delete one of the caller's own keys: it stops working at once.
+/// Delete one of the caller's own keys: it stops working at once, and the sessions it
+/// opened end.
 #[utoipa::path(delete, path = "/api/v1/users/auth/keys/{api_key_id}", tag = "user keys",
     params(("api_key_id" = String, Path, description = "Key id")),
     responses(
