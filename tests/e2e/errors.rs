@@ -9,7 +9,8 @@ on_every_backend!(
     content_types_and_sizes,
     unknown_routes_and_methods,
     nothing_yields_a_500,
-    health_endpoints
+    health_endpoints,
+    every_response_forbids_sniffing
 );
 
 async fn malformed_bodies(app: &TestApp) {
@@ -204,4 +205,29 @@ async fn health_endpoints(app: &TestApp) {
     let resp = app.request(Method::GET, "/readyz").send().await.unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.json::<Value>().await.unwrap(), json!({"status": "ok"}));
+}
+
+async fn every_response_forbids_sniffing(app: &TestApp) {
+    let key = app.tenant_with_user("acme").await;
+    let requests = [
+        ("a success", app.request(Method::GET, "/healthz")),
+        ("a handler's error", app.request(Method::GET, "/api/v1/users")),
+        (
+            "an extractor's error",
+            app.with_key(&key, Method::POST, "/api/v1/users").header("content-type", "application/json").body("{"),
+        ),
+        ("a 404", app.request(Method::GET, "/no/such/route")),
+        ("a 405", app.request(Method::PUT, "/api/v1/users")),
+        ("a dialect's error", app.request(Method::POST, "/t/acme/investsuite/auth/login/").json(&json!({}))),
+        ("the Swagger UI page", app.request(Method::GET, "/swagger-ui/")),
+        ("the OpenAPI document", app.request(Method::GET, "/api-docs/openapi.json")),
+    ];
+    let mut statuses = Vec::new();
+    for (what, request) in requests {
+        let resp = request.send().await.unwrap();
+        statuses.push(resp.status().as_u16());
+        let values: Vec<_> = resp.headers().get_all("x-content-type-options").iter().collect();
+        assert_eq!(values, ["nosniff"], "{what}");
+    }
+    assert_eq!(statuses, [200, 401, 400, 404, 405, 400, 200, 200]);
 }

@@ -23,12 +23,14 @@ async fn key_lifecycle(app: &TestApp) {
         .await
         .unwrap();
     assert_eq!(resp.status(), 201);
+    assert_eq!(resp.headers().get("cache-control").unwrap(), "no-store", "the secret is not cached");
     let created: Value = resp.json().await.unwrap();
     let mut fields: Vec<&String> = created.as_object().unwrap().keys().collect();
     fields.sort();
     assert_eq!(
         fields,
         [
+            "access_key_id",
             "created_at",
             "description",
             "expires_at",
@@ -38,12 +40,25 @@ async fn key_lifecycle(app: &TestApp) {
             "owner",
             "revoked",
             "revoked_at",
-            "roles"
+            "roles",
+            "secret_access_key"
         ]
     );
     let id = created["id"].as_str().unwrap();
     let key = created["key"].as_str().unwrap();
     assert!(key.starts_with(&format!("kp_{id}_")), "the key embeds its public id");
+    let (access_key_id, secret) =
+        (created["access_key_id"].as_str().unwrap(), created["secret_access_key"].as_str().unwrap());
+    assert_eq!(access_key_id, id);
+    assert_eq!(key, format!("kp_{access_key_id}_{secret}"), "the InvestSuite pair is the key's two halves");
+    let resp = app
+        .request(Method::POST, "/t/acme/investsuite/auth/login/")
+        .json(&json!({"access_key_id": access_key_id, "secret_access_key": secret}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "the pair signs in at InvestSuite's /auth/login/");
+    assert_eq!(resp.json::<Value>().await.unwrap()["token_type"], "Bearer");
     assert!(key.len() >= 3 + 24 + 1 + 43, "256-bit secret");
     assert_eq!(created["owner"], json!({"type": "application"}));
     assert_eq!(created["roles"], json!(["tenant_admin"]));
@@ -54,7 +69,9 @@ async fn key_lifecycle(app: &TestApp) {
     assert_eq!(listed["total"], 1);
     let listed_key = &listed["keys"][0];
     assert_eq!(listed_key["id"], id);
-    assert!(listed_key.get("key").is_none(), "the secret is shown only at creation");
+    for field in ["key", "access_key_id", "secret_access_key"] {
+        assert!(listed_key.get(field).is_none(), "{field} is shown only at creation");
+    }
     assert!(!listed.to_string().contains(&key[28..]), "no secret in listings");
 
     // Use it, then last_used_at is set.

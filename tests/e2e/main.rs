@@ -9,6 +9,7 @@ mod dialects;
 mod errors;
 mod isolation;
 mod keys;
+mod lifecycle;
 mod oauth;
 mod openapi;
 mod pipeline;

@@ -16,10 +16,35 @@ async fn users_manage_their_own_keys(app: &TestApp) {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers().get("cache-control").unwrap(), "no-store", "the secret is not cached");
     let created: Value = resp.json().await.unwrap();
     let mut fields: Vec<&String> = created.as_object().unwrap().keys().collect();
     fields.sort();
-    assert_eq!(fields, ["creation_date", "description", "expiration_date", "id", "key", "user_id"]);
+    assert_eq!(
+        fields,
+        [
+            "access_key_id",
+            "creation_date",
+            "description",
+            "expiration_date",
+            "id",
+            "key",
+            "secret_access_key",
+            "user_id"
+        ]
+    );
+    let (access_key_id, secret) =
+        (created["access_key_id"].as_str().unwrap(), created["secret_access_key"].as_str().unwrap());
+    assert_eq!(access_key_id, created["id"]);
+    assert_eq!(created["key"], format!("kp_{access_key_id}_{secret}"), "the InvestSuite pair is the key's two halves");
+    let resp = app
+        .request(Method::POST, "/t/acme/investsuite/auth/login/")
+        .json(&json!({"access_key_id": access_key_id, "secret_access_key": secret}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "the pair signs in at InvestSuite's /auth/login/");
+    assert_eq!(resp.json::<Value>().await.unwrap()["token_type"], "Bearer");
     let user: Value =
         app.with_key(&admin_key, Method::GET, "/api/v1/users/alice").send().await.unwrap().json().await.unwrap();
     assert_eq!(created["user_id"], user["id"]);
@@ -52,7 +77,9 @@ async fn users_manage_their_own_keys(app: &TestApp) {
     let list: Value =
         app.with_bearer(&token, Method::GET, "/api/v1/users/auth/keys").send().await.unwrap().json().await.unwrap();
     assert_eq!(list["keys"].as_array().unwrap().len(), 2);
-    assert!(list["keys"].as_array().unwrap().iter().all(|k| k.get("key").is_none()), "secrets shown once");
+    for field in ["key", "access_key_id", "secret_access_key"] {
+        assert!(list["keys"].as_array().unwrap().iter().all(|k| k.get(field).is_none()), "{field} shown once");
+    }
     let got: Value = app
         .with_bearer(&token, Method::GET, &format!("/api/v1/users/auth/keys/{id}"))
         .send()
@@ -171,7 +198,8 @@ async fn admins_manage_users_keys(app: &TestApp) {
     assert_error(resp, 401, "root.unauthorized").await;
     let resp = app.with_key(&admin_key, Method::GET, "/api/v1/users/ghost/auth/keys").send().await.unwrap();
     assert_error(resp, 404, "user.not_found").await;
-    // Deleting the user deletes its keys.
+    // Deleting the user deletes its keys. (Disabling her ended her session: sign in again.)
+    let token = app.login(&admin_key, "alice", PASSWORD).await["token"].as_str().unwrap().to_owned();
     let created: Value = app
         .with_bearer(&token, Method::POST, "/api/v1/users/auth/keys")
         .json(&json!({"description": "d"}))

@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod failure;
 pub mod hashing;
+pub mod logging;
 pub mod openapi;
 pub mod routes;
 pub mod settings;

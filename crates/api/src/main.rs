@@ -3,7 +3,6 @@
 
 use clap::{Parser, Subcommand};
 use keyplane_api::{openapi, Application, Settings};
-use tracing_subscriber::EnvFilter;
 
 /// Keyplane: multi-tenant managed authentication.
 #[derive(Parser)]
@@ -38,7 +37,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let settings = Settings::load()?;
-    init_logging(&settings.log_format);
+    keyplane_api::logging::init(&settings.log_format);
     match cli.command {
         Some(Command::HashBenchmark { iterations }) => hash_benchmark(&settings, iterations.max(1))?,
         Some(Command::Migrate) => {
@@ -76,14 +75,4 @@ fn hash_benchmark(settings: &Settings, iterations: usize) -> anyhow::Result<()> 
         })
     );
     Ok(())
-}
-
-fn init_logging(format: &str) {
-    let filter = EnvFilter::try_from_env("KEYPLANE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
 }

@@ -11,8 +11,8 @@ use crate::transport::{self, TransportPolicy};
 use crate::{openapi, routes};
 use actix_web::dev::Service;
 use actix_web::dev::{Server, ServiceResponse};
-use actix_web::http::StatusCode;
-use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+use actix_web::http::{header, StatusCode};
+use actix_web::middleware::{DefaultHeaders, ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{web, App, HttpServer, ResponseError};
 use anyhow::Context;
 use futures_util::future::{ready, Either};
@@ -99,7 +99,7 @@ impl Application {
                 users: users.clone(),
                 platform_users: platform_users.clone(),
                 keys: keys.clone(),
-                sessions,
+                sessions: sessions.clone(),
                 signing,
                 clusters,
                 hasher: hasher.clone(),
@@ -109,8 +109,8 @@ impl Application {
         );
         let state = web::Data::new(AppState {
             tenants: TenantService::new(tenants.clone(), clock.clone()),
-            users: UserService::new(users.clone(), hasher.clone(), clock.clone()),
-            keys: ApiKeyService::new(keys.clone(), clock.clone()),
+            users: UserService::new(users.clone(), keys.clone(), sessions.clone(), hasher.clone(), clock.clone()),
+            keys: ApiKeyService::new(keys.clone(), sessions.clone(), clock.clone()),
             tokens,
             db,
         });
@@ -133,6 +133,9 @@ impl Application {
                     }
                 })
                 .wrap(TracingLogger::default())
+                // Outermost, so that responses rewritten by `ErrorHandlers` and transport
+                // refusals carry it too.
+                .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))
                 .app_data(state.clone())
                 .app_data(body_limit.clone())
                 .configure(routes::configure)

@@ -78,6 +78,16 @@ impl fmt::Debug for SecretDigest {
     }
 }
 
+/// Splits the text of a key, `kp_<public id>_<secret>`, into its public id and secret
+/// (unchecked: [`PresentedKey::from_parts`] validates them). These are the
+/// `access_key_id` and `secret_access_key` InvestSuite's `/auth/login/` takes.
+///
+/// # Errors
+/// `None` when the text lacks the `kp_` prefix or the separating `_`.
+pub fn split_key_text(raw: &str) -> Option<(&str, &str)> {
+    raw.strip_prefix(PREFIX)?.split_once('_')
+}
+
 /// A key as the client presents it, split into its halves. `Debug` hides the secret.
 #[derive(Clone)]
 pub struct PresentedKey {
@@ -92,8 +102,7 @@ impl PresentedKey {
     /// # Errors
     /// `None` when the text does not have that shape.
     pub fn parse(raw: &str) -> Option<Self> {
-        let rest = raw.strip_prefix(PREFIX)?;
-        let (id, secret) = rest.split_once('_')?;
+        let (id, secret) = split_key_text(raw)?;
         Self::from_parts(id, secret)
     }
 
@@ -120,6 +129,7 @@ impl fmt::Debug for PresentedKey {
 }
 
 /// A freshly generated key: the full text is shown to the client once, then dropped.
+/// `Debug` hides the full text.
 pub struct GeneratedKey {
     /// The public id.
     pub public_id: KeyPublicId,
@@ -144,6 +154,12 @@ impl GeneratedKey {
             digest: SecretDigest::of(&secret),
             public_id: KeyPublicId(public_id),
         }
+    }
+}
+
+impl fmt::Debug for GeneratedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "GeneratedKey({}, <redacted>)", self.public_id)
     }
 }
 
@@ -294,6 +310,28 @@ mod tests {
         // 256-bit secret: 43 base64url characters.
         let secret = key.full_text.rsplit_once(&format!("{}_", key.public_id)).unwrap().1;
         assert_eq!(secret.len(), 43);
+    }
+
+    #[test]
+    fn split_halves_are_what_from_parts_accepts() {
+        let key = GeneratedKey::generate();
+        let (id, secret) = split_key_text(&key.full_text).expect("splits");
+        assert_eq!(id, key.public_id.as_str());
+        let presented = PresentedKey::from_parts(id, secret).expect("accepted as InvestSuite's pair");
+        assert!(presented.matches(&key.digest));
+        assert_eq!(split_key_text("kp_abc"), None);
+        assert_eq!(split_key_text("xx_abc_def"), None);
+    }
+
+    #[test]
+    fn debug_never_shows_a_secret() {
+        let key = GeneratedKey::generate();
+        let (_, secret) = split_key_text(&key.full_text).unwrap();
+        let presented = PresentedKey::parse(&key.full_text).unwrap();
+        for shown in [format!("{key:?}"), format!("{presented:?}"), format!("{:?}", key.digest)] {
+            assert!(!shown.contains(secret), "{shown}");
+            assert!(shown.contains("<redacted>"), "{shown}");
+        }
     }
 
     #[test]

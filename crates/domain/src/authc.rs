@@ -104,6 +104,7 @@ mod tests {
     use super::*;
     use crate::ids::UserId;
     use crate::page::{Page, PageRequest};
+    use crate::password::PasswordHash;
     use crate::testing::{InMemoryUsers, PlainHasher};
     use crate::user::WriteUserError;
     use chrono::{DateTime, Utc};
@@ -127,6 +128,18 @@ mod tests {
         }
         async fn update(&self, _: &User) -> Result<bool, WriteUserError> {
             Err(StorageError::new("connection refused").into())
+        }
+        async fn set_enabled(&self, _: TenantId, _: UserId, _: bool, _: DateTime<Utc>) -> Result<bool, StorageError> {
+            Err(StorageError::new("connection refused"))
+        }
+        async fn set_password(
+            &self,
+            _: TenantId,
+            _: UserId,
+            _: &PasswordHash,
+            _: DateTime<Utc>,
+        ) -> Result<bool, StorageError> {
+            Err(StorageError::new("connection refused"))
         }
         async fn record_login(&self, _: TenantId, _: UserId, _: DateTime<Utc>) -> Result<(), StorageError> {
             Err(StorageError::new("connection refused"))

@@ -179,12 +179,21 @@ pub trait TenantRepository: Send + Sync {
     /// Only [`StorageError`].
     async fn list(&self, page: PageRequest) -> Result<Page<Tenant>, StorageError>;
 
-    /// Writes the name, status, policy, cluster and `updated_at` of an existing tenant;
-    /// returns whether it still existed.
+    /// Writes the name, policy, cluster and `updated_at` of an existing tenant, never its
+    /// status (only [`TenantRepository::set_status`] writes that, so that a policy or name
+    /// change racing a suspension cannot write the old status back); returns whether it
+    /// still existed.
     ///
     /// # Errors
     /// Only [`StorageError`].
     async fn update(&self, tenant: &Tenant) -> Result<bool, StorageError>;
+
+    /// Sets a tenant's status with one conditional `UPDATE` of that column (and
+    /// `updated_at`, when the status changes); returns whether the tenant exists.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    async fn set_status(&self, id: TenantId, status: TenantStatus, at: DateTime<Utc>) -> Result<bool, StorageError>;
 
     /// Deletes a tenant and everything it owns (users, keys); returns whether it existed.
     ///

@@ -1,10 +1,14 @@
 //! In-memory port implementations for the domain's unit tests.
 
+use crate::api_key::{ApiKey, ApiKeyRepository, InsertKeyError, KeyOwner, KeyPublicId};
 use crate::clock::Clock;
 use crate::error::StorageError;
-use crate::ids::{TenantId, UserId};
+use crate::ids::{ApiKeyId, SessionId, TenantId, UserId};
 use crate::page::{Page, PageRequest};
 use crate::password::{HashError, Password, PasswordHash, PasswordHasher};
+use crate::scope::Scope;
+use crate::session::{Session, SessionRepository, SessionSubject};
+use crate::tenant::{InsertTenantError, Tenant, TenantRef, TenantRepository, TenantStatus};
 use crate::user::{User, UserName, UserRepository, WriteUserError};
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
@@ -42,6 +46,13 @@ impl PasswordHasher for PlainHasher {
 #[derive(Default)]
 pub struct InMemoryUsers(Mutex<Vec<User>>);
 
+impl InMemoryUsers {
+    fn change(&self, tenant: TenantId, id: UserId, f: impl FnOnce(&mut User)) -> bool {
+        let mut all = self.0.lock().unwrap();
+        all.iter_mut().find(|u| u.tenant_id == tenant && u.id == id).map(f).is_some()
+    }
+}
+
 #[async_trait]
 impl UserRepository for InMemoryUsers {
     async fn insert(&self, user: &User) -> Result<(), WriteUserError> {
@@ -61,9 +72,7 @@ impl UserRepository for InMemoryUsers {
     }
     async fn list(&self, tenant: TenantId, page: PageRequest) -> Result<Page<User>, StorageError> {
         let all: Vec<User> = self.0.lock().unwrap().iter().filter(|u| u.tenant_id == tenant).cloned().collect();
-        let total = all.len() as u64;
-        let items = all.into_iter().skip(page.from() as usize).take(page.size() as usize).collect();
-        Ok(Page { items, total, request: page })
+        Ok(page_of(all, page))
     }
     async fn update(&self, user: &User) -> Result<bool, WriteUserError> {
         let mut all = self.0.lock().unwrap();
@@ -74,11 +83,41 @@ impl UserRepository for InMemoryUsers {
         }
         match all.iter_mut().find(|u| u.tenant_id == user.tenant_id && u.id == user.id) {
             Some(slot) => {
-                *slot = user.clone();
+                // The profile only, as the port requires.
+                slot.user_name = user.user_name.clone();
+                slot.email = user.email.clone();
+                slot.full_name = user.full_name.clone();
+                slot.roles = user.roles.clone();
+                slot.metadata = user.metadata.clone();
+                slot.updated_at = user.updated_at;
                 Ok(true)
             }
             None => Ok(false),
         }
+    }
+    async fn set_enabled(
+        &self,
+        tenant: TenantId,
+        id: UserId,
+        enabled: bool,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        Ok(self.change(tenant, id, |u| {
+            u.enabled = enabled;
+            u.updated_at = at;
+        }))
+    }
+    async fn set_password(
+        &self,
+        tenant: TenantId,
+        id: UserId,
+        hash: &PasswordHash,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        Ok(self.change(tenant, id, |u| {
+            u.password_hash = hash.clone();
+            u.updated_at = at;
+        }))
     }
     async fn record_login(&self, tenant: TenantId, id: UserId, at: DateTime<Utc>) -> Result<(), StorageError> {
         if let Some(u) = self.0.lock().unwrap().iter_mut().find(|u| u.tenant_id == tenant && u.id == id) {
@@ -91,5 +130,231 @@ impl UserRepository for InMemoryUsers {
         let before = all.len();
         all.retain(|u| !(u.tenant_id == tenant && u.id == id));
         Ok(all.len() != before)
+    }
+}
+
+fn page_of<T>(all: Vec<T>, page: PageRequest) -> Page<T> {
+    let total = all.len() as u64;
+    let items = all.into_iter().skip(page.from() as usize).take(page.size() as usize).collect();
+    Page { items, total, request: page }
+}
+
+/// Tenants in a vector.
+#[derive(Default)]
+pub struct InMemoryTenants(Mutex<Vec<Tenant>>);
+
+#[async_trait]
+impl TenantRepository for InMemoryTenants {
+    async fn insert(&self, tenant: &Tenant) -> Result<(), InsertTenantError> {
+        let mut all = self.0.lock().unwrap();
+        if all.iter().any(|t| t.slug == tenant.slug) {
+            return Err(InsertTenantError::SlugTaken);
+        }
+        all.push(tenant.clone());
+        Ok(())
+    }
+    async fn find(&self, tenant: &TenantRef) -> Result<Option<Tenant>, StorageError> {
+        let all = self.0.lock().unwrap();
+        Ok(all
+            .iter()
+            .find(|t| match tenant {
+                TenantRef::Id(id) => t.id == *id,
+                TenantRef::Slug(slug) => t.slug == *slug,
+            })
+            .cloned())
+    }
+    async fn list(&self, page: PageRequest) -> Result<Page<Tenant>, StorageError> {
+        Ok(page_of(self.0.lock().unwrap().clone(), page))
+    }
+    async fn update(&self, tenant: &Tenant) -> Result<bool, StorageError> {
+        let mut all = self.0.lock().unwrap();
+        let Some(slot) = all.iter_mut().find(|t| t.id == tenant.id) else {
+            return Ok(false);
+        };
+        // Everything but the status, as the port requires.
+        slot.name = tenant.name.clone();
+        slot.policy = tenant.policy;
+        slot.cluster = tenant.cluster;
+        slot.updated_at = tenant.updated_at;
+        Ok(true)
+    }
+    async fn set_status(&self, id: TenantId, status: TenantStatus, at: DateTime<Utc>) -> Result<bool, StorageError> {
+        let mut all = self.0.lock().unwrap();
+        let Some(slot) = all.iter_mut().find(|t| t.id == id) else {
+            return Ok(false);
+        };
+        if slot.status != status {
+            slot.status = status;
+            slot.updated_at = at;
+        }
+        Ok(true)
+    }
+    async fn delete(&self, id: TenantId) -> Result<bool, StorageError> {
+        let mut all = self.0.lock().unwrap();
+        let before = all.len();
+        all.retain(|t| t.id != id);
+        Ok(all.len() != before)
+    }
+}
+
+/// API keys in a vector.
+#[derive(Default)]
+pub struct InMemoryApiKeys(Mutex<Vec<ApiKey>>);
+
+#[async_trait]
+impl ApiKeyRepository for InMemoryApiKeys {
+    async fn insert(&self, key: &ApiKey) -> Result<(), InsertKeyError> {
+        self.0.lock().unwrap().push(key.clone());
+        Ok(())
+    }
+    async fn find_for_authentication(&self, public_id: &KeyPublicId) -> Result<Option<ApiKey>, StorageError> {
+        Ok(self.0.lock().unwrap().iter().find(|k| k.public_id == *public_id).cloned())
+    }
+    async fn find(&self, tenant: TenantId, public_id: &KeyPublicId) -> Result<Option<ApiKey>, StorageError> {
+        Ok(self.0.lock().unwrap().iter().find(|k| k.tenant_id == tenant && k.public_id == *public_id).cloned())
+    }
+    async fn find_by_id(&self, tenant: TenantId, id: ApiKeyId) -> Result<Option<ApiKey>, StorageError> {
+        Ok(self.0.lock().unwrap().iter().find(|k| k.tenant_id == tenant && k.id == id).cloned())
+    }
+    async fn list(
+        &self,
+        tenant: TenantId,
+        owner: Option<KeyOwner>,
+        unrevoked_only: bool,
+        page: PageRequest,
+    ) -> Result<Page<ApiKey>, StorageError> {
+        let all = self.0.lock().unwrap();
+        let matching = all
+            .iter()
+            .filter(|k| k.tenant_id == tenant && owner.is_none_or(|o| o == k.owner))
+            .filter(|k| !unrevoked_only || k.revoked_at.is_none())
+            .cloned()
+            .collect();
+        Ok(page_of(matching, page))
+    }
+    async fn revoke(&self, tenant: TenantId, public_id: &KeyPublicId, at: DateTime<Utc>) -> Result<bool, StorageError> {
+        let mut all = self.0.lock().unwrap();
+        let Some(key) = all.iter_mut().find(|k| k.tenant_id == tenant && k.public_id == *public_id) else {
+            return Ok(false);
+        };
+        key.revoked_at.get_or_insert(at);
+        Ok(true)
+    }
+    async fn touch(&self, key: &ApiKey, at: DateTime<Utc>) -> Result<(), StorageError> {
+        if let Some(k) = self.0.lock().unwrap().iter_mut().find(|k| k.tenant_id == key.tenant_id && k.id == key.id) {
+            k.last_used_at = Some(at);
+        }
+        Ok(())
+    }
+}
+
+/// Sessions in a vector.
+#[derive(Default)]
+pub struct InMemorySessions(Mutex<Vec<Session>>);
+
+impl InMemorySessions {
+    /// Opens an active session of `subject` in `scope`; returns its id.
+    pub fn open(&self, scope: Scope, subject: SessionSubject, now: DateTime<Utc>) -> SessionId {
+        let session = Session {
+            id: SessionId::generate(),
+            scope,
+            subject,
+            subject_name: "test".into(),
+            created_at: now,
+            expires_at: now + chrono::Duration::days(1),
+            refresh_jti: Some(uuid::Uuid::new_v4().to_string()),
+            previous_refresh_jti: None,
+            rotated_at: None,
+            refresh_count: 0,
+            revoked_at: None,
+            revoked_reason: None,
+        };
+        let id = session.id;
+        self.0.lock().unwrap().push(session);
+        id
+    }
+
+    /// Why the session ended, or `None` while it is active.
+    pub fn ended(&self, id: SessionId) -> Option<String> {
+        let all = self.0.lock().unwrap();
+        all.iter().find(|s| s.id == id).expect("a known session").revoked_reason.clone()
+    }
+}
+
+#[async_trait]
+impl SessionRepository for InMemorySessions {
+    async fn insert(&self, session: &Session) -> Result<(), StorageError> {
+        self.0.lock().unwrap().push(session.clone());
+        Ok(())
+    }
+    async fn find(&self, scope: Scope, id: SessionId) -> Result<Option<Session>, StorageError> {
+        Ok(self.0.lock().unwrap().iter().find(|s| s.scope == scope && s.id == id).cloned())
+    }
+    async fn rotate(
+        &self,
+        scope: Scope,
+        id: SessionId,
+        presented: &str,
+        new_jti: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>, StorageError> {
+        let mut all = self.0.lock().unwrap();
+        let Some(s) = all.iter_mut().find(|s| {
+            s.scope == scope && s.id == id && s.refresh_jti.as_deref() == Some(presented) && s.is_active(now)
+        }) else {
+            return Ok(None);
+        };
+        s.previous_refresh_jti = s.refresh_jti.replace(new_jti.to_owned());
+        s.rotated_at = Some(now);
+        s.refresh_count += 1;
+        Ok(Some(s.clone()))
+    }
+    async fn revoke(
+        &self,
+        scope: Scope,
+        id: SessionId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        let mut all = self.0.lock().unwrap();
+        let Some(s) = all.iter_mut().find(|s| s.scope == scope && s.id == id && s.revoked_at.is_none()) else {
+            return Ok(false);
+        };
+        s.revoked_at = Some(now);
+        s.revoked_reason = Some(reason.to_owned());
+        Ok(true)
+    }
+    async fn revoke_subject(
+        &self,
+        scope: Scope,
+        subject: SessionSubject,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StorageError> {
+        let mut ended = 0;
+        for s in self.0.lock().unwrap().iter_mut() {
+            if s.scope == scope && s.subject == subject && s.revoked_at.is_none() {
+                s.revoked_at = Some(now);
+                s.revoked_reason = Some(reason.to_owned());
+                ended += 1;
+            }
+        }
+        Ok(ended)
+    }
+    async fn list_active(
+        &self,
+        scope: Scope,
+        subject: Option<SessionSubject>,
+        now: DateTime<Utc>,
+        page: PageRequest,
+    ) -> Result<Page<Session>, StorageError> {
+        let all = self.0.lock().unwrap();
+        let mut matching: Vec<Session> = all
+            .iter()
+            .filter(|s| s.scope == scope && subject.is_none_or(|sub| sub == s.subject) && s.is_active(now))
+            .cloned()
+            .collect();
+        matching.reverse();
+        Ok(page_of(matching, page))
     }
 }

@@ -206,11 +206,41 @@ pub trait UserRepository: Send + Sync {
     /// Only [`StorageError`].
     async fn list(&self, tenant: TenantId, page: PageRequest) -> Result<Page<User>, StorageError>;
 
-    /// Writes every field of an existing user; returns whether it still existed.
+    /// Writes the profile of an existing user (name, email, full name, roles, metadata and
+    /// `updated_at`) and nothing else; returns whether it still existed. `enabled` and the
+    /// password hash are never written here, only by [`UserRepository::set_enabled`] and
+    /// [`UserRepository::set_password`], so that a profile change racing a disable or a
+    /// password change cannot write the old value back.
     ///
     /// # Errors
     /// [`WriteUserError::NameTaken`] when renamed onto a name in use.
     async fn update(&self, user: &User) -> Result<bool, WriteUserError>;
+
+    /// Enables or disables a user with one conditional `UPDATE` of that column (and
+    /// `updated_at`); returns whether the user exists.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    async fn set_enabled(
+        &self,
+        tenant: TenantId,
+        id: UserId,
+        enabled: bool,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StorageError>;
+
+    /// Replaces a user's password hash with one `UPDATE` of that column (and
+    /// `updated_at`); returns whether the user exists.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    async fn set_password(
+        &self,
+        tenant: TenantId,
+        id: UserId,
+        hash: &PasswordHash,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StorageError>;
 
     /// Records a successful sign-in.
     ///

@@ -13,10 +13,11 @@ use keyplane_domain::api_key::{ApiKey, ApiKeyRepository, InsertKeyError, KeyOwne
 use keyplane_domain::error::StorageError;
 use keyplane_domain::ids::{ApiKeyId, PlatformUserId, SessionId, TenantId, UserId};
 use keyplane_domain::page::{Page, PageRequest};
+use keyplane_domain::password::PasswordHash;
 use keyplane_domain::platform::{PlatformUser, PlatformUserRepository};
 use keyplane_domain::scope::Scope;
 use keyplane_domain::session::{Session, SessionRepository, SessionSubject};
-use keyplane_domain::tenant::{InsertTenantError, Tenant, TenantRef, TenantRepository};
+use keyplane_domain::tenant::{InsertTenantError, Tenant, TenantRef, TenantRepository, TenantStatus};
 use keyplane_domain::user::{User, UserName, UserRepository, WriteUserError};
 use moka::future::Cache;
 use std::future::Future;
@@ -81,6 +82,12 @@ impl TenantRepository for CachedTenants {
         result
     }
 
+    async fn set_status(&self, id: TenantId, status: TenantStatus, at: DateTime<Utc>) -> Result<bool, StorageError> {
+        let result = self.inner.set_status(id, status, at).await;
+        self.entries.invalidate_all();
+        result
+    }
+
     async fn delete(&self, id: TenantId) -> Result<bool, StorageError> {
         let result = self.inner.delete(id).await;
         self.entries.invalidate_all();
@@ -123,6 +130,30 @@ impl UserRepository for CachedUsers {
     async fn update(&self, user: &User) -> Result<bool, WriteUserError> {
         let result = self.inner.update(user).await;
         self.by_id.invalidate(&(user.tenant_id, user.id)).await;
+        result
+    }
+
+    async fn set_enabled(
+        &self,
+        tenant: TenantId,
+        id: UserId,
+        enabled: bool,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        let result = self.inner.set_enabled(tenant, id, enabled, at).await;
+        self.by_id.invalidate(&(tenant, id)).await;
+        result
+    }
+
+    async fn set_password(
+        &self,
+        tenant: TenantId,
+        id: UserId,
+        hash: &PasswordHash,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        let result = self.inner.set_password(tenant, id, hash, at).await;
+        self.by_id.invalidate(&(tenant, id)).await;
         result
     }
 

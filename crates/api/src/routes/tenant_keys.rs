@@ -7,6 +7,7 @@ use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::{JsonBody, PageQuery};
 use crate::routes::{Api, Route};
 use crate::state::AppState;
+use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use keyplane_domain::api_key::{ApiKey, KeyDescription, KeyOwner};
@@ -107,12 +108,21 @@ impl From<ApiKey> for KeyResponse {
     }
 }
 
-/// A created key, with its full text: shown this once, never again.
-#[derive(Debug, Serialize, ToSchema)]
+/// A created key, with its full text: shown this once, never again (sent with
+/// `Cache-Control: no-store`).
+#[derive(Serialize, ToSchema)]
 pub struct CreatedKeyResponse {
     /// The key, to send as `X-API-Key` or `Authorization: ApiKey …`.
     #[schema(example = "kp_3f1c0a9b7d2e4f6a8b0c1d2e_Jq8…")]
     pub key: String,
+    /// The key's public id (the part of `key` between `kp_` and the next `_`): what
+    /// InvestSuite's `POST /t/{tenant}/investsuite/auth/login/` takes as `access_key_id`.
+    #[schema(example = "3f1c0a9b7d2e4f6a8b0c1d2e")]
+    pub access_key_id: String,
+    /// The key's secret (the rest of `key` after `kp_<access_key_id>_`): what InvestSuite's
+    /// `/auth/login/` takes as `secret_access_key`. Shown only in this response.
+    #[schema(example = "Jq8…")]
+    pub secret_access_key: String,
     /// The key's attributes.
     #[serde(flatten)]
     pub attributes: KeyResponse,
@@ -152,7 +162,7 @@ fn parse_new(body: CreateKeyRequest) -> Result<NewKey, Invalid> {
 #[utoipa::path(post, path = "/api/v1/platform/tenants/{tenant}/keys", tag = "tenant keys", request_body = CreateKeyRequest,
     params(("tenant" = String, Path, description = "Tenant slug or id")),
     responses(
-        (status = 201, description = "The key, with its secret (shown once).", body = CreatedKeyResponse),
+        (status = 201, description = "The key, with its secret (shown once, `Cache-Control: no-store`).", body = CreatedKeyResponse),
         (status = 400, description = "`root.invalid_data` (with `fields`).", body = ErrorBody),
         (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
         (status = 403, description = "Needs `platform_admin` or the tenant's `tenant_admin` (`root.unauthorized.rbac`).", body = ErrorBody),
@@ -170,7 +180,14 @@ pub async fn create(
     let tenant = tenant_for(&state, &auth.principal, &path, Access::Admin).await?;
     let new = parse_new(body).map_err(|e| ApiError::invalid(ErrorCode::InvalidData, &e))?;
     let created = state.keys.create(tenant.id, new).await.map_err(|e| key_error(e, ""))?;
-    Ok(HttpResponse::Created().json(CreatedKeyResponse { key: created.full_text, attributes: created.key.into() }))
+    let (access_key_id, secret_access_key) = created.access_key_pair();
+    let body = CreatedKeyResponse {
+        access_key_id: access_key_id.to_owned(),
+        secret_access_key: secret_access_key.to_owned(),
+        key: created.full_text.clone(),
+        attributes: created.key.into(),
+    };
+    Ok(HttpResponse::Created().insert_header((header::CACHE_CONTROL, "no-store")).json(body))
 }
 
 /// List the tenant's keys (revoked ones included).
@@ -217,7 +234,9 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(KeyResponse::from(key)))
 }
 
-/// Revoke one of the tenant's keys: it stops working at once. Idempotent.
+/// Revoke one of the tenant's keys: it stops working at once, and the sessions it opened
+/// end (their refresh tokens are refused, their access tokens introspect as inactive).
+/// Idempotent.
 #[utoipa::path(delete, path = "/api/v1/platform/tenants/{tenant}/keys/{key_id}", tag = "tenant keys",
     params(("tenant" = String, Path, description = "Tenant slug or id"), ("key_id" = String, Path, description = "Public key id")),
     responses(

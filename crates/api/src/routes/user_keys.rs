@@ -8,6 +8,7 @@ use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::JsonBody;
 use crate::routes::{Api, Route};
 use crate::state::AppState;
+use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use keyplane_domain::api_key::{ApiKey, KeyDescription, KeyOwner};
@@ -16,7 +17,7 @@ use keyplane_domain::ids::{TenantId, UserId};
 use keyplane_domain::page::PageRequest;
 use keyplane_domain::principal::{Principal, Subject};
 use keyplane_domain::role::Roles;
-use keyplane_domain::services::api_keys::{KeyError, NewKey};
+use keyplane_domain::services::api_keys::{CreatedKey, KeyError, NewKey};
 use keyplane_domain::services::tenants::Access;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -65,13 +66,23 @@ pub struct DeleteKeysRequest {
 }
 
 /// A user's API key (ECE's `ApiKeyResponse`).
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct UserKeyResponse {
     /// The key id.
     pub id: String,
     /// The key itself: present only in the creation response.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// The key's public id (the part of `key` between `kp_` and the next `_`), as
+    /// InvestSuite's `POST /t/{tenant}/investsuite/auth/login/` takes it: present only in
+    /// the creation response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "3f1c0a9b7d2e4f6a8b0c1d2e")]
+    pub access_key_id: Option<String>,
+    /// The key's secret (the rest of `key` after `kp_<access_key_id>_`), as InvestSuite's
+    /// `/auth/login/` takes it: present only in the creation response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_access_key: Option<String>,
     /// What the key is for.
     pub description: String,
     /// The owning user.
@@ -83,10 +94,20 @@ pub struct UserKeyResponse {
 }
 
 /// A user's keys (ECE's `ApiKeysResponse`).
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct UserKeyList {
     /// The keys, oldest first.
     pub keys: Vec<UserKeyResponse>,
+}
+
+/// The creation response: the attributes and, this once, the key and its two halves.
+fn created_response(created: CreatedKey) -> UserKeyResponse {
+    let (id, secret) = created.access_key_pair();
+    let (id, secret) = (id.to_owned(), secret.to_owned());
+    let mut response = to_response(created.key, Some(created.full_text));
+    response.access_key_id = Some(id);
+    response.secret_access_key = Some(secret);
+    response
 }
 
 fn to_response(k: ApiKey, key: Option<String>) -> UserKeyResponse {
@@ -97,6 +118,8 @@ fn to_response(k: ApiKey, key: Option<String>) -> UserKeyResponse {
     UserKeyResponse {
         id: k.public_id.to_string(),
         key,
+        access_key_id: None,
+        secret_access_key: None,
         description: k.description.as_str().to_owned(),
         user_id,
         creation_date: k.created_at,
@@ -176,7 +199,7 @@ fn not_deleted(key: ApiKey) -> Result<ApiKey, ApiError> {
 /// Create an API key for the signed-in user; the key is shown only in this response.
 #[utoipa::path(post, path = "/api/v1/users/auth/keys", tag = "user keys", request_body = CreateUserKeyRequest,
     responses(
-        (status = 200, description = "The API key is created and returned in the body of the response.", body = UserKeyResponse),
+        (status = 200, description = "The API key is created and returned in the body of the response, with `access_key_id` and `secret_access_key` (shown once, `Cache-Control: no-store`).", body = UserKeyResponse),
         (status = 400, description = "`root.invalid_data`.", body = ErrorBody),
         (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
         (status = 403, description = "Not a signed-in user's session (`root.unauthorized.rbac`).", body = ErrorBody),
@@ -198,7 +221,7 @@ pub async fn create_own(
         expires_at: lifetime.map(|l| state.keys.now() + l),
     };
     let created = state.keys.create(tenant, new).await.map_err(key_error)?;
-    Ok(HttpResponse::Ok().json(to_response(created.key, Some(created.full_text))))
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(created_response(created)))
 }
 
 /// List the caller's own keys.
@@ -234,7 +257,8 @@ pub async fn get_own(
     Ok(HttpResponse::Ok().json(to_response(not_deleted(key)?, None)))
 }
 
-/// Delete one of the caller's own keys: it stops working at once.
+/// Delete one of the caller's own keys: it stops working at once, and the sessions it
+/// opened end.
 #[utoipa::path(delete, path = "/api/v1/users/auth/keys/{api_key_id}", tag = "user keys",
     params(("api_key_id" = String, Path, description = "Key id")),
     responses(

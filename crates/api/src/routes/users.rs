@@ -291,7 +291,9 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(UserResponse::from(user)))
 }
 
-/// Update a user (JSON merge patch).
+/// Update a user (JSON merge patch). Disabling the user ends all their sessions and those
+/// opened with their API keys; a new password ends all their sessions except the caller's
+/// own (when the user changes it with their bearer token).
 #[utoipa::path(patch, path = "/api/v1/users/{user_name}", tag = "users", request_body(content = UpdateUserRequest, content_type = "application/merge-patch+json"),
     params(("user_name" = String, Path, description = "User name or id"), ("X-Keyplane-Tenant" = Option<String>, Header, description = "Tenant slug or id; required with a platform credential")),
     responses(
@@ -314,11 +316,13 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = acting_tenant(&state, &req, &auth.principal, Access::Admin).await?;
     let patch = parse_patch(body).map_err(invalid)?;
-    let user = state.users.update(tenant.id, &path, patch).await.map_err(|e| write_error(e, &path))?;
+    // A new password ends the user's other sessions; the caller's own one survives.
+    let keep = auth.principal.session;
+    let user = state.users.update(tenant.id, &path, patch, keep).await.map_err(|e| write_error(e, &path))?;
     Ok(HttpResponse::Ok().json(UserResponse::from(user)))
 }
 
-/// Delete a user and the API keys it owns.
+/// Delete a user and the API keys it owns, ending the sessions of both.
 #[utoipa::path(delete, path = "/api/v1/users/{user_name}", tag = "users",
     params(("user_name" = String, Path, description = "User name or id"), ("X-Keyplane-Tenant" = Option<String>, Header, description = "Tenant slug or id; required with a platform credential")),
     responses(

@@ -1,13 +1,22 @@
-//! API key administration: create (the secret is returned once), list, get, revoke.
+//! API key administration: create (the secret is returned once), list, get, revoke
+//! (which also ends the sessions the key opened).
 
-use crate::api_key::{ApiKey, ApiKeyRepository, GeneratedKey, InsertKeyError, KeyDescription, KeyOwner, KeyPublicId};
+use crate::api_key::{
+    split_key_text, ApiKey, ApiKeyRepository, GeneratedKey, InsertKeyError, KeyDescription, KeyOwner, KeyPublicId,
+};
 use crate::clock::SharedClock;
 use crate::error::{Invalid, StorageError};
 use crate::ids::{ApiKeyId, TenantId};
 use crate::page::{Page, PageRequest};
 use crate::role::Roles;
+use crate::scope::Scope;
+use crate::session::{SessionRepository, SessionSubject};
 use chrono::{DateTime, Utc};
+use std::fmt;
 use std::sync::Arc;
+
+/// Why the sessions of a revoked key ended.
+pub const KEY_REVOKED: &str = "key_revoked";
 
 /// A key to create, already parsed.
 #[derive(Debug, Clone)]
@@ -36,7 +45,8 @@ pub enum KeyError {
     Storage(#[from] StorageError),
 }
 
-/// A created key and its full text, which is never available again.
+/// A created key and its full text, which is never available again. `Debug` hides the
+/// secret.
 pub struct CreatedKey {
     /// The stored key.
     pub key: ApiKey,
@@ -44,17 +54,33 @@ pub struct CreatedKey {
     pub full_text: String,
 }
 
+impl CreatedKey {
+    /// The key's two halves as InvestSuite's `/auth/login/` takes them:
+    /// `(access_key_id, secret_access_key)`, i.e. the public id and the secret of
+    /// `kp_<public id>_<secret>`.
+    pub fn access_key_pair(&self) -> (&str, &str) {
+        split_key_text(&self.full_text).unwrap_or((self.key.public_id.as_str(), ""))
+    }
+}
+
+impl fmt::Debug for CreatedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreatedKey").field("key", &self.key).field("full_text", &"<redacted>").finish()
+    }
+}
+
 /// API key administration.
 #[derive(Clone)]
 pub struct ApiKeyService {
     repo: Arc<dyn ApiKeyRepository>,
+    sessions: Arc<dyn SessionRepository>,
     clock: SharedClock,
 }
 
 impl ApiKeyService {
     /// Builds the service over its ports.
-    pub fn new(repo: Arc<dyn ApiKeyRepository>, clock: SharedClock) -> Self {
-        Self { repo, clock }
+    pub fn new(repo: Arc<dyn ApiKeyRepository>, sessions: Arc<dyn SessionRepository>, clock: SharedClock) -> Self {
+        Self { repo, sessions, clock }
     }
 
     /// The current time, as this service sees it.
@@ -120,15 +146,76 @@ impl ApiKeyService {
         self.repo.list(tenant, owner, unrevoked_only, page).await
     }
 
-    /// Revokes a key; revoking a revoked key is a no-op. Returns the key as it now is.
+    /// Revokes a key and ends every session it opened (client credentials, InvestSuite
+    /// sign-ins): their refresh tokens are refused and their access tokens introspect as
+    /// inactive at once. Revoking a revoked key is a no-op. Returns the key as it now is.
     ///
     /// # Errors
     /// `NotFound` or `Storage`.
     pub async fn revoke(&self, tenant: TenantId, public_id: &str, owner: Option<KeyOwner>) -> Result<ApiKey, KeyError> {
         let key = self.get(tenant, public_id, owner).await?;
-        if !self.repo.revoke(tenant, &key.public_id, self.clock.now()).await? {
+        let now = self.clock.now();
+        if !self.repo.revoke(tenant, &key.public_id, now).await? {
             return Err(KeyError::NotFound);
         }
+        self.sessions.revoke_subject(Scope::Tenant(tenant), SessionSubject::ApiKey(key.id), KEY_REVOKED, now).await?;
         self.get(tenant, public_id, owner).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api_key::PresentedKey;
+    use crate::ids::UserId;
+    use crate::testing::{FixedClock, InMemoryApiKeys, InMemorySessions};
+
+    fn new_key(owner: KeyOwner) -> NewKey {
+        NewKey { description: KeyDescription::default(), owner, roles: Roles::default(), expires_at: None }
+    }
+
+    #[tokio::test]
+    async fn revoking_a_key_ends_its_sessions_only() {
+        let sessions = Arc::new(InMemorySessions::default());
+        let clock = Arc::new(FixedClock::default());
+        let svc = ApiKeyService::new(Arc::new(InMemoryApiKeys::default()), sessions.clone(), clock.clone());
+        let t = TenantId::generate();
+        let revoked = svc.create(t, new_key(KeyOwner::Application)).await.unwrap();
+        let kept = svc.create(t, new_key(KeyOwner::User(UserId::generate()))).await.unwrap();
+        let scope = Scope::Tenant(t);
+        let ended = [
+            sessions.open(scope, SessionSubject::ApiKey(revoked.key.id), clock.0),
+            sessions.open(scope, SessionSubject::ApiKey(revoked.key.id), clock.0),
+        ];
+        let other = sessions.open(scope, SessionSubject::ApiKey(kept.key.id), clock.0);
+
+        let key = svc.revoke(t, revoked.key.public_id.as_str(), None).await.unwrap();
+        assert_eq!(key.revoked_at, Some(clock.0));
+        for id in ended {
+            assert_eq!(sessions.ended(id).as_deref(), Some(KEY_REVOKED));
+        }
+        assert_eq!(sessions.ended(other), None);
+        // Idempotent; another owner's view does not find it.
+        svc.revoke(t, revoked.key.public_id.as_str(), None).await.unwrap();
+        let wrong_owner = Some(KeyOwner::User(UserId::generate()));
+        assert!(matches!(svc.revoke(t, kept.key.public_id.as_str(), wrong_owner).await, Err(KeyError::NotFound)));
+        assert_eq!(sessions.ended(other), None);
+    }
+
+    #[tokio::test]
+    async fn the_access_key_pair_is_what_investsuite_sign_in_accepts() {
+        let svc = ApiKeyService::new(
+            Arc::new(InMemoryApiKeys::default()),
+            Arc::new(InMemorySessions::default()),
+            Arc::new(FixedClock::default()),
+        );
+        let created = svc.create(TenantId::generate(), new_key(KeyOwner::Application)).await.unwrap();
+        let (id, secret) = created.access_key_pair();
+        assert_eq!(id, created.key.public_id.as_str());
+        assert_eq!(created.full_text, format!("kp_{id}_{secret}"));
+        let presented = PresentedKey::from_parts(id, secret).expect("accepted");
+        assert!(presented.matches(&created.key.digest));
+        let shown = format!("{created:?}");
+        assert!(!shown.contains(secret), "{shown}");
     }
 }

@@ -156,16 +156,17 @@ impl TenantService {
         self.save(tenant).await
     }
 
-    /// Sets a resolved tenant's status (suspend or resume); idempotent.
+    /// Sets a resolved tenant's status (suspend or resume); idempotent. Only the status
+    /// column is written, so a concurrent change of the name, policy or cluster neither
+    /// undoes it nor is undone by it. Returns the tenant as stored afterwards.
     ///
     /// # Errors
     /// [`TenantAccessError::NotFound`] when deleted meanwhile.
-    pub async fn set_status(&self, mut tenant: Tenant, status: TenantStatus) -> Result<Tenant, TenantAccessError> {
-        if tenant.status == status {
-            return Ok(tenant);
+    pub async fn set_status(&self, tenant: Tenant, status: TenantStatus) -> Result<Tenant, TenantAccessError> {
+        if !self.repo.set_status(tenant.id, status, self.clock.now()).await? {
+            return Err(TenantAccessError::NotFound);
         }
-        tenant.status = status;
-        self.save(tenant).await
+        self.repo.find(&TenantRef::Id(tenant.id)).await?.ok_or(TenantAccessError::NotFound)
     }
 
     /// Replaces a resolved tenant's token policy.
@@ -190,13 +191,14 @@ impl TenantService {
         self.save(tenant).await
     }
 
+    /// Writes everything but the status (see [`TenantRepository::update`]) and returns
+    /// the tenant as stored afterwards, with the status another request may have set.
     async fn save(&self, mut tenant: Tenant) -> Result<Tenant, TenantAccessError> {
         tenant.updated_at = self.clock.now();
-        if self.repo.update(&tenant).await? {
-            Ok(tenant)
-        } else {
-            Err(TenantAccessError::NotFound)
+        if !self.repo.update(&tenant).await? {
+            return Err(TenantAccessError::NotFound);
         }
+        self.repo.find(&TenantRef::Id(tenant.id)).await?.ok_or(TenantAccessError::NotFound)
     }
 
     /// Deletes a resolved tenant and everything it owns.
@@ -209,5 +211,43 @@ impl TenantService {
         } else {
             Err(TenantAccessError::NotFound)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{FixedClock, InMemoryTenants};
+    use chrono::Duration;
+
+    #[tokio::test]
+    async fn a_change_made_from_a_stale_copy_never_writes_the_old_status_back() {
+        let svc = TenantService::new(Arc::new(InMemoryTenants::default()), Arc::new(FixedClock::default()));
+        let stale = svc.create(TenantSlug::parse("acme").unwrap(), TenantName::parse("Acme").unwrap()).await.unwrap();
+        let suspended = svc.set_status(stale.clone(), TenantStatus::Suspended).await.unwrap();
+        assert_eq!(suspended.status, TenantStatus::Suspended);
+
+        let mut policy = stale.policy;
+        policy.access_token_ttl = Duration::minutes(5);
+        let updated = svc.set_policy(stale.clone(), policy).await.unwrap();
+        assert_eq!(updated.status, TenantStatus::Suspended, "the answer shows the stored status");
+        assert_eq!(updated.policy.access_token_ttl, Duration::minutes(5));
+        let renamed =
+            svc.update(stale.clone(), TenantPatch { name: Some(TenantName::parse("Acme 2").unwrap()) }).await.unwrap();
+        assert_eq!(renamed.status, TenantStatus::Suspended);
+
+        let stored = svc.find_by_id(stale.id).await.unwrap().unwrap();
+        assert_eq!(stored.status, TenantStatus::Suspended);
+        // Resuming from the stale (active) copy still resumes: the status is not compared.
+        let resumed = svc.set_status(suspended, TenantStatus::Active).await.unwrap();
+        assert_eq!(resumed.status, TenantStatus::Active);
+    }
+
+    #[tokio::test]
+    async fn setting_the_status_of_a_deleted_tenant_is_not_found() {
+        let svc = TenantService::new(Arc::new(InMemoryTenants::default()), Arc::new(FixedClock::default()));
+        let t = svc.create(TenantSlug::parse("acme").unwrap(), TenantName::parse("Acme").unwrap()).await.unwrap();
+        svc.delete(&t).await.unwrap();
+        assert!(matches!(svc.set_status(t, TenantStatus::Suspended).await, Err(TenantAccessError::NotFound)));
     }
 }

@@ -1,11 +1,14 @@
 //! User administration within one tenant.
 
+use crate::api_key::{ApiKeyRepository, KeyOwner};
 use crate::clock::SharedClock;
 use crate::error::{Invalid, StorageError};
-use crate::ids::{TenantId, UserId};
-use crate::page::{Page, PageRequest};
+use crate::ids::{ApiKeyId, SessionId, TenantId, UserId};
+use crate::page::{Page, PageRequest, MAX_PAGE_SIZE};
 use crate::password::{HashError, Password, PasswordHasher};
 use crate::role::Roles;
+use crate::scope::Scope;
+use crate::session::{SessionRepository, SessionSubject};
 use crate::user::{Email, FullName, Metadata, User, UserName, UserRepository, WriteUserError};
 use serde_json::Value;
 use std::sync::Arc;
@@ -90,18 +93,35 @@ pub enum FindUserError {
     Storage(#[from] StorageError),
 }
 
-/// User administration.
+/// Why sessions ended when their user was disabled.
+pub const USER_DISABLED: &str = "user_disabled";
+/// Why sessions ended when their user was deleted.
+pub const USER_DELETED: &str = "user_deleted";
+/// Why sessions ended when their user's password changed.
+pub const PASSWORD_CHANGED: &str = "password_changed";
+
+/// User administration. Disabling or deleting a user, or changing their password, ends
+/// their sessions at once (see [`UserService::update`] and [`UserService::delete`]).
 #[derive(Clone)]
 pub struct UserService {
     repo: Arc<dyn UserRepository>,
+    keys: Arc<dyn ApiKeyRepository>,
+    sessions: Arc<dyn SessionRepository>,
     hasher: Arc<dyn PasswordHasher>,
     clock: SharedClock,
 }
 
 impl UserService {
-    /// Builds the service over its ports.
-    pub fn new(repo: Arc<dyn UserRepository>, hasher: Arc<dyn PasswordHasher>, clock: SharedClock) -> Self {
-        Self { repo, hasher, clock }
+    /// Builds the service over its ports: the users, their API keys and the sessions
+    /// both open.
+    pub fn new(
+        repo: Arc<dyn UserRepository>,
+        keys: Arc<dyn ApiKeyRepository>,
+        sessions: Arc<dyn SessionRepository>,
+        hasher: Arc<dyn PasswordHasher>,
+        clock: SharedClock,
+    ) -> Self {
+        Self { repo, keys, sessions, hasher, clock }
     }
 
     /// Creates a user in `tenant`.
@@ -163,15 +183,32 @@ impl UserService {
         self.repo.list(tenant, page).await
     }
 
-    /// Applies a merge patch to the user named `name_or_id`.
+    /// Applies a merge patch to the user named `name_or_id`, and returns the user as
+    /// stored afterwards.
+    ///
+    /// Each part is written on its own, so that concurrent patches cannot undo one
+    /// another: the profile (name, email, full name, roles, metadata) in one write, the
+    /// password and `enabled` each with a single `UPDATE` of their column. Disabling the
+    /// user ends all their sessions and those opened with their API keys; a new password
+    /// ends all their sessions but `keep_session` (the caller's own session, when the
+    /// user changes their own password with a bearer token).
     ///
     /// # Errors
     /// `NotFound`, `Invalid` (the merged metadata), `NameTaken`, `Hash` or `Storage`.
-    pub async fn update(&self, tenant: TenantId, name_or_id: &str, patch: UserPatch) -> Result<User, WriteError> {
-        let mut user = self.get(tenant, name_or_id).await.map_err(|e| match e {
-            FindUserError::NotFound => WriteError::NotFound,
-            FindUserError::Storage(s) => WriteError::Storage(s),
-        })?;
+    pub async fn update(
+        &self,
+        tenant: TenantId,
+        name_or_id: &str,
+        patch: UserPatch,
+        keep_session: Option<SessionId>,
+    ) -> Result<User, WriteError> {
+        let mut user = self.get(tenant, name_or_id).await.map_err(not_found)?;
+        let now = self.clock.now();
+        let profile_changed = patch.user_name.is_some()
+            || patch.email.is_some()
+            || patch.full_name.is_some()
+            || patch.roles.is_some()
+            || patch.metadata.is_some();
         if let Some(meta_patch) = patch.metadata {
             let mut merged = user.metadata.to_value();
             json_patch::merge(&mut merged, &meta_patch);
@@ -180,9 +217,11 @@ impl UserService {
             }
             user.metadata = Metadata::parse(merged)?;
         }
-        if let Some(password) = patch.password {
-            user.password_hash = self.hasher.hash(&password).await?;
-        }
+        // Hash before writing anything, so that a busy pool leaves the user untouched.
+        let password_hash = match patch.password {
+            Some(password) => Some(self.hasher.hash(&password).await?),
+            None => None,
+        };
         if let Some(name) = patch.user_name {
             user.user_name = name;
         }
@@ -195,39 +234,156 @@ impl UserService {
         if let Some(roles) = patch.roles {
             user.roles = roles;
         }
+        user.updated_at = now;
+        if profile_changed && !self.repo.update(&user).await? {
+            return Err(WriteError::NotFound);
+        }
+        if let Some(hash) = &password_hash {
+            if !self.repo.set_password(tenant, user.id, hash, now).await? {
+                return Err(WriteError::NotFound);
+            }
+        }
         if let Some(enabled) = patch.enabled {
-            user.enabled = enabled;
+            if !self.repo.set_enabled(tenant, user.id, enabled, now).await? {
+                return Err(WriteError::NotFound);
+            }
         }
-        user.updated_at = self.clock.now();
-        if self.repo.update(&user).await? {
-            Ok(user)
-        } else {
-            Err(WriteError::NotFound)
+        if patch.enabled == Some(false) {
+            self.end_sessions(tenant, user.id, USER_DISABLED).await?;
+        } else if password_hash.is_some() {
+            self.end_password_sessions(tenant, user.id, keep_session).await?;
         }
+        self.repo.find_by_id(tenant, user.id).await?.ok_or(WriteError::NotFound)
     }
 
-    /// Deletes the user named `name_or_id`, and the keys it owns.
+    /// Deletes the user named `name_or_id` and the keys it owns, and ends the sessions
+    /// of both.
     ///
     /// # Errors
     /// `NotFound` or `Storage`.
     pub async fn delete(&self, tenant: TenantId, name_or_id: &str) -> Result<(), FindUserError> {
         let user = self.get(tenant, name_or_id).await?;
-        if self.repo.delete(tenant, user.id).await? {
+        // The keys go with the user, so learn them first.
+        let keys = self.key_ids(tenant, user.id).await?;
+        let existed = self.repo.delete(tenant, user.id).await?;
+        self.end_sessions_of(tenant, user.id, &keys, USER_DELETED).await?;
+        if existed {
             Ok(())
         } else {
             Err(FindUserError::NotFound)
         }
+    }
+
+    /// Ends every session of the user and of the user's API keys.
+    async fn end_sessions(&self, tenant: TenantId, user: UserId, reason: &str) -> Result<(), StorageError> {
+        let keys = self.key_ids(tenant, user).await?;
+        self.end_sessions_of(tenant, user, &keys, reason).await
+    }
+
+    async fn end_sessions_of(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        keys: &[ApiKeyId],
+        reason: &str,
+    ) -> Result<(), StorageError> {
+        let now = self.clock.now();
+        let scope = Scope::Tenant(tenant);
+        self.sessions.revoke_subject(scope, SessionSubject::User(user), reason, now).await?;
+        for key in keys {
+            self.sessions.revoke_subject(scope, SessionSubject::ApiKey(*key), reason, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends the user's own sessions (not those of their keys, which the password does
+    /// not open) except `keep`.
+    async fn end_password_sessions(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        keep: Option<SessionId>,
+    ) -> Result<(), StorageError> {
+        let now = self.clock.now();
+        let scope = Scope::Tenant(tenant);
+        let subject = SessionSubject::User(user);
+        let Some(keep) = keep else {
+            self.sessions.revoke_subject(scope, subject, PASSWORD_CHANGED, now).await?;
+            return Ok(());
+        };
+        // Collect first: revoking shrinks the list of active sessions being paged.
+        let mut ended = Vec::new();
+        let mut from = 0;
+        loop {
+            let page = PageRequest::parse(Some(from), Some(MAX_PAGE_SIZE as i64)).expect("a valid page");
+            let page = self.sessions.list_active(scope, Some(subject), now, page).await?;
+            let last = (page.items.len() as u64) < MAX_PAGE_SIZE;
+            ended.extend(page.items.into_iter().map(|s| s.id).filter(|id| *id != keep));
+            if last {
+                break;
+            }
+            from += MAX_PAGE_SIZE as i64;
+        }
+        for id in ended {
+            self.sessions.revoke(scope, id, PASSWORD_CHANGED, now).await?;
+        }
+        Ok(())
+    }
+
+    /// The ids of every key `user` owns, revoked ones included.
+    async fn key_ids(&self, tenant: TenantId, user: UserId) -> Result<Vec<ApiKeyId>, StorageError> {
+        let mut ids = Vec::new();
+        let mut from = 0;
+        loop {
+            let page = PageRequest::parse(Some(from), Some(MAX_PAGE_SIZE as i64)).expect("a valid page");
+            let page = self.keys.list(tenant, Some(KeyOwner::User(user)), false, page).await?;
+            let last = (page.items.len() as u64) < MAX_PAGE_SIZE;
+            ids.extend(page.items.into_iter().map(|k| k.id));
+            if last {
+                return Ok(ids);
+            }
+            from += MAX_PAGE_SIZE as i64;
+        }
+    }
+}
+
+fn not_found(e: FindUserError) -> WriteError {
+    match e {
+        FindUserError::NotFound => WriteError::NotFound,
+        FindUserError::Storage(s) => WriteError::Storage(s),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{FixedClock, InMemoryUsers, PlainHasher};
+    use crate::api_key::{ApiKey, GeneratedKey, KeyDescription};
+    use crate::testing::{FixedClock, InMemoryApiKeys, InMemorySessions, InMemoryUsers, PlainHasher};
     use serde_json::json;
 
+    struct Fixture {
+        svc: UserService,
+        keys: Arc<InMemoryApiKeys>,
+        sessions: Arc<InMemorySessions>,
+        clock: Arc<FixedClock>,
+    }
+
+    fn fixture() -> Fixture {
+        let keys = Arc::new(InMemoryApiKeys::default());
+        let sessions = Arc::new(InMemorySessions::default());
+        let clock = Arc::new(FixedClock::default());
+        let svc = UserService::new(
+            Arc::new(InMemoryUsers::default()),
+            keys.clone(),
+            sessions.clone(),
+            Arc::new(PlainHasher),
+            clock.clone(),
+        );
+        Fixture { svc, keys, sessions, clock }
+    }
+
     fn service() -> UserService {
-        UserService::new(Arc::new(InMemoryUsers::default()), Arc::new(PlainHasher), Arc::new(FixedClock::default()))
+        fixture().svc
     }
 
     fn new_user(name: &str) -> NewUser {
@@ -240,6 +396,54 @@ mod tests {
             enabled: true,
             metadata: Metadata::parse(json!({"team": "a", "level": 1})).unwrap(),
         }
+    }
+
+    impl Fixture {
+        /// A key of `owner` in `tenant`; returns its id.
+        async fn key(&self, tenant: TenantId, owner: KeyOwner) -> ApiKeyId {
+            let generated = GeneratedKey::generate();
+            let key = ApiKey {
+                id: ApiKeyId::generate(),
+                tenant_id: tenant,
+                public_id: generated.public_id,
+                digest: generated.digest,
+                description: KeyDescription::default(),
+                owner,
+                roles: Roles::default(),
+                created_at: self.clock.0,
+                expires_at: None,
+                last_used_at: None,
+                revoked_at: None,
+            };
+            self.keys.insert(&key).await.unwrap();
+            key.id
+        }
+
+        fn open(&self, tenant: TenantId, subject: SessionSubject) -> SessionId {
+            self.sessions.open(Scope::Tenant(tenant), subject, self.clock.0)
+        }
+    }
+
+    /// Alice, Bob, a key of Alice's and an application key, each with a session.
+    struct Sessions {
+        alice: [SessionId; 2],
+        alice_key: SessionId,
+        bob: SessionId,
+        app_key: SessionId,
+    }
+
+    async fn sessions_of_alice_and_others(f: &Fixture, t: TenantId) -> (User, Sessions) {
+        let alice = f.svc.create(t, new_user("alice")).await.unwrap();
+        let bob = f.svc.create(t, new_user("bob")).await.unwrap();
+        let alice_key = f.key(t, KeyOwner::User(alice.id)).await;
+        let app_key = f.key(t, KeyOwner::Application).await;
+        let sessions = Sessions {
+            alice: [f.open(t, SessionSubject::User(alice.id)), f.open(t, SessionSubject::User(alice.id))],
+            alice_key: f.open(t, SessionSubject::ApiKey(alice_key)),
+            bob: f.open(t, SessionSubject::User(bob.id)),
+            app_key: f.open(t, SessionSubject::ApiKey(app_key)),
+        };
+        (alice, sessions)
     }
 
     #[tokio::test]
@@ -263,8 +467,108 @@ mod tests {
         svc.create(t, nu).await.unwrap();
         let patch =
             UserPatch { email: Some(None), metadata: Some(json!({"team": null, "x": true})), ..Default::default() };
-        let u = svc.update(t, "carol", patch).await.unwrap();
+        let u = svc.update(t, "carol", patch, None).await.unwrap();
         assert_eq!(u.email, None);
         assert_eq!(u.metadata.to_value(), json!({"level": 1, "x": true}));
+    }
+
+    #[tokio::test]
+    async fn disabling_ends_the_users_sessions_and_those_of_their_keys() {
+        let f = fixture();
+        let t = TenantId::generate();
+        let (_, s) = sessions_of_alice_and_others(&f, t).await;
+        let patch = UserPatch { enabled: Some(false), ..Default::default() };
+        let alice = f.svc.update(t, "alice", patch, Some(s.alice[0])).await.unwrap();
+        assert!(!alice.enabled);
+        for ended in [s.alice[0], s.alice[1], s.alice_key] {
+            assert_eq!(f.sessions.ended(ended).as_deref(), Some(USER_DISABLED));
+        }
+        assert_eq!(f.sessions.ended(s.bob), None);
+        assert_eq!(f.sessions.ended(s.app_key), None);
+    }
+
+    #[tokio::test]
+    async fn a_profile_patch_ends_no_session() {
+        let f = fixture();
+        let t = TenantId::generate();
+        let (_, s) = sessions_of_alice_and_others(&f, t).await;
+        let patch = UserPatch {
+            full_name: Some(Some(FullName::parse("Alice").unwrap())),
+            enabled: Some(true),
+            ..Default::default()
+        };
+        f.svc.update(t, "alice", patch, None).await.unwrap();
+        for active in [s.alice[0], s.alice[1], s.alice_key, s.bob, s.app_key] {
+            assert_eq!(f.sessions.ended(active), None);
+        }
+    }
+
+    #[tokio::test]
+    async fn deleting_ends_the_users_sessions_and_those_of_their_keys() {
+        let f = fixture();
+        let t = TenantId::generate();
+        let (_, s) = sessions_of_alice_and_others(&f, t).await;
+        f.svc.delete(t, "alice").await.unwrap();
+        for ended in [s.alice[0], s.alice[1], s.alice_key] {
+            assert_eq!(f.sessions.ended(ended).as_deref(), Some(USER_DELETED));
+        }
+        assert_eq!(f.sessions.ended(s.bob), None);
+        assert_eq!(f.sessions.ended(s.app_key), None);
+        assert!(matches!(f.svc.delete(t, "alice").await, Err(FindUserError::NotFound)));
+    }
+
+    #[tokio::test]
+    async fn a_new_password_keeps_the_callers_session_and_ends_the_others() {
+        let f = fixture();
+        let t = TenantId::generate();
+        let (alice, s) = sessions_of_alice_and_others(&f, t).await;
+        let patch =
+            UserPatch { password: Some(Password::parse_new("new password".into()).unwrap()), ..Default::default() };
+        let changed = f.svc.update(t, "alice", patch, Some(s.alice[0])).await.unwrap();
+        assert_eq!(changed.password_hash.as_phc(), "plain:new password");
+        assert_ne!(changed.password_hash, alice.password_hash);
+        assert_eq!(f.sessions.ended(s.alice[0]), None, "the caller's session survives");
+        assert_eq!(f.sessions.ended(s.alice[1]).as_deref(), Some(PASSWORD_CHANGED));
+        // Keys are not opened by the password: their sessions go on.
+        for active in [s.alice_key, s.bob, s.app_key] {
+            assert_eq!(f.sessions.ended(active), None);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_password_set_by_an_admin_ends_every_session_of_the_user() {
+        let f = fixture();
+        let t = TenantId::generate();
+        let (_, s) = sessions_of_alice_and_others(&f, t).await;
+        let patch =
+            UserPatch { password: Some(Password::parse_new("new password".into()).unwrap()), ..Default::default() };
+        // An admin's own session is not Alice's: nothing of hers is kept.
+        f.svc.update(t, "alice", patch, Some(s.bob)).await.unwrap();
+        assert_eq!(f.sessions.ended(s.alice[0]).as_deref(), Some(PASSWORD_CHANGED));
+        assert_eq!(f.sessions.ended(s.alice[1]).as_deref(), Some(PASSWORD_CHANGED));
+        assert_eq!(f.sessions.ended(s.bob), None);
+        let patch =
+            UserPatch { password: Some(Password::parse_new("newer password".into()).unwrap()), ..Default::default() };
+        let other = f.open(t, SessionSubject::User(f.svc.get(t, "alice").await.unwrap().id));
+        f.svc.update(t, "alice", patch, None).await.unwrap();
+        assert_eq!(f.sessions.ended(other).as_deref(), Some(PASSWORD_CHANGED));
+    }
+
+    #[tokio::test]
+    async fn a_profile_patch_leaves_enabled_and_the_password_to_their_own_writes() {
+        let f = fixture();
+        let t = TenantId::generate();
+        let alice = f.svc.create(t, new_user("alice")).await.unwrap();
+        let patch = UserPatch {
+            full_name: Some(Some(FullName::parse("Alice").unwrap())),
+            password: Some(Password::parse_new("new password".into()).unwrap()),
+            enabled: Some(false),
+            ..Default::default()
+        };
+        let updated = f.svc.update(t, "alice", patch, None).await.unwrap();
+        assert_eq!(updated.full_name.as_ref().map(FullName::as_str), Some("Alice"));
+        assert!(!updated.enabled);
+        assert_eq!(updated.password_hash.as_phc(), "plain:new password");
+        assert_eq!(updated.id, alice.id);
     }
 }

@@ -5,11 +5,14 @@ use crate::convert::{classify, storage, tenant_from_row, WriteFailure};
 use crate::entities::tenants;
 use crate::Database;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use keyplane_domain::error::StorageError;
 use keyplane_domain::ids::TenantId;
 use keyplane_domain::page::{Page, PageRequest};
-use keyplane_domain::tenant::{InsertTenantError, Tenant, TenantRef, TenantRepository};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use keyplane_domain::tenant::{InsertTenantError, Tenant, TenantRef, TenantRepository, TenantStatus};
+use sea_orm::sea_query::Expr;
+use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 /// Tenants in SQL.
 #[derive(Clone)]
@@ -69,10 +72,12 @@ impl TenantRepository for SqlTenants {
     }
 
     async fn update(&self, tenant: &Tenant) -> Result<bool, StorageError> {
+        // Never the status: `set_status` alone writes it.
         let mut model = active(tenant);
-        model.id = sea_orm::ActiveValue::NotSet;
-        model.slug = sea_orm::ActiveValue::NotSet;
-        model.created_at = sea_orm::ActiveValue::NotSet;
+        model.id = NotSet;
+        model.slug = NotSet;
+        model.created_at = NotSet;
+        model.status = NotSet;
         let result = tenants::Entity::update_many()
             .set(model)
             .filter(tenants::Column::Id.eq(tenant.id.as_uuid()))
@@ -80,6 +85,23 @@ impl TenantRepository for SqlTenants {
             .await
             .map_err(storage)?;
         Ok(result.rows_affected == 1)
+    }
+
+    async fn set_status(&self, id: TenantId, status: TenantStatus, at: DateTime<Utc>) -> Result<bool, StorageError> {
+        let result = tenants::Entity::update_many()
+            .col_expr(tenants::Column::Status, Expr::value(status.as_str()))
+            .col_expr(tenants::Column::UpdatedAt, Expr::value(at))
+            .filter(tenants::Column::Id.eq(id.as_uuid()))
+            .filter(tenants::Column::Status.ne(status.as_str()))
+            .exec(&self.db)
+            .await
+            .map_err(storage)?;
+        if result.rows_affected == 1 {
+            return Ok(true);
+        }
+        // Unchanged: it already had this status, or it is gone.
+        let exists = tenants::Entity::find_by_id(id.as_uuid()).one(&self.db).await.map_err(storage)?.is_some();
+        Ok(exists)
     }
 
     async fn delete(&self, id: TenantId) -> Result<bool, StorageError> {

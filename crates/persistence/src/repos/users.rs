@@ -9,9 +9,11 @@ use chrono::{DateTime, Utc};
 use keyplane_domain::error::StorageError;
 use keyplane_domain::ids::{TenantId, UserId};
 use keyplane_domain::page::{Page, PageRequest};
+use keyplane_domain::password::PasswordHash;
 use keyplane_domain::user::{User, UserName, UserRepository, WriteUserError};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 /// Tenant users in SQL.
 #[derive(Clone)]
@@ -83,10 +85,15 @@ impl UserRepository for SqlUsers {
     }
 
     async fn update(&self, user: &User) -> Result<bool, WriteUserError> {
+        // The profile only: `enabled` and the password hash have their own writes, and
+        // the id, tenant and times of creation and last sign-in never change here.
         let mut model = active(user);
-        model.id = sea_orm::ActiveValue::NotSet;
-        model.tenant_id = sea_orm::ActiveValue::NotSet;
-        model.created_at = sea_orm::ActiveValue::NotSet;
+        model.id = NotSet;
+        model.tenant_id = NotSet;
+        model.created_at = NotSet;
+        model.enabled = NotSet;
+        model.password_hash = NotSet;
+        model.last_login_at = NotSet;
         let result = users::Entity::update_many()
             .set(model)
             .filter(users::Column::TenantId.eq(user.tenant_id.as_uuid()))
@@ -94,6 +101,42 @@ impl UserRepository for SqlUsers {
             .exec(&self.db)
             .await
             .map_err(write_error)?;
+        Ok(result.rows_affected == 1)
+    }
+
+    async fn set_enabled(
+        &self,
+        tenant: TenantId,
+        id: UserId,
+        enabled: bool,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        let result = users::Entity::update_many()
+            .col_expr(users::Column::Enabled, Expr::value(enabled))
+            .col_expr(users::Column::UpdatedAt, Expr::value(at))
+            .filter(users::Column::TenantId.eq(tenant.as_uuid()))
+            .filter(users::Column::Id.eq(id.as_uuid()))
+            .exec(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(result.rows_affected == 1)
+    }
+
+    async fn set_password(
+        &self,
+        tenant: TenantId,
+        id: UserId,
+        hash: &PasswordHash,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        let result = users::Entity::update_many()
+            .col_expr(users::Column::PasswordHash, Expr::value(hash.as_phc()))
+            .col_expr(users::Column::UpdatedAt, Expr::value(at))
+            .filter(users::Column::TenantId.eq(tenant.as_uuid()))
+            .filter(users::Column::Id.eq(id.as_uuid()))
+            .exec(&self.db)
+            .await
+            .map_err(storage)?;
         Ok(result.rows_affected == 1)
     }
 

@@ -1,18 +1,17 @@
 //! The use cases over in-memory ports and a manual clock: no HTTP, no database.
 
 use super::*;
-use crate::api_key::{ApiKey, GeneratedKey, InsertKeyError, KeyDescription, KeyOwner, KeyPublicId, PresentedKey};
+use crate::api_key::{ApiKey, GeneratedKey, KeyDescription, KeyOwner, PresentedKey};
 use crate::authc::NativeCluster;
 use crate::clock::Clock;
 use crate::ids::{ApiKeyId, PlatformUserId, TenantId, UserId};
-use crate::page::{Page, PageRequest};
 use crate::password::{Password, PasswordHasher};
 use crate::platform::PlatformUser;
 use crate::policy::{ClusterKind, TokenPolicy};
 use crate::services::tokens::{Credentials, EntryPoint, Realm, Renewal, SignInRequest, SignOut};
 use crate::session::SessionSubject;
-use crate::tenant::{InsertTenantError, TenantName, TenantRef, TenantSlug, TenantStatus};
-use crate::testing::{InMemoryUsers, PlainHasher};
+use crate::tenant::{TenantName, TenantRef, TenantSlug, TenantStatus};
+use crate::testing::{InMemoryApiKeys, InMemorySessions, InMemoryTenants, InMemoryUsers, PlainHasher};
 use crate::token::{KeyMaterial, SigningKey, SigningKeyRepository, TokenCodec};
 use crate::user::{Metadata, User, UserName};
 use async_trait::async_trait;
@@ -36,39 +35,6 @@ impl Clock for ManualClock {
 }
 
 #[derive(Default)]
-struct Tenants(Mutex<Vec<Tenant>>);
-
-#[async_trait]
-impl TenantRepository for Tenants {
-    async fn insert(&self, tenant: &Tenant) -> Result<(), InsertTenantError> {
-        self.0.lock().unwrap().push(tenant.clone());
-        Ok(())
-    }
-    async fn find(&self, r: &TenantRef) -> Result<Option<Tenant>, StorageError> {
-        let all = self.0.lock().unwrap();
-        Ok(all
-            .iter()
-            .find(|t| match r {
-                TenantRef::Id(id) => t.id == *id,
-                TenantRef::Slug(s) => t.slug == *s,
-            })
-            .cloned())
-    }
-    async fn list(&self, page: PageRequest) -> Result<Page<Tenant>, StorageError> {
-        Ok(Page { items: self.0.lock().unwrap().clone(), total: 0, request: page })
-    }
-    async fn update(&self, tenant: &Tenant) -> Result<bool, StorageError> {
-        let mut all = self.0.lock().unwrap();
-        let slot = all.iter_mut().find(|t| t.id == tenant.id);
-        Ok(slot.map(|s| *s = tenant.clone()).is_some())
-    }
-    async fn delete(&self, id: TenantId) -> Result<bool, StorageError> {
-        self.0.lock().unwrap().retain(|t| t.id != id);
-        Ok(true)
-    }
-}
-
-#[derive(Default)]
 struct Operators(Mutex<Vec<PlatformUser>>);
 
 #[async_trait]
@@ -85,120 +51,6 @@ impl PlatformUserRepository for Operators {
     }
     async fn count(&self) -> Result<u64, StorageError> {
         Ok(self.0.lock().unwrap().len() as u64)
-    }
-}
-
-#[derive(Default)]
-struct Keys(Mutex<Vec<ApiKey>>);
-
-#[async_trait]
-impl ApiKeyRepository for Keys {
-    async fn insert(&self, key: &ApiKey) -> Result<(), InsertKeyError> {
-        self.0.lock().unwrap().push(key.clone());
-        Ok(())
-    }
-    async fn find_for_authentication(&self, public_id: &KeyPublicId) -> Result<Option<ApiKey>, StorageError> {
-        Ok(self.0.lock().unwrap().iter().find(|k| k.public_id == *public_id).cloned())
-    }
-    async fn find(&self, tenant: TenantId, public_id: &KeyPublicId) -> Result<Option<ApiKey>, StorageError> {
-        Ok(self.find_for_authentication(public_id).await?.filter(|k| k.tenant_id == tenant))
-    }
-    async fn find_by_id(&self, tenant: TenantId, id: ApiKeyId) -> Result<Option<ApiKey>, StorageError> {
-        Ok(self.0.lock().unwrap().iter().find(|k| k.tenant_id == tenant && k.id == id).cloned())
-    }
-    async fn list(
-        &self,
-        _: TenantId,
-        _: Option<KeyOwner>,
-        _: bool,
-        page: PageRequest,
-    ) -> Result<Page<ApiKey>, StorageError> {
-        Ok(Page { items: vec![], total: 0, request: page })
-    }
-    async fn revoke(&self, tenant: TenantId, public_id: &KeyPublicId, at: DateTime<Utc>) -> Result<bool, StorageError> {
-        let mut all = self.0.lock().unwrap();
-        let key = all.iter_mut().find(|k| k.tenant_id == tenant && k.public_id == *public_id);
-        Ok(key.map(|k| k.revoked_at = k.revoked_at.or(Some(at))).is_some())
-    }
-    async fn touch(&self, key: &ApiKey, at: DateTime<Utc>) -> Result<(), StorageError> {
-        if let Some(k) = self.0.lock().unwrap().iter_mut().find(|k| k.id == key.id) {
-            k.last_used_at = Some(at);
-        }
-        Ok(())
-    }
-}
-
-/// Sessions with the same conditional rotation the SQL repository performs.
-#[derive(Default)]
-struct Sessions(Mutex<Vec<Session>>);
-
-#[async_trait]
-impl SessionRepository for Sessions {
-    async fn insert(&self, session: &Session) -> Result<(), StorageError> {
-        self.0.lock().unwrap().push(session.clone());
-        Ok(())
-    }
-    async fn find(&self, scope: Scope, id: SessionId) -> Result<Option<Session>, StorageError> {
-        Ok(self.0.lock().unwrap().iter().find(|s| s.scope == scope && s.id == id).cloned())
-    }
-    async fn rotate(
-        &self,
-        scope: Scope,
-        id: SessionId,
-        presented: &str,
-        new_jti: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Session>, StorageError> {
-        let mut all = self.0.lock().unwrap();
-        let Some(s) = all.iter_mut().find(|s| s.scope == scope && s.id == id) else { return Ok(None) };
-        if s.refresh_jti.as_deref() != Some(presented) || !s.is_active(now) {
-            return Ok(None);
-        }
-        s.previous_refresh_jti = s.refresh_jti.replace(new_jti.to_owned());
-        s.rotated_at = Some(now);
-        s.refresh_count += 1;
-        Ok(Some(s.clone()))
-    }
-    async fn revoke(
-        &self,
-        scope: Scope,
-        id: SessionId,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StorageError> {
-        let mut all = self.0.lock().unwrap();
-        let Some(s) = all.iter_mut().find(|s| s.scope == scope && s.id == id && s.revoked_at.is_none()) else {
-            return Ok(false);
-        };
-        s.revoked_at = Some(now);
-        s.revoked_reason = Some(reason.to_owned());
-        Ok(true)
-    }
-    async fn revoke_subject(
-        &self,
-        scope: Scope,
-        subject: SessionSubject,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<u64, StorageError> {
-        let mut n = 0;
-        for s in self.0.lock().unwrap().iter_mut() {
-            if s.scope == scope && s.subject == subject && s.revoked_at.is_none() {
-                s.revoked_at = Some(now);
-                s.revoked_reason = Some(reason.to_owned());
-                n += 1;
-            }
-        }
-        Ok(n)
-    }
-    async fn list_active(
-        &self,
-        _: Scope,
-        _: Option<SessionSubject>,
-        _: DateTime<Utc>,
-        page: PageRequest,
-    ) -> Result<Page<Session>, StorageError> {
-        Ok(Page { items: vec![], total: 0, request: page })
     }
 }
 
@@ -259,10 +111,10 @@ impl TokenCodec for HandleCodec {
 struct World {
     tokens: TokenService,
     clock: Arc<ManualClock>,
-    tenants: Arc<Tenants>,
+    tenants: Arc<InMemoryTenants>,
     users: Arc<InMemoryUsers>,
-    keys: Arc<Keys>,
-    sessions: Arc<Sessions>,
+    keys: Arc<InMemoryApiKeys>,
+    sessions: Arc<InMemorySessions>,
     tenant: Tenant,
     alice: User,
 }
@@ -271,10 +123,10 @@ const PW: &str = "correct horse battery";
 
 async fn world(grace_secs: i64) -> World {
     let clock = Arc::new(ManualClock(Mutex::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap())));
-    let tenants = Arc::new(Tenants::default());
+    let tenants = Arc::new(InMemoryTenants::default());
     let users = Arc::new(InMemoryUsers::default());
-    let keys = Arc::new(Keys::default());
-    let sessions = Arc::new(Sessions::default());
+    let keys = Arc::new(InMemoryApiKeys::default());
+    let sessions = Arc::new(InMemorySessions::default());
     let hasher: Arc<dyn PasswordHasher> = Arc::new(PlainHasher);
     let signing =
         Arc::new(SigningKeys::new(Arc::new(SigningStore::default()), Arc::new(HandleCodec::default()), clock.clone()));
@@ -432,9 +284,7 @@ async fn tokens_expire_with_the_clock() {
 async fn a_disabled_user_loses_every_session_and_cannot_sign_in() {
     let w = world(0).await;
     let issued = w.sign_in(PW).await.unwrap();
-    let mut alice = w.alice.clone();
-    alice.enabled = false;
-    w.users.update(&alice).await.unwrap();
+    w.users.set_enabled(w.tenant.id, w.alice.id, false, w.clock.now()).await.unwrap();
     assert!(!w.active(&issued.access_token).await);
     assert!(matches!(w.refresh(&refresh_of(&issued)).await, Err(TokenError::Invalid(_))));
     assert!(matches!(w.sign_in(PW).await, Err(SignInError::InvalidCredentials)));
@@ -443,9 +293,8 @@ async fn a_disabled_user_loses_every_session_and_cannot_sign_in() {
 #[tokio::test]
 async fn a_password_change_takes_effect_at_the_next_sign_in() {
     let w = world(0).await;
-    let mut alice = w.alice.clone();
-    alice.password_hash = PlainHasher.hash(&Password::presented("new horse battery".into())).await.unwrap();
-    w.users.update(&alice).await.unwrap();
+    let hash = PlainHasher.hash(&Password::presented("new horse battery".into())).await.unwrap();
+    w.users.set_password(w.tenant.id, w.alice.id, &hash, w.clock.now()).await.unwrap();
     assert!(matches!(w.sign_in(PW).await, Err(SignInError::InvalidCredentials)));
     assert!(w.sign_in("new horse battery").await.is_ok());
 }
@@ -510,9 +359,7 @@ async fn api_keys_are_checked_in_their_tenant_and_a_users_key_dies_with_its_owne
     };
     let issued = w.tokens.sign_in(request()).await.unwrap();
     assert_eq!(issued.claims.roles, ["tenant_viewer"], "a user's key acts with its owner's roles");
-    let mut alice = w.alice.clone();
-    alice.enabled = false;
-    w.users.update(&alice).await.unwrap();
+    w.users.set_enabled(w.tenant.id, w.alice.id, false, w.clock.now()).await.unwrap();
     assert!(!w.active(&issued.access_token).await, "the key's sessions end with its owner");
     assert!(matches!(w.tokens.sign_in(request()).await, Err(SignInError::InvalidCredentials)));
 }
@@ -521,9 +368,8 @@ async fn api_keys_are_checked_in_their_tenant_and_a_users_key_dies_with_its_owne
 async fn a_suspended_tenant_authenticates_no_one() {
     let w = world(0).await;
     let issued = w.sign_in(PW).await.unwrap();
-    let mut suspended = w.tenant.clone();
-    suspended.status = TenantStatus::Suspended;
-    w.tenants.update(&suspended).await.unwrap();
+    w.tenants.set_status(w.tenant.id, TenantStatus::Suspended, w.clock.now()).await.unwrap();
+    let suspended = w.tenants.find(&TenantRef::Id(w.tenant.id)).await.unwrap().unwrap();
     assert!(!w.active(&issued.access_token).await);
     assert!(matches!(w.refresh(&refresh_of(&issued)).await, Err(TokenError::Invalid(_))));
     let request = SignInRequest {
