@@ -19,6 +19,7 @@ use keyplane_domain::session::{Session, SessionRepository, SessionSubject};
 use keyplane_domain::tenant::{InsertTenantError, Tenant, TenantRef, TenantRepository};
 use keyplane_domain::user::{User, UserName, UserRepository, WriteUserError};
 use moka::future::Cache;
+use moka::ops::compute::Op;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -227,10 +228,19 @@ impl ApiKeyRepository for CachedApiKeys {
 
     async fn touch(&self, key: &ApiKey, at: DateTime<Utc>) -> Result<(), StorageError> {
         let result = self.inner.touch(key, at).await;
-        // Keep the cached copy, with the new time, so the next check does not touch again.
+        // Give the cached copy the new time, so the next check does not touch again, but
+        // only if it is still the copy `key` was read from: a revocation (or any change)
+        // since then dropped or replaced it, and a stale copy written back would let a
+        // revoked key work here until the entry expires.
         let mut touched = key.clone();
         touched.last_used_at = Some(at);
-        self.by_public_id.insert(key.public_id.as_str().to_owned(), Some(touched)).await;
+        self.by_public_id
+            .entry(key.public_id.as_str().to_owned())
+            .and_compute_with(|cached| {
+                let unchanged = cached.is_some_and(|entry| entry.value().as_ref() == Some(key));
+                std::future::ready(if unchanged { Op::Put(Some(touched)) } else { Op::Nop })
+            })
+            .await;
         result
     }
 }
@@ -310,3 +320,6 @@ impl SessionRepository for CachedSessions {
         self.inner.list_active(scope, subject, now, page).await
     }
 }
+
+#[cfg(test)]
+mod tests;
