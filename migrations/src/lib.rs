@@ -9,6 +9,7 @@ mod m20261123_000003_users;
 mod m20261123_000004_api_keys;
 mod m20261123_000005_signing_keys;
 mod m20261123_000006_sessions;
+mod m20261124_000007_one_active_signing_key;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_api_keys::Migration),
             Box::new(m20261123_000005_signing_keys::Migration),
             Box::new(m20261123_000006_sessions::Migration),
+            Box::new(m20261124_000007_one_active_signing_key::Migration),
         ]
     }
 }
