@@ -101,7 +101,7 @@ impl Application {
                 platform_users: platform_users.clone(),
                 keys: keys.clone(),
                 sessions,
-                signing,
+                signing: signing.clone(),
                 clusters,
                 hasher: hasher.clone(),
                 clock: clock.clone(),
@@ -109,7 +109,7 @@ impl Application {
             &base_url,
         );
         let state = web::Data::new(AppState {
-            tenants: TenantService::new(tenants.clone(), clock.clone()),
+            tenants: TenantService::new(tenants.clone(), signing, clock.clone()),
             users: UserService::new(users.clone(), hasher.clone(), clock.clone()),
             keys: ApiKeyService::new(keys.clone(), clock.clone()),
             authn: Authenticator::new(keys, tenants, users, platform_users, hasher, clock),

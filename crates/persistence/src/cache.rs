@@ -17,6 +17,7 @@ use keyplane_domain::platform::{PlatformUser, PlatformUserRepository};
 use keyplane_domain::scope::Scope;
 use keyplane_domain::session::{Session, SessionRepository, SessionSubject};
 use keyplane_domain::tenant::{InsertTenantError, Tenant, TenantRef, TenantRepository};
+use keyplane_domain::token::SigningKey;
 use keyplane_domain::user::{User, UserName, UserRepository, WriteUserError};
 use moka::future::Cache;
 use moka::ops::compute::Op;
@@ -63,9 +64,9 @@ impl CachedTenants {
 
 #[async_trait]
 impl TenantRepository for CachedTenants {
-    async fn insert(&self, tenant: &Tenant) -> Result<(), InsertTenantError> {
+    async fn insert(&self, tenant: &Tenant, first_key: &SigningKey) -> Result<(), InsertTenantError> {
         self.entries.invalidate_all();
-        self.inner.insert(tenant).await
+        self.inner.insert(tenant, first_key).await
     }
 
     async fn find(&self, tenant: &TenantRef) -> Result<Option<Tenant>, StorageError> {
