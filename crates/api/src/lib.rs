@@ -8,6 +8,7 @@ pub mod dto;
 pub mod error;
 pub mod extract;
 pub mod hashing;
+pub mod maintenance;
 pub mod openapi;
 pub mod routes;
 pub mod settings;

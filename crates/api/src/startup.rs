@@ -5,6 +5,7 @@ use crate::crypto::{JwtCodec, MasterKey};
 use crate::error::{ApiError, ErrorCode, ERROR_CODES_HEADER};
 use crate::extract::BodyLimit;
 use crate::hashing::Argon2Hasher;
+use crate::maintenance::SessionPurge;
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::transport::{self, TransportPolicy};
@@ -46,6 +47,7 @@ use utoipa_swagger_ui::SwaggerUi;
 pub struct Application {
     port: u16,
     server: Server,
+    session_purge: Option<SessionPurge>,
 }
 
 impl Application {
@@ -100,7 +102,7 @@ impl Application {
                 users: users.clone(),
                 platform_users: platform_users.clone(),
                 keys: keys.clone(),
-                sessions,
+                sessions: sessions.clone(),
                 signing: signing.clone(),
                 clusters,
                 hasher: hasher.clone(),
@@ -108,6 +110,7 @@ impl Application {
             },
             &base_url,
         );
+        let session_purge = SessionPurge::new(sessions, clock.clone(), &settings.session_purge);
         let state = web::Data::new(AppState {
             tenants: TenantService::new(tenants.clone(), signing, clock.clone()),
             users: UserService::new(users.clone(), hasher.clone(), clock.clone()),
@@ -146,7 +149,7 @@ impl Application {
             server = server.workers(workers);
         }
         tracing::info!(port, %base_url, "listening");
-        Ok(Self { port, server: server.run() })
+        Ok(Self { port, server: server.run(), session_purge })
     }
 
     /// The bound port.
@@ -154,12 +157,18 @@ impl Application {
         self.port
     }
 
-    /// Serves until a shutdown signal; in-flight requests finish first.
+    /// Serves until a shutdown signal; in-flight requests finish first. Ended sessions
+    /// are purged in the background meanwhile (see [`SessionPurge`]).
     ///
     /// # Errors
     /// The server's I/O error.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let upkeep = self.session_purge.map(|purge| tokio::spawn(purge.run()));
+        let result = self.server.await;
+        if let Some(task) = upkeep {
+            task.abort();
+        }
+        result
     }
 }
 

@@ -320,6 +320,11 @@ impl SessionRepository for CachedSessions {
     ) -> Result<Page<Session>, StorageError> {
         self.inner.list_active(scope, subject, now, page).await
     }
+
+    async fn purge(&self, cutoff: DateTime<Utc>, limit: u64) -> Result<u64, StorageError> {
+        // Cached copies of purged sessions show them ended already: nothing to drop.
+        self.inner.purge(cutoff, limit).await
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod authn;
 pub mod bootstrap;
+pub mod retention;
 pub mod signing;
 pub mod tenants;
 pub mod tokens;
