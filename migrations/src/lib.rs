@@ -9,6 +9,8 @@ mod m20261123_000003_users;
 mod m20261123_000004_api_keys;
 mod m20261123_000005_signing_keys;
 mod m20261123_000006_sessions;
+mod m20261124_000007_one_active_signing_key;
+mod m20261124_000008_session_purge_indexes;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -23,6 +25,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_api_keys::Migration),
             Box::new(m20261123_000005_signing_keys::Migration),
             Box::new(m20261123_000006_sessions::Migration),
+            Box::new(m20261124_000007_one_active_signing_key::Migration),
+            Box::new(m20261124_000008_session_purge_indexes::Migration),
         ]
     }
 }

@@ -11,9 +11,12 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use keyplane_domain::policy::SigningAlgorithm;
 use keyplane_domain::token::{Claims, CryptoError, KeyMaterial, SigningKey, TokenCodec};
 use serde_json::json;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+/// How many keys the codec keeps ready (parsed, and unsealed for signing) by `kid`.
+const KEY_CAPACITY: u64 = 10_000;
 
 /// The operator's 256-bit master key.
 pub struct MasterKey([u8; 32]);
@@ -63,8 +66,10 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 pub struct JwtCodec {
     master: LessSafeKey,
     rng: SystemRandom,
-    encoding: RwLock<HashMap<String, Arc<EncodingKey>>>,
-    decoding: RwLock<HashMap<String, Arc<DecodingKey>>>,
+    /// Unsealed private keys by `kid`, bounded: keys no longer used are forgotten.
+    encoding: moka::sync::Cache<String, Arc<EncodingKey>>,
+    /// Public keys by `kid`, bounded likewise.
+    decoding: moka::sync::Cache<String, Arc<DecodingKey>>,
     /// Access tokens whose signature already verified, by SHA-256 of key id and token: a
     /// token is immutable, so the answer cannot change (expiry and sessions are checked by
     /// the caller, every time). Saves the signature check when the same access token is
@@ -103,8 +108,8 @@ impl JwtCodec {
         Self {
             master: LessSafeKey::new(key),
             rng: SystemRandom::new(),
-            encoding: RwLock::default(),
-            decoding: RwLock::default(),
+            encoding: moka::sync::Cache::new(KEY_CAPACITY),
+            decoding: moka::sync::Cache::new(KEY_CAPACITY),
             verified: moka::sync::Cache::builder()
                 .max_capacity(20_000)
                 .time_to_live(std::time::Duration::from_secs(300))
@@ -140,21 +145,21 @@ impl JwtCodec {
     }
 
     fn encoding_key(&self, key: &SigningKey) -> Result<Arc<EncodingKey>, CryptoError> {
-        if let Some(k) = self.encoding.read().expect("lock").get(&key.kid) {
-            return Ok(k.clone());
+        if let Some(k) = self.encoding.get(&key.kid) {
+            return Ok(k);
         }
         let der = self.unseal(&key.kid, &key.sealed_private)?;
         let encoding = Arc::new(match key.algorithm {
             SigningAlgorithm::EdDsa => EncodingKey::from_ed_der(&der),
             SigningAlgorithm::Es256 => EncodingKey::from_ec_der(&der),
         });
-        self.encoding.write().expect("lock").insert(key.kid.clone(), encoding.clone());
+        self.encoding.insert(key.kid.clone(), encoding.clone());
         Ok(encoding)
     }
 
     fn decoding_key(&self, key: &SigningKey) -> Result<Arc<DecodingKey>, CryptoError> {
-        if let Some(k) = self.decoding.read().expect("lock").get(&key.kid) {
-            return Ok(k.clone());
+        if let Some(k) = self.decoding.get(&key.kid) {
+            return Ok(k);
         }
         let field = |name: &str| key.public_jwk[name].as_str().ok_or_else(|| key_error("malformed public JWK"));
         let decoding = Arc::new(
@@ -164,7 +169,7 @@ impl JwtCodec {
             }
             .map_err(|e| CryptoError::Key(e.to_string()))?,
         );
-        self.decoding.write().expect("lock").insert(key.kid.clone(), decoding.clone());
+        self.decoding.insert(key.kid.clone(), decoding.clone());
         Ok(decoding)
     }
 }

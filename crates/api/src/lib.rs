@@ -10,6 +10,7 @@ pub mod extract;
 pub mod failure;
 pub mod hashing;
 pub mod logging;
+pub mod maintenance;
 pub mod openapi;
 pub mod routes;
 pub mod settings;

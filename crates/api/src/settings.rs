@@ -52,6 +52,30 @@ pub struct Settings {
     pub log_format: String,
     /// Password hashing.
     pub hashing: HashingSettings,
+    /// Purging of ended sessions.
+    pub session_purge: SessionPurgeSettings,
+}
+
+/// Purging of ended sessions (`KEYPLANE_SESSION_PURGE__*`): a background task deletes
+/// sessions that expired or were revoked more than `retention_secs` ago, at most
+/// `batch_size` per statement and batch after batch until one comes back short, then
+/// waits `interval_ms`. Until their retention ends, ended sessions still answer refresh-
+/// token reuse with a revocation and show up to administrators.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SessionPurgeSettings {
+    /// Pause between purges, in milliseconds; 0 disables purging (default 5 minutes).
+    pub interval_ms: u64,
+    /// How long an ended session is kept, in seconds (default 7 days).
+    pub retention_secs: u64,
+    /// The most sessions one delete statement removes (default 1000).
+    pub batch_size: u64,
+}
+
+impl Default for SessionPurgeSettings {
+    fn default() -> Self {
+        Self { interval_ms: 5 * 60 * 1000, retention_secs: 7 * 24 * 3600, batch_size: 1000 }
+    }
 }
 
 impl Default for Settings {
@@ -72,6 +96,7 @@ impl Default for Settings {
             max_body_bytes: 64 * 1024,
             log_format: "text".into(),
             hashing: HashingSettings::default(),
+            session_purge: SessionPurgeSettings::default(),
         }
     }
 }

@@ -5,6 +5,7 @@ use crate::crypto::{JwtCodec, MasterKey};
 use crate::error::{ApiError, ErrorCode, ERROR_CODES_HEADER};
 use crate::extract::BodyLimit;
 use crate::hashing::Argon2Hasher;
+use crate::maintenance::SessionPurge;
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::transport::{self, TransportPolicy};
@@ -45,6 +46,7 @@ use utoipa_swagger_ui::SwaggerUi;
 pub struct Application {
     port: u16,
     server: Server,
+    session_purge: Option<SessionPurge>,
 }
 
 impl Application {
@@ -100,15 +102,16 @@ impl Application {
                 platform_users: platform_users.clone(),
                 keys: keys.clone(),
                 sessions: sessions.clone(),
-                signing,
+                signing: signing.clone(),
                 clusters,
                 hasher: hasher.clone(),
                 clock: clock.clone(),
             },
             &base_url,
         );
+        let session_purge = SessionPurge::new(sessions.clone(), clock.clone(), &settings.session_purge);
         let state = web::Data::new(AppState {
-            tenants: TenantService::new(tenants.clone(), clock.clone()),
+            tenants: TenantService::new(tenants.clone(), signing, clock.clone()),
             users: UserService::new(users.clone(), keys.clone(), sessions.clone(), hasher.clone(), clock.clone()),
             keys: ApiKeyService::new(keys.clone(), sessions.clone(), clock.clone()),
             tokens,
@@ -147,7 +150,7 @@ impl Application {
             server = server.workers(workers);
         }
         tracing::info!(port, %base_url, "listening");
-        Ok(Self { port, server: server.run() })
+        Ok(Self { port, server: server.run(), session_purge })
     }
 
     /// The bound port.
@@ -155,12 +158,18 @@ impl Application {
         self.port
     }
 
-    /// Serves until a shutdown signal; in-flight requests finish first.
+    /// Serves until a shutdown signal; in-flight requests finish first. Ended sessions
+    /// are purged in the background meanwhile (see [`SessionPurge`]).
     ///
     /// # Errors
     /// The server's I/O error.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let upkeep = self.session_purge.map(|purge| tokio::spawn(purge.run()));
+        let result = self.server.await;
+        if let Some(task) = upkeep {
+            task.abort();
+        }
+        result
     }
 }
 

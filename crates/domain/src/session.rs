@@ -86,7 +86,8 @@ impl Session {
     }
 }
 
-/// Storage of sessions. Every method is scoped.
+/// Storage of sessions. Every method is scoped but [`SessionRepository::purge`], which is
+/// storage upkeep across all scopes rather than anyone's operation.
 #[async_trait]
 pub trait SessionRepository: Send + Sync {
     /// Stores a new session.
@@ -147,4 +148,14 @@ pub trait SessionRepository: Send + Sync {
         now: DateTime<Utc>,
         page: PageRequest,
     ) -> Result<Page<Session>, StorageError>;
+
+    /// Deletes up to `limit` sessions, in every scope, that ended before `cutoff`: those
+    /// that expired (`expires_at < cutoff`) and those revoked (`revoked_at < cutoff`);
+    /// returns how many it deleted. Active sessions, and sessions that ended at or after
+    /// `cutoff`, are never deleted. One call is one bounded statement, short enough not to
+    /// hold locks for long; callers repeat it until it deletes fewer than `limit`.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    async fn purge(&self, cutoff: DateTime<Utc>, limit: u64) -> Result<u64, StorageError>;
 }

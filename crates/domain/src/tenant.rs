@@ -4,6 +4,7 @@ use crate::error::{Invalid, StorageError};
 use crate::ids::TenantId;
 use crate::page::{Page, PageRequest};
 use crate::policy::{ClusterKind, TokenPolicy};
+use crate::token::SigningKey;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::fmt;
@@ -161,11 +162,12 @@ pub enum InsertTenantError {
 /// itself rather than a tenant id to scope by.
 #[async_trait]
 pub trait TenantRepository: Send + Sync {
-    /// Stores a new tenant.
+    /// Stores a new tenant and its first signing key (of the tenant's scope, active) in
+    /// one transaction: either both are stored or neither.
     ///
     /// # Errors
     /// [`InsertTenantError::SlugTaken`] when the slug is in use; `Storage` otherwise.
-    async fn insert(&self, tenant: &Tenant) -> Result<(), InsertTenantError>;
+    async fn insert(&self, tenant: &Tenant, first_key: &SigningKey) -> Result<(), InsertTenantError>;
 
     /// Finds a tenant by id or slug.
     ///

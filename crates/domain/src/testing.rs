@@ -6,12 +6,14 @@ use crate::error::StorageError;
 use crate::ids::{ApiKeyId, SessionId, TenantId, UserId};
 use crate::page::{Page, PageRequest};
 use crate::password::{HashError, Password, PasswordHash, PasswordHasher};
+use crate::policy::SigningAlgorithm;
 use crate::scope::Scope;
 use crate::session::{Session, SessionRepository, SessionSubject};
 use crate::tenant::{InsertTenantError, Tenant, TenantRef, TenantRepository, TenantStatus};
+use crate::token::{Claims, CryptoError, KeyMaterial, SigningKey, SigningKeyRepository, TokenCodec};
 use crate::user::{User, UserName, UserRepository, WriteUserError};
 use async_trait::async_trait;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use std::sync::Mutex;
 
 /// A clock stopped at one instant.
@@ -26,6 +28,97 @@ impl Default for FixedClock {
 impl Clock for FixedClock {
     fn now(&self) -> DateTime<Utc> {
         self.0
+    }
+}
+
+/// A clock that stands still until the test moves it forward.
+pub struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self(Mutex::new(FixedClock::default().0))
+    }
+}
+
+impl ManualClock {
+    /// Moves time forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// A codec whose keys are only their `kid`: enough for key management, not for tokens.
+pub struct KidOnlyCodec;
+
+impl TokenCodec for KidOnlyCodec {
+    fn generate(&self, kid: &str, algorithm: SigningAlgorithm) -> Result<KeyMaterial, CryptoError> {
+        let public_jwk = serde_json::json!({"kid": kid, "alg": algorithm.as_str()});
+        Ok(KeyMaterial { public_jwk, sealed_private: Vec::new() })
+    }
+    fn sign(&self, _: &SigningKey, _: &Claims) -> Result<String, CryptoError> {
+        Err(CryptoError::Key("the test codec does not sign".into()))
+    }
+    fn kid_of(&self, _: &str) -> Option<String> {
+        None
+    }
+    fn verify(&self, _: &SigningKey, _: &str) -> Result<Claims, CryptoError> {
+        Err(CryptoError::InvalidToken)
+    }
+}
+
+/// Signing keys in a vector, holding the port's rule of one active key per scope. Reads
+/// yield to the runtime first, so that concurrent callers interleave as they would
+/// against a real database.
+#[derive(Default)]
+pub struct InMemorySigningKeys(Mutex<Vec<SigningKey>>);
+
+impl InMemorySigningKeys {
+    /// Every stored key of `scope`, oldest first.
+    pub fn all(&self, scope: Scope) -> Vec<SigningKey> {
+        self.0.lock().unwrap().iter().filter(|k| k.scope == scope).cloned().collect()
+    }
+
+    fn active_now(&self, scope: Scope) -> Option<SigningKey> {
+        self.0.lock().unwrap().iter().rev().find(|k| k.scope == scope && k.retired_at.is_none()).cloned()
+    }
+}
+
+#[async_trait]
+impl SigningKeyRepository for InMemorySigningKeys {
+    async fn insert_if_absent(&self, key: &SigningKey) -> Result<SigningKey, StorageError> {
+        {
+            let mut all = self.0.lock().unwrap();
+            if !all.iter().any(|k| k.scope == key.scope && k.retired_at.is_none()) {
+                all.push(key.clone());
+            }
+        }
+        Ok(self.active_now(key.scope).expect("a key was stored"))
+    }
+    async fn active(&self, scope: Scope) -> Result<Option<SigningKey>, StorageError> {
+        tokio::task::yield_now().await;
+        Ok(self.active_now(scope))
+    }
+    async fn find_by_kid(&self, kid: &str) -> Result<Option<SigningKey>, StorageError> {
+        tokio::task::yield_now().await;
+        Ok(self.0.lock().unwrap().iter().find(|k| k.kid == kid).cloned())
+    }
+    async fn published(&self, scope: Scope, now: DateTime<Utc>) -> Result<Vec<SigningKey>, StorageError> {
+        Ok(self.all(scope).into_iter().rev().filter(|k| k.verifies_at(now)).collect())
+    }
+    async fn rotate(&self, key: &SigningKey, retain_until: DateTime<Utc>) -> Result<(), StorageError> {
+        let mut all = self.0.lock().unwrap();
+        for old in all.iter_mut().filter(|k| k.scope == key.scope && k.retired_at.is_none()) {
+            old.retired_at = Some(key.created_at);
+            old.retain_until = Some(retain_until);
+        }
+        all.push(key.clone());
+        Ok(())
     }
 }
 
@@ -145,7 +238,7 @@ pub struct InMemoryTenants(Mutex<Vec<Tenant>>);
 
 #[async_trait]
 impl TenantRepository for InMemoryTenants {
-    async fn insert(&self, tenant: &Tenant) -> Result<(), InsertTenantError> {
+    async fn insert(&self, tenant: &Tenant, _first_key: &SigningKey) -> Result<(), InsertTenantError> {
         let mut all = self.0.lock().unwrap();
         if all.iter().any(|t| t.slug == tenant.slug) {
             return Err(InsertTenantError::SlugTaken);
@@ -323,6 +416,17 @@ impl SessionRepository for InMemorySessions {
         s.revoked_at = Some(now);
         s.revoked_reason = Some(reason.to_owned());
         Ok(true)
+    }
+    async fn purge(&self, cutoff: DateTime<Utc>, limit: u64) -> Result<u64, StorageError> {
+        let mut all = self.0.lock().unwrap();
+        let mut purged = 0;
+        all.retain(|s| {
+            let ended = s.revoked_at.map_or(s.expires_at, |r| r.min(s.expires_at));
+            let purge = purged < limit && ended < cutoff;
+            purged += u64::from(purge);
+            !purge
+        });
+        Ok(purged)
     }
     async fn revoke_subject(
         &self,

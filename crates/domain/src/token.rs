@@ -68,6 +68,18 @@ pub struct SigningKey {
     pub retain_until: Option<DateTime<Utc>>,
 }
 
+impl SigningKey {
+    /// Whether tokens signed with this key may still verify at `now`: always while it is
+    /// active, and for a retired key only until its retention ends.
+    pub fn verifies_at(&self, now: DateTime<Utc>) -> bool {
+        match (self.retired_at, self.retain_until) {
+            (None, _) => true,
+            (Some(_), Some(until)) => now < until,
+            (Some(_), None) => false,
+        }
+    }
+}
+
 /// Fresh key material from the codec.
 pub struct KeyMaterial {
     /// The public key as a JWK.
@@ -114,16 +126,22 @@ pub trait TokenCodec: Send + Sync {
     fn verify(&self, key: &SigningKey, token: &str) -> Result<Claims, CryptoError>;
 }
 
-/// Storage of signing keys.
+/// Storage of signing keys. At most one key per scope is active (not retired) at any
+/// time, whatever the concurrency: the store enforces it with a constraint, so that two
+/// replicas generating a scope's first key at once cannot both publish one.
 #[async_trait]
 pub trait SigningKeyRepository: Send + Sync {
-    /// Stores a new key.
+    /// Stores `key` as the active key of its scope unless the scope has one already, and
+    /// returns the scope's active key afterwards: `key` itself, or the one that won. Of
+    /// any number of concurrent calls for one scope, across processes, exactly one stores
+    /// its key (an insert that does nothing on conflict with the one-active-key
+    /// constraint, then a read of the winner; never a check before the insert).
     ///
     /// # Errors
     /// Only [`StorageError`].
-    async fn insert(&self, key: &SigningKey) -> Result<(), StorageError>;
+    async fn insert_if_absent(&self, key: &SigningKey) -> Result<SigningKey, StorageError>;
 
-    /// The newest key of `scope` that is not retired.
+    /// The active key of `scope`, if any.
     ///
     /// # Errors
     /// Only [`StorageError`].
@@ -142,15 +160,12 @@ pub trait SigningKeyRepository: Send + Sync {
     /// Only [`StorageError`].
     async fn published(&self, scope: Scope, now: DateTime<Utc>) -> Result<Vec<SigningKey>, StorageError>;
 
-    /// Retires every active key of `scope` but `keep`.
+    /// Makes `key` the active key of its scope: in one transaction, retires the active
+    /// key (at `key.created_at`, retained until `retain_until`) and stores `key`, so the
+    /// scope never has two active keys nor, to a reader, none. A concurrent rotation of
+    /// the same scope is retried over the winner rather than failing.
     ///
     /// # Errors
     /// Only [`StorageError`].
-    async fn retire_others(
-        &self,
-        scope: Scope,
-        keep: SigningKeyId,
-        at: DateTime<Utc>,
-        retain_until: DateTime<Utc>,
-    ) -> Result<u64, StorageError>;
+    async fn rotate(&self, key: &SigningKey, retain_until: DateTime<Utc>) -> Result<(), StorageError>;
 }

@@ -18,8 +18,10 @@ use keyplane_domain::platform::{PlatformUser, PlatformUserRepository};
 use keyplane_domain::scope::Scope;
 use keyplane_domain::session::{Session, SessionRepository, SessionSubject};
 use keyplane_domain::tenant::{InsertTenantError, Tenant, TenantRef, TenantRepository, TenantStatus};
+use keyplane_domain::token::SigningKey;
 use keyplane_domain::user::{User, UserName, UserRepository, WriteUserError};
 use moka::future::Cache;
+use moka::ops::compute::Op;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,9 +65,9 @@ impl CachedTenants {
 
 #[async_trait]
 impl TenantRepository for CachedTenants {
-    async fn insert(&self, tenant: &Tenant) -> Result<(), InsertTenantError> {
+    async fn insert(&self, tenant: &Tenant, first_key: &SigningKey) -> Result<(), InsertTenantError> {
         self.entries.invalidate_all();
-        self.inner.insert(tenant).await
+        self.inner.insert(tenant, first_key).await
     }
 
     async fn find(&self, tenant: &TenantRef) -> Result<Option<Tenant>, StorageError> {
@@ -258,10 +260,19 @@ impl ApiKeyRepository for CachedApiKeys {
 
     async fn touch(&self, key: &ApiKey, at: DateTime<Utc>) -> Result<(), StorageError> {
         let result = self.inner.touch(key, at).await;
-        // Keep the cached copy, with the new time, so the next check does not touch again.
+        // Give the cached copy the new time, so the next check does not touch again, but
+        // only if it is still the copy `key` was read from: a revocation (or any change)
+        // since then dropped or replaced it, and a stale copy written back would let a
+        // revoked key work here until the entry expires.
         let mut touched = key.clone();
         touched.last_used_at = Some(at);
-        self.by_public_id.insert(key.public_id.as_str().to_owned(), Some(touched)).await;
+        self.by_public_id
+            .entry(key.public_id.as_str().to_owned())
+            .and_compute_with(|cached| {
+                let unchanged = cached.is_some_and(|entry| entry.value().as_ref() == Some(key));
+                std::future::ready(if unchanged { Op::Put(Some(touched)) } else { Op::Nop })
+            })
+            .await;
         result
     }
 }
@@ -340,4 +351,12 @@ impl SessionRepository for CachedSessions {
     ) -> Result<Page<Session>, StorageError> {
         self.inner.list_active(scope, subject, now, page).await
     }
+
+    async fn purge(&self, cutoff: DateTime<Utc>, limit: u64) -> Result<u64, StorageError> {
+        // Cached copies of purged sessions show them ended already: nothing to drop.
+        self.inner.purge(cutoff, limit).await
+    }
 }
+
+#[cfg(test)]
+mod tests;

@@ -134,6 +134,7 @@ pub async fn create(
             ApiError::new(ErrorCode::TenantSlugConflict, format!("A tenant with slug '{}' already exists.", body.slug))
                 .with_fields(["slug"])
         }
+        CreateTenantError::Crypto(e) => ApiError::internal(&e),
         CreateTenantError::Storage(s) => s.into(),
     })?;
     Ok(HttpResponse::Created().json(TenantResponse::from(tenant)))

@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod bootstrap;
+pub mod retention;
 pub mod signing;
 pub mod tenants;
 pub mod tokens;

@@ -1,6 +1,8 @@
-//! Signing keys per scope: generated on first need, rotated on request, published while
-//! any token they signed can still be valid. Keys are cached by `kid` (they never change)
-//! and the active key per scope for a few seconds.
+//! Signing keys per scope: a tenant's first key is made with the tenant, any other scope's
+//! on first need (one winner across replicas, enforced by the store); rotated on request;
+//! published, and accepted for verification, while any token they signed can still be
+//! valid and no longer. What a replica read is cached, bounded in size and for a short
+//! time, so that a retirement made elsewhere is seen soon.
 
 use crate::clock::SharedClock;
 use crate::error::StorageError;
@@ -9,13 +11,21 @@ use crate::policy::SigningAlgorithm;
 use crate::scope::Scope;
 use crate::token::{CryptoError, SigningKey, SigningKeyRepository, TokenCodec};
 use chrono::{DateTime, Duration, Utc};
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use moka::sync::Cache;
+use std::sync::Arc;
 
 /// How long a replica keeps signing with the active key it last read.
 const ACTIVE_KEY_TTL: Duration = Duration::seconds(5);
 /// How long a replica serves the JWKS it last read.
 const PUBLISHED_TTL: Duration = Duration::seconds(1);
+/// How long a replica trusts what it read about a key found by `kid` (whether and until
+/// when it is retired): a rotation on another replica is seen within this time, far
+/// within the shortest retention (an hour).
+const KID_TTL: Duration = Duration::seconds(60);
+/// How many keys a replica remembers by `kid`; the least used are forgotten first.
+const KID_CAPACITY: u64 = 10_000;
+/// How many scopes a replica remembers the active key and the JWKS of.
+const SCOPE_CAPACITY: u64 = 100_000;
 
 /// Failure of key management.
 #[derive(Debug, thiserror::Error)]
@@ -28,23 +38,35 @@ pub enum SigningError {
     Storage(#[from] StorageError),
 }
 
-type ActiveCache = HashMap<Scope, (Arc<SigningKey>, DateTime<Utc>)>;
-type PublishedCache = HashMap<Scope, (Arc<Vec<SigningKey>>, DateTime<Utc>)>;
+/// A cached value and when (by the service's clock) it was read.
+type Stamped<T> = (Arc<T>, DateTime<Utc>);
+
+/// Whether a value read at `read_at` may still be served at `now`.
+fn fresh(read_at: DateTime<Utc>, now: DateTime<Utc>, ttl: Duration) -> bool {
+    read_at <= now && now - read_at < ttl
+}
 
 /// Signing key management.
 pub struct SigningKeys {
     repo: Arc<dyn SigningKeyRepository>,
     codec: Arc<dyn TokenCodec>,
     clock: SharedClock,
-    active: RwLock<ActiveCache>,
-    by_kid: RwLock<HashMap<String, Arc<SigningKey>>>,
-    published: RwLock<PublishedCache>,
+    active: Cache<Scope, Stamped<SigningKey>>,
+    by_kid: Cache<String, Stamped<SigningKey>>,
+    published: Cache<Scope, Stamped<Vec<SigningKey>>>,
 }
 
 impl SigningKeys {
     /// Builds the service over its ports.
     pub fn new(repo: Arc<dyn SigningKeyRepository>, codec: Arc<dyn TokenCodec>, clock: SharedClock) -> Self {
-        Self { repo, codec, clock, active: RwLock::default(), by_kid: RwLock::default(), published: RwLock::default() }
+        Self {
+            repo,
+            codec,
+            clock,
+            active: Cache::new(SCOPE_CAPACITY),
+            by_kid: Cache::new(KID_CAPACITY),
+            published: Cache::new(SCOPE_CAPACITY),
+        }
     }
 
     /// The codec, for signing and verifying with the keys this service hands out.
@@ -52,43 +74,78 @@ impl SigningKeys {
         &self.codec
     }
 
-    /// The key that signs new tokens in `scope`, generated with `algorithm` when the scope
-    /// has none yet.
+    /// Generates a key for `scope` without storing it: the caller stores it together with
+    /// what it belongs to (a new tenant's first key, in the tenant's transaction).
+    ///
+    /// # Errors
+    /// [`CryptoError::Key`] when key generation fails.
+    pub fn new_key(&self, scope: Scope, algorithm: SigningAlgorithm) -> Result<SigningKey, CryptoError> {
+        let id = SigningKeyId::generate();
+        let kid = id.to_string();
+        let material = self.codec.generate(&kid, algorithm)?;
+        Ok(SigningKey {
+            id,
+            scope,
+            kid,
+            algorithm,
+            public_jwk: material.public_jwk,
+            sealed_private: material.sealed_private,
+            created_at: self.clock.now(),
+            retired_at: None,
+            retain_until: None,
+        })
+    }
+
+    /// The key that signs new tokens in `scope`. A scope without one (the platform, or a
+    /// tenant older than keys made with their tenant) gets one generated with
+    /// `algorithm`; when several callers, on any replicas, do that at once, the store
+    /// keeps one and every caller signs with that one.
     ///
     /// # Errors
     /// [`SigningError`].
     pub async fn active(&self, scope: Scope, algorithm: SigningAlgorithm) -> Result<Arc<SigningKey>, SigningError> {
         let now = self.clock.now();
-        if let Some((key, read_at)) = self.active.read().expect("lock").get(&scope) {
-            if now - *read_at < ACTIVE_KEY_TTL {
-                return Ok(key.clone());
+        if let Some((key, read_at)) = self.active.get(&scope) {
+            if fresh(read_at, now, ACTIVE_KEY_TTL) {
+                return Ok(key);
             }
         }
         let key = match self.repo.active(scope).await? {
             Some(key) => Arc::new(key),
-            None => Arc::new(self.generate(scope, algorithm).await?),
+            None => {
+                let candidate = self.new_key(scope, algorithm)?;
+                let winner = self.repo.insert_if_absent(&candidate).await?;
+                self.published.invalidate(&scope);
+                Arc::new(winner)
+            }
         };
-        self.remember(&key);
-        self.active.write().expect("lock").insert(scope, (key.clone(), now));
+        self.by_kid.insert(key.kid.clone(), (key.clone(), now));
+        self.active.insert(scope, (key.clone(), now));
         Ok(key)
     }
 
-    /// Finds a key by `kid`, in any scope.
+    /// Finds a key that may verify tokens now by `kid`, in any scope: `None` for an
+    /// unknown key and for a retired one whose retention has ended.
     ///
     /// # Errors
     /// Only [`StorageError`].
     pub async fn by_kid(&self, kid: &str) -> Result<Option<Arc<SigningKey>>, StorageError> {
-        if let Some(key) = self.by_kid.read().expect("lock").get(kid) {
-            return Ok(Some(key.clone()));
-        }
-        let Some(key) = self.repo.find_by_kid(kid).await? else { return Ok(None) };
-        let key = Arc::new(key);
-        self.remember(&key);
-        Ok(Some(key))
+        let now = self.clock.now();
+        let key = match self.by_kid.get(kid) {
+            Some((key, read_at)) if fresh(read_at, now, KID_TTL) => key,
+            _ => {
+                let Some(key) = self.repo.find_by_kid(kid).await? else { return Ok(None) };
+                let key = Arc::new(key);
+                self.by_kid.insert(key.kid.clone(), (key.clone(), now));
+                key
+            }
+        };
+        Ok(key.verifies_at(now).then_some(key))
     }
 
-    /// Generates a new active key with `algorithm` and retires the others, which stay
-    /// published for `retain_for` (the longest lifetime of a token they signed).
+    /// Generates a new active key with `algorithm` and retires the old one, which stays
+    /// published and verifying for `retain_for` (the longest lifetime of a token it
+    /// signed).
     ///
     /// # Errors
     /// [`SigningError`].
@@ -98,13 +155,15 @@ impl SigningKeys {
         algorithm: SigningAlgorithm,
         retain_for: Duration,
     ) -> Result<SigningKey, SigningError> {
-        let key = self.generate(scope, algorithm).await?;
-        let now = self.clock.now();
-        self.repo.retire_others(scope, key.id, now, now + retain_for).await?;
-        self.published.write().expect("lock").remove(&scope);
+        let key = self.new_key(scope, algorithm)?;
+        let now = key.created_at;
+        self.repo.rotate(&key, now + retain_for).await?;
+        // The retired key may be cached as active: forget every key, to re-read them.
+        self.by_kid.invalidate_all();
+        self.published.invalidate(&scope);
         let shared = Arc::new(key.clone());
-        self.remember(&shared);
-        self.active.write().expect("lock").insert(scope, (shared, now));
+        self.by_kid.insert(key.kid.clone(), (shared.clone(), now));
+        self.active.insert(scope, (shared, now));
         Ok(key)
     }
 
@@ -115,37 +174,16 @@ impl SigningKeys {
     /// Only [`StorageError`].
     pub async fn published(&self, scope: Scope) -> Result<Arc<Vec<SigningKey>>, StorageError> {
         let now = self.clock.now();
-        if let Some((keys, read_at)) = self.published.read().expect("lock").get(&scope) {
-            if now - *read_at < PUBLISHED_TTL && *read_at <= now {
-                return Ok(keys.clone());
+        if let Some((keys, read_at)) = self.published.get(&scope) {
+            if fresh(read_at, now, PUBLISHED_TTL) {
+                return Ok(keys);
             }
         }
         let keys = Arc::new(self.repo.published(scope, now).await?);
-        self.published.write().expect("lock").insert(scope, (keys.clone(), now));
+        self.published.insert(scope, (keys.clone(), now));
         Ok(keys)
     }
-
-    async fn generate(&self, scope: Scope, algorithm: SigningAlgorithm) -> Result<SigningKey, SigningError> {
-        let id = SigningKeyId::generate();
-        let kid = id.to_string();
-        let material = self.codec.generate(&kid, algorithm)?;
-        let key = SigningKey {
-            id,
-            scope,
-            kid,
-            algorithm,
-            public_jwk: material.public_jwk,
-            sealed_private: material.sealed_private,
-            created_at: self.clock.now(),
-            retired_at: None,
-            retain_until: None,
-        };
-        self.repo.insert(&key).await?;
-        self.published.write().expect("lock").remove(&scope);
-        Ok(key)
-    }
-
-    fn remember(&self, key: &Arc<SigningKey>) {
-        self.by_kid.write().expect("lock").insert(key.kid.clone(), key.clone());
-    }
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,7 +7,10 @@ use crate::ids::TenantId;
 use crate::page::{Page, PageRequest};
 use crate::policy::{ClusterKind, TokenPolicy};
 use crate::principal::Principal;
+use crate::scope::Scope;
+use crate::services::signing::SigningKeys;
 use crate::tenant::{InsertTenantError, Tenant, TenantName, TenantRef, TenantRepository, TenantSlug, TenantStatus};
+use crate::token::CryptoError;
 use std::sync::Arc;
 
 /// What a caller wants to do with a tenant.
@@ -39,6 +42,9 @@ pub enum CreateTenantError {
     /// The slug is in use.
     #[error("a tenant with this slug already exists")]
     SlugTaken,
+    /// The tenant's first signing key could not be generated.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
     /// Backend failure.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -55,13 +61,14 @@ pub struct TenantPatch {
 #[derive(Clone)]
 pub struct TenantService {
     repo: Arc<dyn TenantRepository>,
+    signing: Arc<SigningKeys>,
     clock: SharedClock,
 }
 
 impl TenantService {
-    /// Builds the service over its ports.
-    pub fn new(repo: Arc<dyn TenantRepository>, clock: SharedClock) -> Self {
-        Self { repo, clock }
+    /// Builds the service over its ports; `signing` makes each new tenant's first key.
+    pub fn new(repo: Arc<dyn TenantRepository>, signing: Arc<SigningKeys>, clock: SharedClock) -> Self {
+        Self { repo, signing, clock }
     }
 
     /// Resolves `tenant` for `principal`, checking `access`. A tenant credential naming
@@ -114,10 +121,12 @@ impl TenantService {
         self.repo.find(tenant).await
     }
 
-    /// Creates an active tenant.
+    /// Creates an active tenant together with its first signing key (one transaction), so
+    /// that its first token requests, however many at once, find one key to sign with.
     ///
     /// # Errors
-    /// [`CreateTenantError::SlugTaken`] when the slug is in use.
+    /// [`CreateTenantError::SlugTaken`] when the slug is in use; `Crypto` when the key
+    /// cannot be generated; `Storage`.
     pub async fn create(&self, slug: TenantSlug, name: TenantName) -> Result<Tenant, CreateTenantError> {
         let now = self.clock.now();
         let tenant = Tenant {
@@ -130,7 +139,8 @@ impl TenantService {
             created_at: now,
             updated_at: now,
         };
-        match self.repo.insert(&tenant).await {
+        let first_key = self.signing.new_key(Scope::Tenant(tenant.id), tenant.policy.signing_algorithm)?;
+        match self.repo.insert(&tenant, &first_key).await {
             Ok(()) => Ok(tenant),
             Err(InsertTenantError::SlugTaken) => Err(CreateTenantError::SlugTaken),
             Err(InsertTenantError::Storage(e)) => Err(e.into()),
@@ -217,12 +227,18 @@ impl TenantService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{FixedClock, InMemoryTenants};
+    use crate::testing::{FixedClock, InMemorySigningKeys, InMemoryTenants, KidOnlyCodec};
     use chrono::Duration;
+
+    fn service() -> TenantService {
+        let clock: crate::clock::SharedClock = Arc::new(FixedClock::default());
+        let signing = SigningKeys::new(Arc::new(InMemorySigningKeys::default()), Arc::new(KidOnlyCodec), clock.clone());
+        TenantService::new(Arc::new(InMemoryTenants::default()), Arc::new(signing), clock)
+    }
 
     #[tokio::test]
     async fn a_change_made_from_a_stale_copy_never_writes_the_old_status_back() {
-        let svc = TenantService::new(Arc::new(InMemoryTenants::default()), Arc::new(FixedClock::default()));
+        let svc = service();
         let stale = svc.create(TenantSlug::parse("acme").unwrap(), TenantName::parse("Acme").unwrap()).await.unwrap();
         let suspended = svc.set_status(stale.clone(), TenantStatus::Suspended).await.unwrap();
         assert_eq!(suspended.status, TenantStatus::Suspended);
@@ -245,7 +261,7 @@ mod tests {
 
     #[tokio::test]
     async fn setting_the_status_of_a_deleted_tenant_is_not_found() {
-        let svc = TenantService::new(Arc::new(InMemoryTenants::default()), Arc::new(FixedClock::default()));
+        let svc = service();
         let t = svc.create(TenantSlug::parse("acme").unwrap(), TenantName::parse("Acme").unwrap()).await.unwrap();
         svc.delete(&t).await.unwrap();
         assert!(matches!(svc.set_status(t, TenantStatus::Suspended).await, Err(TenantAccessError::NotFound)));

@@ -1,6 +1,7 @@
 //! [`SessionRepository`] over the `sessions` table. Rotation is a single conditional
 //! `UPDATE … WHERE refresh_jti = :presented … RETURNING *`, so concurrent refreshes of one
-//! token have exactly one winner on SQLite and PostgreSQL, across processes.
+//! token have exactly one winner on SQLite and PostgreSQL, across processes. Purging is
+//! `DELETE … WHERE id IN (SELECT id … LIMIT n)`: bounded, and portable to both.
 
 use super::fetch_page;
 use crate::convert::{scope_filter, storage};
@@ -13,7 +14,7 @@ use keyplane_domain::ids::{SessionId, TenantId};
 use keyplane_domain::page::{Page, PageRequest};
 use keyplane_domain::scope::Scope;
 use keyplane_domain::session::{Session, SessionRepository, SessionSubject};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 /// Sessions in SQL.
@@ -157,5 +158,24 @@ impl SessionRepository for SqlSessions {
         }
         let select = select.order_by_desc(sessions::Column::CreatedAt).order_by_desc(sessions::Column::Id);
         fetch_page(&self.db, select, page, from_row).await
+    }
+
+    async fn purge(&self, cutoff: DateTime<Utc>, limit: u64) -> Result<u64, StorageError> {
+        let ended = Query::select()
+            .column(sessions::Column::Id)
+            .from(sessions::Entity)
+            .cond_where(
+                Condition::any()
+                    .add(sessions::Column::ExpiresAt.lt(cutoff))
+                    .add(sessions::Column::RevokedAt.lt(cutoff)),
+            )
+            .limit(limit)
+            .to_owned();
+        let result = sessions::Entity::delete_many()
+            .filter(sessions::Column::Id.in_subquery(ended))
+            .exec(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(result.rows_affected)
     }
 }

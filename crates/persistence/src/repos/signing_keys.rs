@@ -1,6 +1,9 @@
-//! [`SigningKeyRepository`] over the `signing_keys` table.
+//! [`SigningKeyRepository`] over the `signing_keys` table. A unique partial index allows
+//! one non-retired key per scope (migration `m20261124_000007`); a scope's first key is
+//! an `INSERT … ON CONFLICT DO NOTHING` followed by a read of the winner, and a rotation
+//! retires the old key before inserting the new one, in one transaction.
 
-use crate::convert::{scope_filter, storage};
+use crate::convert::{classify, scope_filter, storage, WriteFailure};
 use crate::entities::signing_keys;
 use crate::Database;
 use async_trait::async_trait;
@@ -10,8 +13,14 @@ use keyplane_domain::ids::{SigningKeyId, TenantId};
 use keyplane_domain::policy::SigningAlgorithm;
 use keyplane_domain::scope::Scope;
 use keyplane_domain::token::{SigningKey, SigningKeyRepository};
-use sea_orm::sea_query::{Condition, Expr};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::sea_query::{Condition, Expr, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+};
+
+/// How many times a rotation that lost a race with another rotation of its scope is
+/// retried (over the winner's key).
+const ROTATE_ATTEMPTS: u32 = 3;
 
 /// Signing keys in SQL.
 #[derive(Clone)]
@@ -41,22 +50,52 @@ fn from_row(row: signing_keys::Model) -> Result<SigningKey, StorageError> {
     })
 }
 
+/// The row of a new key.
+pub(crate) fn new_row(key: &SigningKey) -> signing_keys::ActiveModel {
+    signing_keys::ActiveModel {
+        id: Set(key.id.as_uuid()),
+        tenant_id: Set(key.scope.tenant().map(|t| t.as_uuid())),
+        kid: Set(key.kid.clone()),
+        algorithm: Set(key.algorithm.as_str().to_owned()),
+        public_jwk: Set(key.public_jwk.clone()),
+        sealed_private: Set(key.sealed_private.clone()),
+        created_at: Set(key.created_at),
+        retired_at: Set(key.retired_at),
+        retain_until: Set(key.retain_until),
+    }
+}
+
+/// Retires the active key of `key`'s scope and inserts `key`, in one transaction.
+async fn rotate_once(db: &crate::Database, key: &SigningKey, retain_until: DateTime<Utc>) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
+    signing_keys::Entity::update_many()
+        .col_expr(signing_keys::Column::RetiredAt, Expr::value(key.created_at))
+        .col_expr(signing_keys::Column::RetainUntil, Expr::value(retain_until))
+        .filter(scope_filter(signing_keys::Column::TenantId, key.scope))
+        .filter(signing_keys::Column::RetiredAt.is_null())
+        .exec(&txn)
+        .await?;
+    signing_keys::Entity::insert(new_row(key)).exec_without_returning(&txn).await?;
+    txn.commit().await
+}
+
+/// Inserts `key` unless that would break a unique index (above all the one active key
+/// per scope); returns whether it was inserted.
+async fn insert_unless_conflicting(db: &impl ConnectionTrait, key: &SigningKey) -> Result<bool, DbErr> {
+    let inserted = signing_keys::Entity::insert(new_row(key))
+        .on_conflict(OnConflict::new().do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await?;
+    Ok(inserted == 1)
+}
+
 #[async_trait]
 impl SigningKeyRepository for SqlSigningKeys {
-    async fn insert(&self, key: &SigningKey) -> Result<(), StorageError> {
-        let model = signing_keys::ActiveModel {
-            id: Set(key.id.as_uuid()),
-            tenant_id: Set(key.scope.tenant().map(|t| t.as_uuid())),
-            kid: Set(key.kid.clone()),
-            algorithm: Set(key.algorithm.as_str().to_owned()),
-            public_jwk: Set(key.public_jwk.clone()),
-            sealed_private: Set(key.sealed_private.clone()),
-            created_at: Set(key.created_at),
-            retired_at: Set(key.retired_at),
-            retain_until: Set(key.retain_until),
-        };
-        signing_keys::Entity::insert(model).exec_without_returning(&self.db).await.map_err(storage)?;
-        Ok(())
+    async fn insert_if_absent(&self, key: &SigningKey) -> Result<SigningKey, StorageError> {
+        if insert_unless_conflicting(&self.db, key).await.map_err(storage)? {
+            return Ok(key.clone());
+        }
+        self.active(key.scope).await?.ok_or_else(|| StorageError::new("the scope's active key vanished"))
     }
 
     async fn active(&self, scope: Scope) -> Result<Option<SigningKey>, StorageError> {
@@ -95,22 +134,17 @@ impl SigningKeyRepository for SqlSigningKeys {
         rows.into_iter().map(from_row).collect()
     }
 
-    async fn retire_others(
-        &self,
-        scope: Scope,
-        keep: SigningKeyId,
-        at: DateTime<Utc>,
-        retain_until: DateTime<Utc>,
-    ) -> Result<u64, StorageError> {
-        let result = signing_keys::Entity::update_many()
-            .col_expr(signing_keys::Column::RetiredAt, Expr::value(at))
-            .col_expr(signing_keys::Column::RetainUntil, Expr::value(retain_until))
-            .filter(scope_filter(signing_keys::Column::TenantId, scope))
-            .filter(signing_keys::Column::RetiredAt.is_null())
-            .filter(signing_keys::Column::Id.ne(keep.as_uuid()))
-            .exec(&self.db)
-            .await
-            .map_err(storage)?;
-        Ok(result.rows_affected)
+    async fn rotate(&self, key: &SigningKey, retain_until: DateTime<Utc>) -> Result<(), StorageError> {
+        let mut attempt = 1;
+        loop {
+            match rotate_once(&self.db, key, retain_until).await.map_err(classify) {
+                Ok(()) => return Ok(()),
+                // Another rotation inserted its key after this one retired the old key.
+                Err(WriteFailure::Unique) if attempt < ROTATE_ATTEMPTS => attempt += 1,
+                Err(WriteFailure::Unique) => return Err(StorageError::new("rotation kept losing to others")),
+                Err(WriteFailure::ForeignKey) => return Err(StorageError::new("the key's tenant is gone")),
+                Err(WriteFailure::Other(e)) => return Err(e),
+            }
+        }
     }
 }

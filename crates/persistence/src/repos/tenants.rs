@@ -1,8 +1,10 @@
-//! [`TenantRepository`] over the `tenants` table.
+//! [`TenantRepository`] over the `tenants` table. A new tenant's row and its first
+//! signing key are written in one transaction.
 
 use super::fetch_page;
+use super::signing_keys::new_row;
 use crate::convert::{classify, storage, tenant_from_row, WriteFailure};
-use crate::entities::tenants;
+use crate::entities::{signing_keys, tenants};
 use crate::Database;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -10,9 +12,10 @@ use keyplane_domain::error::StorageError;
 use keyplane_domain::ids::TenantId;
 use keyplane_domain::page::{Page, PageRequest};
 use keyplane_domain::tenant::{InsertTenantError, Tenant, TenantRef, TenantRepository, TenantStatus};
+use keyplane_domain::token::SigningKey;
 use sea_orm::sea_query::Expr;
 use sea_orm::ActiveValue::{NotSet, Set};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
 
 /// Tenants in SQL.
 #[derive(Clone)]
@@ -45,17 +48,20 @@ fn active(t: &Tenant) -> tenants::ActiveModel {
 
 #[async_trait]
 impl TenantRepository for SqlTenants {
-    async fn insert(&self, tenant: &Tenant) -> Result<(), InsertTenantError> {
-        match tenants::Entity::insert(active(tenant)).exec_without_returning(&self.db).await {
-            Ok(_) => Ok(()),
-            Err(e) => Err(match classify(e) {
+    async fn insert(&self, tenant: &Tenant, first_key: &SigningKey) -> Result<(), InsertTenantError> {
+        let txn = self.db.begin().await.map_err(storage)?;
+        if let Err(e) = tenants::Entity::insert(active(tenant)).exec_without_returning(&txn).await {
+            return Err(match classify(e) {
                 WriteFailure::Unique => InsertTenantError::SlugTaken,
                 WriteFailure::ForeignKey => {
                     InsertTenantError::Storage(StorageError::new("unexpected foreign key on tenants"))
                 }
                 WriteFailure::Other(s) => InsertTenantError::Storage(s),
-            }),
+            });
         }
+        signing_keys::Entity::insert(new_row(first_key)).exec_without_returning(&txn).await.map_err(storage)?;
+        txn.commit().await.map_err(storage)?;
+        Ok(())
     }
 
     async fn find(&self, tenant: &TenantRef) -> Result<Option<Tenant>, StorageError> {

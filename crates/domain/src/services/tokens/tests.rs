@@ -11,28 +11,14 @@ use crate::policy::{ClusterKind, TokenPolicy};
 use crate::services::tokens::{Credentials, EntryPoint, Realm, Renewal, SignInRequest, SignOut};
 use crate::session::SessionSubject;
 use crate::tenant::{TenantName, TenantRef, TenantSlug, TenantStatus};
-use crate::testing::{InMemoryApiKeys, InMemorySessions, InMemoryTenants, InMemoryUsers, PlainHasher};
-use crate::token::{KeyMaterial, SigningKey, SigningKeyRepository, TokenCodec};
+use crate::testing::{
+    InMemoryApiKeys, InMemorySessions, InMemorySigningKeys, InMemoryTenants, InMemoryUsers, ManualClock, PlainHasher,
+};
+use crate::token::{KeyMaterial, SigningKey, TokenCodec};
 use crate::user::{Metadata, User, UserName};
 use async_trait::async_trait;
-use chrono::TimeZone;
 use std::collections::HashMap;
 use std::sync::Mutex;
-
-/// A clock the test moves by hand.
-struct ManualClock(Mutex<DateTime<Utc>>);
-
-impl ManualClock {
-    fn advance(&self, by: Duration) {
-        *self.0.lock().unwrap() += by;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
-    }
-}
 
 #[derive(Default)]
 struct Operators(Mutex<Vec<PlatformUser>>);
@@ -51,35 +37,6 @@ impl PlatformUserRepository for Operators {
     }
     async fn count(&self) -> Result<u64, StorageError> {
         Ok(self.0.lock().unwrap().len() as u64)
-    }
-}
-
-#[derive(Default)]
-struct SigningStore(Mutex<Vec<SigningKey>>);
-
-#[async_trait]
-impl SigningKeyRepository for SigningStore {
-    async fn insert(&self, key: &SigningKey) -> Result<(), StorageError> {
-        self.0.lock().unwrap().push(key.clone());
-        Ok(())
-    }
-    async fn active(&self, scope: Scope) -> Result<Option<SigningKey>, StorageError> {
-        Ok(self.0.lock().unwrap().iter().find(|k| k.scope == scope && k.retired_at.is_none()).cloned())
-    }
-    async fn find_by_kid(&self, kid: &str) -> Result<Option<SigningKey>, StorageError> {
-        Ok(self.0.lock().unwrap().iter().find(|k| k.kid == kid).cloned())
-    }
-    async fn published(&self, scope: Scope, _: DateTime<Utc>) -> Result<Vec<SigningKey>, StorageError> {
-        Ok(self.0.lock().unwrap().iter().filter(|k| k.scope == scope).cloned().collect())
-    }
-    async fn retire_others(
-        &self,
-        _: Scope,
-        _: crate::ids::SigningKeyId,
-        _: DateTime<Utc>,
-        _: DateTime<Utc>,
-    ) -> Result<u64, StorageError> {
-        Ok(0)
     }
 }
 
@@ -122,14 +79,17 @@ struct World {
 const PW: &str = "correct horse battery";
 
 async fn world(grace_secs: i64) -> World {
-    let clock = Arc::new(ManualClock(Mutex::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap())));
+    let clock = Arc::new(ManualClock::default());
     let tenants = Arc::new(InMemoryTenants::default());
     let users = Arc::new(InMemoryUsers::default());
     let keys = Arc::new(InMemoryApiKeys::default());
     let sessions = Arc::new(InMemorySessions::default());
     let hasher: Arc<dyn PasswordHasher> = Arc::new(PlainHasher);
-    let signing =
-        Arc::new(SigningKeys::new(Arc::new(SigningStore::default()), Arc::new(HandleCodec::default()), clock.clone()));
+    let signing = Arc::new(SigningKeys::new(
+        Arc::new(InMemorySigningKeys::default()),
+        Arc::new(HandleCodec::default()),
+        clock.clone(),
+    ));
     let tenant = Tenant {
         id: TenantId::generate(),
         slug: TenantSlug::parse("acme").unwrap(),
@@ -140,7 +100,8 @@ async fn world(grace_secs: i64) -> World {
         created_at: clock.now(),
         updated_at: clock.now(),
     };
-    tenants.insert(&tenant).await.unwrap();
+    let first_key = signing.new_key(Scope::Tenant(tenant.id), SigningAlgorithm::EdDsa).unwrap();
+    tenants.insert(&tenant, &first_key).await.unwrap();
     let alice = User {
         id: UserId::generate(),
         tenant_id: tenant.id,

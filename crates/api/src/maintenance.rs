@@ -1,0 +1,51 @@
+//! Background upkeep that runs beside the server and stops with it: purging sessions that
+//! ended longer ago than their retention, so that storage stays bounded.
+
+use crate::settings::SessionPurgeSettings;
+use keyplane_domain::clock::SharedClock;
+use keyplane_domain::services::retention::{SessionRetention, SessionRetentionPolicy};
+use keyplane_domain::session::SessionRepository;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The session purge loop: purge (batch after batch), then wait an interval.
+pub struct SessionPurge {
+    retention: SessionRetention,
+    interval: Duration,
+}
+
+impl SessionPurge {
+    /// The purge configured by `settings`; `None` when purging is disabled
+    /// (`interval_ms = 0`).
+    pub fn new(
+        sessions: Arc<dyn SessionRepository>,
+        clock: SharedClock,
+        settings: &SessionPurgeSettings,
+    ) -> Option<Self> {
+        if settings.interval_ms == 0 {
+            return None;
+        }
+        let keep_for = i64::try_from(settings.retention_secs)
+            .ok()
+            .and_then(chrono::Duration::try_seconds)
+            .unwrap_or(chrono::Duration::MAX);
+        let policy = SessionRetentionPolicy { keep_for, batch_size: settings.batch_size.max(1) };
+        Some(Self {
+            retention: SessionRetention::new(sessions, clock, policy),
+            interval: Duration::from_millis(settings.interval_ms),
+        })
+    }
+
+    /// Runs until the task is aborted. A failed purge is logged and tried again after the
+    /// interval.
+    pub async fn run(self) {
+        loop {
+            match self.retention.purge().await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, "purged ended sessions"),
+                Err(e) => tracing::warn!(error = %e, "purging ended sessions failed"),
+            }
+            tokio::time::sleep(self.interval).await;
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! The repositories against real SQLite and PostgreSQL (a fresh database per test; the
+//! PostgreSQL half is skipped when the server is unreachable, unless
+//! `KEYPLANE_TEST_REQUIRE_POSTGRES=1`): session purging, and one active signing key per
+//! scope whatever the concurrency.
+
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+use keyplane_domain::ids::{PlatformUserId, SessionId, SigningKeyId, TenantId};
+use keyplane_domain::policy::{ClusterKind, SigningAlgorithm, TokenPolicy};
+use keyplane_domain::scope::Scope;
+use keyplane_domain::session::{Session, SessionRepository, SessionSubject};
+use keyplane_domain::tenant::{InsertTenantError, Tenant, TenantName, TenantRepository, TenantSlug, TenantStatus};
+use keyplane_domain::token::{SigningKey, SigningKeyRepository};
+use keyplane_migrations::{Migrator, MigratorTrait};
+use keyplane_persistence::entities::{sessions, signing_keys};
+use keyplane_persistence::{Database, SqlSessions, SqlSigningKeys, SqlTenants};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// A fresh, migrated database; dropped (PostgreSQL) or deleted (SQLite) at the end.
+struct Fresh {
+    db: Database,
+    cleanup: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl Drop for Fresh {
+    fn drop(&mut self) {
+        if let Some(cleanup) = self.cleanup.take() {
+            cleanup();
+        }
+    }
+}
+
+fn suffix() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+}
+
+async fn sqlite() -> Fresh {
+    let fresh = sqlite_unmigrated().await;
+    keyplane_persistence::migrate(&fresh.db).await.unwrap();
+    fresh
+}
+
+async fn sqlite_unmigrated() -> Fresh {
+    let path = std::env::temp_dir().join(format!("keyplane-persistence-{}.db", suffix()));
+    let db = keyplane_persistence::connect(&format!("sqlite://{}?mode=rwc", path.display()), 8).await.unwrap();
+    let cleanup = move || {
+        for ext in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
+        }
+    };
+    Fresh { db, cleanup: Some(Box::new(cleanup)) }
+}
+
+async fn postgres_unmigrated() -> Option<Fresh> {
+    let admin_url = std::env::var("KEYPLANE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let required = std::env::var("KEYPLANE_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1" || v == "true");
+    let admin = match sea_orm::Database::connect(admin_url.as_str()).await {
+        Ok(admin) => admin,
+        Err(e) if required => panic!("PostgreSQL is required but unreachable at {admin_url}: {e}"),
+        Err(e) => {
+            eprintln!("skipping the PostgreSQL half of this test: {e}");
+            return None;
+        }
+    };
+    let secs = Utc::now().timestamp();
+    let name = format!("kp_test_{secs}_{}", suffix());
+    admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.unwrap();
+    let (prefix, _) = admin_url.rsplit_once('/').unwrap();
+    let db = keyplane_persistence::connect(&format!("{prefix}/{name}"), 16).await.unwrap();
+    let cleanup = move || {
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                if let Ok(admin) = sea_orm::Database::connect(admin_url.as_str()).await {
+                    let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+                }
+            });
+        })
+        .join();
+    };
+    Some(Fresh { db, cleanup: Some(Box::new(cleanup)) })
+}
+
+async fn postgres() -> Option<Fresh> {
+    let fresh = postgres_unmigrated().await?;
+    keyplane_persistence::migrate(&fresh.db).await.unwrap();
+    Some(fresh)
+}
+
+/// Runs a scenario on SQLite and on PostgreSQL.
+macro_rules! on_both {
+    ($($scenario:ident),* $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$scenario(super::sqlite().await.db.clone()).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(fresh) = super::postgres().await {
+                        super::$scenario(fresh.db.clone()).await;
+                    }
+                }
+            }
+        )*
+    };
+}
+
+on_both!(
+    purge_deletes_ended_sessions_past_the_cutoff_in_bounded_batches,
+    one_active_key_per_scope_under_concurrent_first_inserts,
+    rotation_retires_before_it_inserts_even_when_concurrent,
+    a_tenant_and_its_first_key_are_stored_together_or_not_at_all,
+);
+
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+fn session(created: DateTime<Utc>, expires: DateTime<Utc>, revoked: Option<DateTime<Utc>>) -> Session {
+    Session {
+        id: SessionId::generate(),
+        scope: Scope::Platform,
+        subject: SessionSubject::PlatformUser(PlatformUserId::generate()),
+        subject_name: "admin".into(),
+        created_at: created,
+        expires_at: expires,
+        refresh_jti: Some("jti".into()),
+        previous_refresh_jti: None,
+        rotated_at: None,
+        refresh_count: 0,
+        revoked_at: revoked,
+        revoked_reason: revoked.map(|_| "logout".into()),
+    }
+}
+
+async fn session_ids(db: &Database) -> HashSet<uuid::Uuid> {
+    sessions::Entity::find().all(db).await.unwrap().into_iter().map(|row| row.id).collect()
+}
+
+async fn purge_deletes_ended_sessions_past_the_cutoff_in_bounded_batches(db: Database) {
+    let repo = SqlSessions::new(db.clone());
+    let now = now();
+    let (day, month) = (Duration::days(1), Duration::days(30));
+    let active = session(now - day, now + month, None);
+    let revoked_long_ago = session(now - month, now + month, Some(now - day * 8));
+    let expired_long_ago = session(now - month, now - day * 8, None);
+    let revoked_lately = session(now - month, now + month, Some(now - day * 6));
+    let expired_lately = session(now - month, now - day * 6, None);
+    let more_expired: Vec<Session> = (0..3).map(|_| session(now - month, now - day * 10, None)).collect();
+    let all = [&active, &revoked_long_ago, &expired_long_ago, &revoked_lately, &expired_lately];
+    for s in all.into_iter().chain(&more_expired) {
+        repo.insert(s).await.unwrap();
+    }
+
+    let cutoff = now - day * 7;
+    assert_eq!(repo.purge(cutoff, 2).await.unwrap(), 2, "a batch stops at its limit");
+    assert_eq!(repo.purge(cutoff, 2).await.unwrap(), 2);
+    assert_eq!(repo.purge(cutoff, 2).await.unwrap(), 1, "a short batch: nothing more to purge");
+    assert_eq!(repo.purge(cutoff, 2).await.unwrap(), 0);
+
+    let kept: HashSet<uuid::Uuid> =
+        [&active, &revoked_lately, &expired_lately].iter().map(|s| s.id.as_uuid()).collect();
+    assert_eq!(session_ids(&db).await, kept);
+    assert_eq!(repo.find(Scope::Platform, active.id).await.unwrap(), Some(active.clone()));
+}
+
+fn key(scope: Scope, at: DateTime<Utc>) -> SigningKey {
+    let id = SigningKeyId::generate();
+    SigningKey {
+        id,
+        scope,
+        kid: id.to_string(),
+        algorithm: SigningAlgorithm::EdDsa,
+        public_jwk: serde_json::json!({"kid": id.to_string()}),
+        sealed_private: vec![1, 2, 3],
+        created_at: at,
+        retired_at: None,
+        retain_until: None,
+    }
+}
+
+fn tenant(slug: &str) -> Tenant {
+    let now = now();
+    Tenant {
+        id: TenantId::generate(),
+        slug: TenantSlug::parse(slug).unwrap(),
+        name: TenantName::parse(slug).unwrap(),
+        status: TenantStatus::Active,
+        policy: TokenPolicy::default(),
+        cluster: Some(ClusterKind::Native),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Active keys of `scope`, counted in the table itself.
+async fn active_count(db: &Database, scope: Scope) -> u64 {
+    let tenant = match scope.tenant() {
+        Some(t) => signing_keys::Column::TenantId.eq(t.as_uuid()),
+        None => signing_keys::Column::TenantId.is_null(),
+    };
+    signing_keys::Entity::find()
+        .filter(tenant)
+        .filter(signing_keys::Column::RetiredAt.is_null())
+        .count(db)
+        .await
+        .unwrap()
+}
+
+async fn one_active_key_per_scope_under_concurrent_first_inserts(db: Database) {
+    let repo = Arc::new(SqlSigningKeys::new(db.clone()));
+    let acme = tenant("acme");
+    let first = key(Scope::Tenant(acme.id), now());
+    SqlTenants::new(db.clone()).insert(&acme, &first).await.unwrap();
+
+    for scope in [Scope::Platform, Scope::Tenant(acme.id)] {
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let repo = repo.clone();
+                tokio::spawn(async move { repo.insert_if_absent(&key(scope, now())).await.unwrap().kid })
+            })
+            .collect();
+        let mut winners = HashSet::new();
+        for task in tasks {
+            winners.insert(task.await.unwrap());
+        }
+        assert_eq!(winners.len(), 1, "every caller gets the one winner: {winners:?}");
+        assert_eq!(active_count(&db, scope).await, 1);
+        assert_eq!(repo.active(scope).await.unwrap().unwrap().kid, *winners.iter().next().unwrap());
+    }
+    assert_eq!(repo.active(Scope::Tenant(acme.id)).await.unwrap().unwrap().kid, first.kid, "the tenant's own key won");
+}
+
+async fn rotation_retires_before_it_inserts_even_when_concurrent(db: Database) {
+    let repo = Arc::new(SqlSigningKeys::new(db.clone()));
+    let start = now();
+    let first = repo.insert_if_absent(&key(Scope::Platform, start)).await.unwrap();
+    let second = key(Scope::Platform, start + Duration::seconds(1));
+    let retain_until = start + Duration::hours(12);
+    repo.rotate(&second, retain_until).await.unwrap();
+
+    let old = repo.find_by_kid(&first.kid).await.unwrap().unwrap();
+    assert_eq!((old.retired_at, old.retain_until), (Some(second.created_at), Some(retain_until)));
+    assert_eq!(repo.active(Scope::Platform).await.unwrap().unwrap().kid, second.kid);
+
+    let tasks: Vec<_> = (0..4)
+        .map(|i| {
+            let repo = repo.clone();
+            let next = key(Scope::Platform, start + Duration::seconds(2 + i));
+            tokio::spawn(async move { repo.rotate(&next, retain_until).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().expect("a concurrent rotation succeeds");
+    }
+    assert_eq!(active_count(&db, Scope::Platform).await, 1);
+    assert_eq!(repo.published(Scope::Platform, start).await.unwrap().len(), 6, "every retired key is retained");
+}
+
+async fn a_tenant_and_its_first_key_are_stored_together_or_not_at_all(db: Database) {
+    let tenants = SqlTenants::new(db.clone());
+    let keys = SqlSigningKeys::new(db.clone());
+    let acme = tenant("acme");
+    let acme_key = key(Scope::Tenant(acme.id), now());
+    tenants.insert(&acme, &acme_key).await.unwrap();
+    assert_eq!(keys.active(Scope::Tenant(acme.id)).await.unwrap(), Some(acme_key));
+
+    let clash = tenant("acme");
+    let clash_key = key(Scope::Tenant(clash.id), now());
+    assert!(matches!(tenants.insert(&clash, &clash_key).await, Err(InsertTenantError::SlugTaken)));
+    assert_eq!(keys.find_by_kid(&clash_key.kid).await.unwrap(), None, "no key without its tenant");
+}
+
+/// A database from before the one-active-key rule with duplicate active keys: migrating
+/// keeps the newest per scope active and retires the others with a retention.
+async fn migrating_retires_duplicate_active_keys(fresh: Fresh) {
+    let db = fresh.db.clone();
+    Migrator::up(&db, Some(6)).await.unwrap();
+    let start = now();
+    let keys: Vec<SigningKey> = (0..3).map(|i| key(Scope::Platform, start + Duration::seconds(i))).collect();
+    for k in &keys {
+        let row = signing_keys::ActiveModel {
+            id: Set(k.id.as_uuid()),
+            tenant_id: Set(None),
+            kid: Set(k.kid.clone()),
+            algorithm: Set(k.algorithm.as_str().to_owned()),
+            public_jwk: Set(k.public_jwk.clone()),
+            sealed_private: Set(k.sealed_private.clone()),
+            created_at: Set(k.created_at),
+            retired_at: Set(None),
+            retain_until: Set(None),
+        };
+        signing_keys::Entity::insert(row).exec_without_returning(&db).await.unwrap();
+    }
+    keyplane_persistence::migrate(&db).await.unwrap();
+
+    let repo = SqlSigningKeys::new(db.clone());
+    assert_eq!(repo.active(Scope::Platform).await.unwrap().unwrap().kid, keys[2].kid, "the newest stays active");
+    for old in &keys[..2] {
+        let old = repo.find_by_kid(&old.kid).await.unwrap().unwrap();
+        let (retired, until) = (old.retired_at.unwrap(), old.retain_until.unwrap());
+        assert_eq!(until - retired, Duration::hours(12), "retained as long as a platform token lives");
+    }
+    assert_eq!(active_count(&db, Scope::Platform).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrating_retires_duplicate_active_keys_sqlite() {
+    migrating_retires_duplicate_active_keys(sqlite_unmigrated().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrating_retires_duplicate_active_keys_postgres() {
+    if let Some(fresh) = postgres_unmigrated().await {
+        migrating_retires_duplicate_active_keys(fresh).await;
+    }
+}
