@@ -145,11 +145,6 @@ impl ApiError {
         Failure::internal(cause).into()
     }
 
-    /// The response, for handlers that build responses themselves.
-    pub fn error_response_json(&self) -> HttpResponse {
-        self.error_response()
-    }
-
     /// The envelope.
     pub fn body(&self) -> ErrorBody {
         ErrorBody {

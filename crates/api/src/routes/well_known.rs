@@ -1,14 +1,15 @@
 //! `/t/{tenant}/.well-known/jwks.json` and `/openid-configuration`: what any JWT or OAuth
 //! library needs to verify the tenant's tokens without Keyplane's code.
 
+use crate::failure::Failure;
+use crate::routes::oauth::{find_tenant, OAuthError, OAuthErrorBody};
 use crate::routes::{Api, Route};
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use keyplane_domain::scope::Scope;
-use keyplane_domain::tenant::TenantRef;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use utoipa::{OpenApi, ToSchema};
 
 /// The routes and their part of the OpenAPI document, registered together.
@@ -71,50 +72,34 @@ pub struct Discovery {
     pub access_token_audience: String,
 }
 
-fn not_found(raw: &str) -> HttpResponse {
-    HttpResponse::NotFound()
-        .json(json!({"error": "invalid_request", "error_description": format!("Tenant '{raw}' was not found.")}))
-}
-
 /// The tenant's JSON Web Key Set.
 #[utoipa::path(get, path = "/t/{tenant}/.well-known/jwks.json", tag = "oauth2",
     params(("tenant" = String, Path, description = "Tenant slug")),
-    responses((status = 200, description = "The published keys.", body = Jwks), (status = 404, description = "Unknown tenant.")))]
-pub async fn jwks(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
-    let Some(tenant_ref) = TenantRef::parse(&path) else { return not_found(&path) };
-    let tenant = match state.tenants.find(&tenant_ref).await {
-        Ok(Some(t)) => t,
-        Ok(None) => return not_found(&path),
-        Err(e) => return crate::error::ApiError::from(e).error_response_json(),
-    };
+    responses((status = 200, description = "The published keys.", body = Jwks), (status = 404, description = "Unknown tenant (`invalid_request`).", body = OAuthErrorBody)))]
+pub async fn jwks(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, OAuthError> {
+    let tenant = find_tenant(&state, &path).await?;
     let signing = state.tokens.signing();
-    let mut keys: Vec<Value> = match signing.published(Scope::Tenant(tenant.id)).await {
-        Ok(keys) => keys.iter().map(|k| k.public_jwk.clone()).collect(),
-        Err(e) => return crate::error::ApiError::from(e).error_response_json(),
-    };
+    let mut keys: Vec<Value> =
+        signing.published(Scope::Tenant(tenant.id)).await?.iter().map(|k| k.public_jwk.clone()).collect();
     if keys.is_empty() {
-        // A tenant created before it ever signed: publish its first key now.
-        match signing.active(Scope::Tenant(tenant.id), tenant.policy.signing_algorithm).await {
-            Ok(key) => keys.push(key.public_jwk.clone()),
-            Err(e) => return crate::error::ApiError::internal(&e).error_response_json(),
-        }
+        // A tenant whose keys were all removed: publish its next key now.
+        let key = signing
+            .active(Scope::Tenant(tenant.id), tenant.policy.signing_algorithm)
+            .await
+            .map_err(|e| OAuthError::from(Failure::internal(&e)))?;
+        keys.push(key.public_jwk.clone());
     }
-    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=60")).json(Jwks { keys })
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=60")).json(Jwks { keys }))
 }
 
 /// The tenant's OpenID Provider metadata.
 #[utoipa::path(get, path = "/t/{tenant}/.well-known/openid-configuration", tag = "oauth2",
     params(("tenant" = String, Path, description = "Tenant slug")),
-    responses((status = 200, description = "Provider metadata.", body = Discovery), (status = 404, description = "Unknown tenant.")))]
-pub async fn discovery(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
-    let Some(tenant_ref) = TenantRef::parse(&path) else { return not_found(&path) };
-    let tenant = match state.tenants.find(&tenant_ref).await {
-        Ok(Some(t)) => t,
-        Ok(None) => return not_found(&path),
-        Err(e) => return crate::error::ApiError::from(e).error_response_json(),
-    };
+    responses((status = 200, description = "Provider metadata.", body = Discovery), (status = 404, description = "Unknown tenant (`invalid_request`).", body = OAuthErrorBody)))]
+pub async fn discovery(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, OAuthError> {
+    let tenant = find_tenant(&state, &path).await?;
     let issuer = state.tokens.issuer(&tenant);
-    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=300")).json(Discovery {
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=300")).json(Discovery {
         jwks_uri: format!("{issuer}/.well-known/jwks.json"),
         token_endpoint: format!("{issuer}/oauth2/token"),
         introspection_endpoint: format!("{issuer}/oauth2/introspect"),
@@ -139,5 +124,5 @@ pub async fn discovery(state: web::Data<AppState>, path: web::Path<String>) -> H
             "roles",
             "token_use",
         ],
-    })
+    }))
 }

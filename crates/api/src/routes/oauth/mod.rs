@@ -7,13 +7,14 @@
 mod client;
 mod error;
 
+pub use client::find_tenant;
 pub use error::{method_not_allowed, OAuthError, OAuthErrorBody};
 
 use crate::routes::{Api, Route};
 use crate::state::AppState;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use client::{authenticate_client, client_key, find_tenant, form, read_params, require};
+use client::{authenticate_client, client_key, form, read_params, require};
 use keyplane_domain::password::Password;
 use keyplane_domain::services::tokens::{Credentials, EntryPoint, Issued, Realm, Renewal, SignInRequest};
 use keyplane_domain::token::ACCESS;
