@@ -229,6 +229,92 @@ pub async fn authenticate(state: &AppState, presented: Presented) -> Result<(Pri
     ))
 }
 
+/// A role in a tenant, as a type: what a handler needs of the caller in the tenant it
+/// acts on.
+pub trait TenantRole {
+    /// The access it grants.
+    const ACCESS: Access;
+}
+
+/// `tenant_admin` in the tenant (or `platform_admin`).
+pub struct TenantAdmin;
+impl TenantRole for TenantAdmin {
+    const ACCESS: Access = Access::Admin;
+}
+
+/// `tenant_admin` or `tenant_viewer` in the tenant (or a platform operator).
+pub struct TenantReader;
+impl TenantRole for TenantReader {
+    const ACCESS: Access = Access::Read;
+}
+
+/// A verified caller holding `R` in the tenant named by the `{tenant}` path segment
+/// (slug or id). Another tenant's credential gets `tenants.not_found`.
+pub struct PathTenant<R: TenantRole> {
+    /// The caller.
+    pub principal: Principal,
+    /// The tenant.
+    pub tenant: Tenant,
+    _role: PhantomData<R>,
+}
+
+/// A verified caller holding `R` in the tenant a `/api/v1/users…` request acts on: the
+/// credential's own, or for a platform operator the one named in `X-Keyplane-Tenant`.
+pub struct ActingTenant<R: TenantRole> {
+    /// The caller.
+    pub principal: Principal,
+    /// The tenant.
+    pub tenant: Tenant,
+    _role: PhantomData<R>,
+}
+
+impl<R: TenantRole + 'static> FromRequest for PathTenant<R> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let caller = Authenticated::<AnyCredential>::from_request(req, payload);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let raw = req.match_info().get("tenant").unwrap_or_default().to_owned();
+        Box::pin(async move {
+            let principal = caller.await?.principal;
+            let state = state.ok_or_else(|| ApiError::internal(&std::io::Error::other("application state missing")))?;
+            let tenant = tenant_for(&state, &principal, &raw, R::ACCESS).await?;
+            Ok(Self { principal, tenant, _role: PhantomData })
+        })
+    }
+}
+
+impl<R: TenantRole + 'static> FromRequest for ActingTenant<R> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let caller = Authenticated::<AnyCredential>::from_request(req, payload);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let req = req.clone();
+        Box::pin(async move {
+            let principal = caller.await?.principal;
+            let state = state.ok_or_else(|| ApiError::internal(&std::io::Error::other("application state missing")))?;
+            let tenant = acting_tenant(&state, &req, &principal, R::ACCESS).await?;
+            Ok(Self { principal, tenant, _role: PhantomData })
+        })
+    }
+}
+
+impl<R: TenantRole> ActingTenant<R> {
+    /// A user of the tenant, by name or id.
+    ///
+    /// # Errors
+    /// `user.not_found`; internal errors.
+    pub async fn user(&self, state: &AppState, user: &str) -> Result<keyplane_domain::user::User, ApiError> {
+        state.users.get(self.tenant.id, user).await.map_err(|e| match e {
+            FindUserError::NotFound => ApiError::new(ErrorCode::UserNotFound, format!("User {user:?} was not found.")),
+            FindUserError::Storage(s) => s.into(),
+        })
+    }
+}
+
 /// Resolves the tenant named in a path for the caller, checking `access`.
 ///
 /// # Errors
@@ -253,7 +339,7 @@ pub async fn tenant_for(
 ///
 /// # Errors
 /// `root.invalid_data` when an operator names no tenant; otherwise as [`tenant_for`].
-pub async fn acting_tenant(
+async fn acting_tenant(
     state: &AppState,
     req: &HttpRequest,
     principal: &Principal,
@@ -274,24 +360,4 @@ pub async fn acting_tenant(
             tenant_for(state, principal, named, access).await
         }
     }
-}
-
-/// The tenant a request acts on (as [`acting_tenant`]) and a user of it named by name or
-/// id, for the admin routes under `/api/v1/users/{user}/…`.
-///
-/// # Errors
-/// As [`acting_tenant`], and `user.not_found`.
-pub async fn acting_user(
-    state: &AppState,
-    req: &HttpRequest,
-    principal: &Principal,
-    user: &str,
-    access: Access,
-) -> Result<(Tenant, keyplane_domain::user::User), ApiError> {
-    let tenant = acting_tenant(state, req, principal, access).await?;
-    let found = state.users.get(tenant.id, user).await.map_err(|e| match e {
-        FindUserError::NotFound => ApiError::new(ErrorCode::UserNotFound, format!("User '{user}' was not found.")),
-        FindUserError::Storage(s) => s.into(),
-    })?;
-    Ok((tenant, found))
 }

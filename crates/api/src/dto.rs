@@ -1,16 +1,15 @@
 //! Response and parameter shapes shared by several routes.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 /// An empty JSON object, returned by deletions and sign-outs (as ECE does).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Empty {}
 
-/// Offset pagination parameters.
-#[derive(Debug, IntoParams)]
+/// Offset pagination parameters, as the `PageQuery` extractor deserialises them.
+#[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
 pub struct PageParams {
     /// Index of the first item (default 0).
     #[param(minimum = 0)]

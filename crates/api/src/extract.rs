@@ -1,6 +1,7 @@
 //! Request extractors whose failures all go through the native error envelope: JSON
 //! bodies (content type, size, syntax, types, named fields) and pagination parameters.
 
+use crate::dto::PageParams;
 use crate::error::{ApiError, ErrorCode};
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -10,7 +11,6 @@ use futures_util::StreamExt;
 use keyplane_domain::page::PageRequest;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
-use std::collections::HashMap;
 
 /// The largest request body accepted, in bytes (app data).
 #[derive(Debug, Clone, Copy)]
@@ -189,20 +189,16 @@ impl FromRequest for PageQuery {
 }
 
 fn parse_page(query: &str) -> Result<PageQuery, ApiError> {
-    let params = web::Query::<HashMap<String, String>>::from_query(query)
-        .map_err(|_| ApiError::new(ErrorCode::InvalidData, "The query string is malformed."))?;
-    let int = |name: &'static str| -> Result<Option<i64>, ApiError> {
-        params
-            .get(name)
-            .map(|v| {
-                v.parse::<i64>().map_err(|_| {
-                    ApiError::new(ErrorCode::InvalidData, format!("'{name}' must be an integer.")).with_fields([name])
-                })
-            })
-            .transpose()
-    };
-    let page =
-        PageRequest::parse(int("from")?, int("size")?).map_err(|e| ApiError::invalid(ErrorCode::InvalidData, &e))?;
+    let pairs = form_urlencoded::parse(query.as_bytes());
+    let params: PageParams = serde_path_to_error::deserialize(serde_urlencoded::Deserializer::new(pairs)).map_err(|e| {
+        match e.path().iter().next_back().map(|s| s.to_string()).filter(|f| f == "from" || f == "size") {
+            Some(field) => {
+                ApiError::new(ErrorCode::InvalidData, format!("'{field}' must be an integer.")).with_fields([field])
+            }
+            None => ApiError::new(ErrorCode::InvalidData, "The query string is malformed."),
+        }
+    })?;
+    let page = PageRequest::parse(params.from, params.size).map_err(|e| ApiError::invalid(ErrorCode::InvalidData, &e))?;
     Ok(PageQuery(page))
 }
 

@@ -1,18 +1,17 @@
 //! Sessions: a user lists and ends its own (`/api/v1/users/auth/sessions`); a tenant
 //! admin lists and ends any user's (`/api/v1/users/{user_name}/sessions`).
 
-use crate::auth::{acting_user, Authenticated};
+use crate::auth::{ActingTenant, Authenticated, TenantAdmin, TenantReader};
 use crate::dto::{Empty, PageInfo, PageParams};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::PageQuery;
 use crate::routes::{Api, Route};
 use crate::state::AppState;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use keyplane_domain::ids::SessionId;
 use keyplane_domain::principal::{Principal, Subject};
 use keyplane_domain::scope::Scope;
-use keyplane_domain::services::tenants::Access;
 use keyplane_domain::session::{Session, SessionSubject};
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
@@ -139,17 +138,6 @@ pub async fn end_own(
     Ok(HttpResponse::Ok().json(Empty {}))
 }
 
-async fn user_subject(
-    state: &AppState,
-    req: &HttpRequest,
-    p: &Principal,
-    user: &str,
-    access: Access,
-) -> Result<(Scope, SessionSubject), ApiError> {
-    let (tenant, user) = acting_user(state, req, p, user, access).await?;
-    Ok((Scope::Tenant(tenant.id), SessionSubject::User(user.id)))
-}
-
 /// List a user's active sessions (tenant admin or viewer).
 #[utoipa::path(get, path = "/api/v1/users/{user_name}/sessions", tag = "sessions",
     params(("user_name" = String, Path, description = "User name or id"), PageParams,
@@ -162,16 +150,16 @@ async fn user_subject(
     ),
     security(("bearer" = []), ("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
 pub async fn list_user(
-    auth: Authenticated,
+    caller: ActingTenant<TenantReader>,
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<String>,
     PageQuery(page): PageQuery,
 ) -> Result<HttpResponse, ApiError> {
-    let (scope, subject) = user_subject(&state, &req, &auth.principal, &path, Access::Read).await?;
+    let subject = caller.user(&state, &path).await?;
+    let (scope, subject) = (Scope::Tenant(caller.tenant.id), SessionSubject::User(subject.id));
     let page = state.tokens.sessions(scope, Some(subject), page).await?;
     let info = PageInfo::from(&page);
-    let sessions = page.items.into_iter().map(|s| to_response(s, &auth.principal)).collect();
+    let sessions = page.items.into_iter().map(|s| to_response(s, &caller.principal)).collect();
     Ok(HttpResponse::Ok().json(SessionList { sessions, page: info }))
 }
 
@@ -187,13 +175,13 @@ pub async fn list_user(
     ),
     security(("bearer" = []), ("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
 pub async fn end_user(
-    auth: Authenticated,
+    caller: ActingTenant<TenantAdmin>,
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (user, sid) = path.into_inner();
-    let (scope, subject) = user_subject(&state, &req, &auth.principal, &user, Access::Admin).await?;
+    let subject = caller.user(&state, &user).await?;
+    let (scope, subject) = (Scope::Tenant(caller.tenant.id), SessionSubject::User(subject.id));
     let sid = parse_sid(&sid)?;
     let session =
         state.tokens.session(scope, sid).await?.filter(|s| s.subject == subject).ok_or_else(session_not_found)?;

@@ -1,7 +1,7 @@
 //! `/api/v1/platform/tenants/{tenant}/keys`: the tenant's application API keys. The secret
 //! is returned once, at creation; only its digest is stored.
 
-use crate::auth::{tenant_for, Authenticated};
+use crate::auth::{PathTenant, TenantAdmin, TenantReader};
 use crate::dto::{Empty, PageInfo, PageParams};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::{JsonBody, PageQuery};
@@ -14,7 +14,6 @@ use keyplane_domain::api_key::{ApiKey, KeyDescription, KeyOwner};
 use keyplane_domain::error::Invalid;
 use keyplane_domain::role::{Roles, TENANT_ADMIN};
 use keyplane_domain::services::api_keys::{KeyError, NewKey};
-use keyplane_domain::services::tenants::Access;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
@@ -172,12 +171,11 @@ fn parse_new(body: CreateKeyRequest) -> Result<NewKey, Invalid> {
     ),
     security(("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
 pub async fn create(
-    auth: Authenticated,
+    caller: PathTenant<TenantAdmin>,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     JsonBody(body): JsonBody<CreateKeyRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = tenant_for(&state, &auth.principal, &path, Access::Admin).await?;
+    let tenant = caller.tenant;
     let new = parse_new(body).map_err(|e| ApiError::invalid(ErrorCode::InvalidData, &e))?;
     let created = state.keys.create(tenant.id, new).await.map_err(|e| key_error(e, ""))?;
     let (access_key_id, secret_access_key) = created.access_key_pair();
@@ -202,12 +200,11 @@ pub async fn create(
     ),
     security(("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
 pub async fn list(
-    auth: Authenticated,
+    caller: PathTenant<TenantReader>,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     PageQuery(page): PageQuery,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = tenant_for(&state, &auth.principal, &path, Access::Read).await?;
+    let tenant = caller.tenant;
     let page = state.keys.list(tenant.id, None, false, page).await?;
     let info = PageInfo::from(&page);
     Ok(HttpResponse::Ok().json(KeyList { keys: page.items.into_iter().map(Into::into).collect(), page: info }))
@@ -224,12 +221,12 @@ pub async fn list(
     ),
     security(("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
 pub async fn get(
-    auth: Authenticated,
+    caller: PathTenant<TenantReader>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, key_id) = path.into_inner();
-    let tenant = tenant_for(&state, &auth.principal, &tenant, Access::Read).await?;
+    let (_, key_id) = path.into_inner();
+    let tenant = caller.tenant;
     let key = state.keys.get(tenant.id, &key_id, None).await.map_err(|e| key_error(e, &key_id))?;
     Ok(HttpResponse::Ok().json(KeyResponse::from(key)))
 }
@@ -247,12 +244,12 @@ pub async fn get(
     ),
     security(("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
 pub async fn revoke(
-    auth: Authenticated,
+    caller: PathTenant<TenantAdmin>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, key_id) = path.into_inner();
-    let tenant = tenant_for(&state, &auth.principal, &tenant, Access::Admin).await?;
+    let (_, key_id) = path.into_inner();
+    let tenant = caller.tenant;
     state.keys.revoke(tenant.id, &key_id, None).await.map_err(|e| key_error(e, &key_id))?;
     Ok(HttpResponse::Ok().json(Empty {}))
 }

@@ -2,7 +2,7 @@
 //! (rotation), under `/api/v1/platform/tenants/{tenant}`. Readable by the tenant's
 //! viewers, changeable by its admins and platform admins.
 
-use crate::auth::{tenant_for, Authenticated};
+use crate::auth::{PathTenant, TenantAdmin, TenantReader};
 use crate::dto::Empty;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::JsonBody;
@@ -12,7 +12,7 @@ use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use keyplane_domain::policy::{ClusterKind, SigningAlgorithm, TokenPolicy};
 use keyplane_domain::scope::Scope;
-use keyplane_domain::services::tenants::{Access, TenantAccessError};
+use keyplane_domain::services::tenants::TenantAccessError;
 use keyplane_domain::token::SigningKey;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -150,12 +150,8 @@ fn access_error(e: TenantAccessError) -> ApiError {
         (status = 404, description = "None configured (`tenants.authentication_cluster_not_found`), or `tenants.not_found`.", body = ErrorBody),
     ),
     security(("bearer" = []), ("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
-pub async fn get_cluster(
-    auth: Authenticated,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let tenant = tenant_for(&state, &auth.principal, &path, Access::Read).await?;
+pub async fn get_cluster(caller: PathTenant<TenantReader>) -> Result<HttpResponse, ApiError> {
+    let tenant = caller.tenant;
     let kind = tenant.cluster.ok_or_else(|| {
         ApiError::new(ErrorCode::ClusterNotFound, "The tenant has no authentication cluster configured.")
     })?;
@@ -174,12 +170,11 @@ pub async fn get_cluster(
     ),
     security(("bearer" = []), ("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
 pub async fn put_cluster(
-    auth: Authenticated,
+    caller: PathTenant<TenantAdmin>,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     JsonBody(body): JsonBody<ClusterConfig>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = tenant_for(&state, &auth.principal, &path, Access::Admin).await?;
+    let tenant = caller.tenant;
     let kind = ClusterKind::parse(&body.kind).map_err(|e| ApiError::invalid(ErrorCode::InvalidData, &e))?;
     let tenant = state.tenants.set_cluster(tenant, Some(kind)).await.map_err(access_error)?;
     Ok(HttpResponse::Ok().json(ClusterConfig { kind: tenant.cluster.map_or("", |c| c.as_str()).to_owned() }))
@@ -197,11 +192,10 @@ pub async fn put_cluster(
     ),
     security(("bearer" = []), ("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
 pub async fn delete_cluster(
-    auth: Authenticated,
+    caller: PathTenant<TenantAdmin>,
     state: web::Data<AppState>,
-    path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = tenant_for(&state, &auth.principal, &path, Access::Admin).await?;
+    let tenant = caller.tenant;
     state.tenants.set_cluster(tenant, None).await.map_err(access_error)?;
     Ok(HttpResponse::Ok().json(Empty {}))
 }
@@ -216,12 +210,8 @@ pub async fn delete_cluster(
         (status = 404, description = "`tenants.not_found`.", body = ErrorBody),
     ),
     security(("bearer" = []), ("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
-pub async fn get_policy(
-    auth: Authenticated,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let tenant = tenant_for(&state, &auth.principal, &path, Access::Read).await?;
+pub async fn get_policy(caller: PathTenant<TenantReader>) -> Result<HttpResponse, ApiError> {
+    let tenant = caller.tenant;
     Ok(HttpResponse::Ok().json(policy_body(&tenant.policy)))
 }
 
@@ -238,12 +228,11 @@ pub async fn get_policy(
     ),
     security(("bearer" = []), ("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
 pub async fn put_policy(
-    auth: Authenticated,
+    caller: PathTenant<TenantAdmin>,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     JsonBody(body): JsonBody<PolicyUpdate>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = tenant_for(&state, &auth.principal, &path, Access::Admin).await?;
+    let tenant = caller.tenant;
     let current = policy_body(&tenant.policy);
     let invalid = |e| ApiError::invalid(ErrorCode::InvalidData, &e);
     let algorithm = match &body.signing_algorithm {
@@ -272,11 +261,10 @@ pub async fn put_policy(
     ),
     security(("bearer" = []), ("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
 pub async fn list_signing_keys(
-    auth: Authenticated,
+    caller: PathTenant<TenantReader>,
     state: web::Data<AppState>,
-    path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = tenant_for(&state, &auth.principal, &path, Access::Read).await?;
+    let tenant = caller.tenant;
     let keys = state.tokens.signing().published(Scope::Tenant(tenant.id)).await?;
     Ok(HttpResponse::Ok().json(SigningKeyList { keys: keys.iter().cloned().map(key_body).collect() }))
 }
@@ -294,13 +282,12 @@ pub async fn list_signing_keys(
     ),
     security(("bearer" = []), ("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
 pub async fn rotate(
-    auth: Authenticated,
+    caller: PathTenant<TenantAdmin>,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     body: web::Bytes,
     req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = tenant_for(&state, &auth.principal, &path, Access::Admin).await?;
+    let tenant = caller.tenant;
     let options: RotateRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RotateRequest::default()
     } else {

@@ -1,6 +1,6 @@
 //! `/api/v1/platform/tenants`: tenant administration by platform operators.
 
-use crate::auth::{tenant_for, Authenticated, PlatformAdmin, PlatformReader};
+use crate::auth::{tenant_for, Authenticated, PathTenant, PlatformAdmin, PlatformReader, TenantReader};
 use crate::dto::{Empty, PageInfo, PageParams};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::{JsonBody, PageQuery};
@@ -169,12 +169,8 @@ pub async fn list(
         (status = 404, description = "No such tenant, or another tenant's credential (`tenants.not_found`).", body = ErrorBody),
     ),
     security(("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
-pub async fn get(
-    auth: Authenticated,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let tenant = tenant_for(&state, &auth.principal, &path, Access::Read).await?;
+pub async fn get(caller: PathTenant<TenantReader>) -> Result<HttpResponse, ApiError> {
+    let tenant = caller.tenant;
     Ok(HttpResponse::Ok().json(TenantResponse::from(tenant)))
 }
 

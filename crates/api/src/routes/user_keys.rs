@@ -2,14 +2,14 @@
 //! user, `/api/v1/users/{user_id}/auth/keys` for tenant admins. A user's key acts as its
 //! owner, with the owner's current roles, while the owner is enabled.
 
-use crate::auth::{acting_user, Authenticated};
+use crate::auth::{ActingTenant, Authenticated, TenantAdmin, TenantReader};
 use crate::dto::Empty;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::JsonBody;
 use crate::routes::{Api, Route};
 use crate::state::AppState;
 use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use keyplane_domain::api_key::{ApiKey, KeyDescription, KeyOwner};
 use keyplane_domain::error::Invalid;
@@ -18,7 +18,6 @@ use keyplane_domain::page::PageRequest;
 use keyplane_domain::principal::{Principal, Subject};
 use keyplane_domain::role::Roles;
 use keyplane_domain::services::api_keys::{CreatedKey, KeyError, NewKey};
-use keyplane_domain::services::tenants::Access;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
@@ -316,17 +315,6 @@ pub async fn delete_own_bulk(
     Ok(HttpResponse::Ok().json(Empty {}))
 }
 
-async fn admin_target(
-    state: &AppState,
-    req: &HttpRequest,
-    p: &Principal,
-    user: &str,
-    access: Access,
-) -> Result<(TenantId, UserId), ApiError> {
-    let (tenant, user) = acting_user(state, req, p, user, access).await?;
-    Ok((tenant.id, user.id))
-}
-
 /// List a user's keys (tenant admin or viewer).
 #[utoipa::path(get, path = "/api/v1/users/{user_id}/auth/keys", tag = "user keys",
     params(("user_id" = String, Path, description = "User id or name"),
@@ -339,12 +327,12 @@ async fn admin_target(
     ),
     security(("bearer" = []), ("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
 pub async fn list_user(
-    auth: Authenticated,
+    caller: ActingTenant<TenantReader>,
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, user) = admin_target(&state, &req, &auth.principal, &path, Access::Read).await?;
+    let user = caller.user(&state, &path).await?;
+    let (tenant, user) = (caller.tenant.id, user.id);
     let keys = all_keys(&state, tenant, user).await?;
     Ok(HttpResponse::Ok().json(UserKeyList { keys: keys.into_iter().map(|k| to_response(k, None)).collect() }))
 }
@@ -361,13 +349,13 @@ pub async fn list_user(
     ),
     security(("bearer" = []), ("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
 pub async fn get_user(
-    auth: Authenticated,
+    caller: ActingTenant<TenantReader>,
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (user, id) = path.into_inner();
-    let (tenant, user) = admin_target(&state, &req, &auth.principal, &user, Access::Read).await?;
+    let user = caller.user(&state, &user).await?;
+    let (tenant, user) = (caller.tenant.id, user.id);
     let key = state.keys.get(tenant, &id, Some(KeyOwner::User(user))).await.map_err(key_error)?;
     Ok(HttpResponse::Ok().json(to_response(not_deleted(key)?, None)))
 }
@@ -384,13 +372,13 @@ pub async fn get_user(
     ),
     security(("bearer" = []), ("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
 pub async fn delete_user(
-    auth: Authenticated,
+    caller: ActingTenant<TenantAdmin>,
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (user, id) = path.into_inner();
-    let (tenant, user) = admin_target(&state, &req, &auth.principal, &user, Access::Admin).await?;
+    let user = caller.user(&state, &user).await?;
+    let (tenant, user) = (caller.tenant.id, user.id);
     delete_one(&state, tenant, user, &id).await?;
     Ok(HttpResponse::Ok().json(Empty {}))
 }

@@ -1,18 +1,17 @@
 //! `/api/v1/users`: user administration within the caller's tenant (a tenant key with
 //! `tenant_admin`, or a platform operator naming the tenant in `X-Keyplane-Tenant`).
 
-use crate::auth::{acting_tenant, Authenticated};
+use crate::auth::{ActingTenant, TenantAdmin, TenantReader};
 use crate::dto::{Empty, PageInfo, PageParams};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::{double_option, JsonBody, PageQuery};
 use crate::routes::{Api, Route};
 use crate::state::AppState;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use keyplane_domain::error::Invalid;
 use keyplane_domain::password::Password;
 use keyplane_domain::role::Roles;
-use keyplane_domain::services::tenants::Access;
 use keyplane_domain::services::users::{FindUserError, NewUser, UserPatch, WriteError};
 use keyplane_domain::user::{Email, FullName, Metadata, User, UserName};
 use serde::{Deserialize, Serialize};
@@ -39,8 +38,8 @@ pub fn api() -> Api {
 )]
 pub struct UsersApi;
 
-/// A user to create.
-#[derive(Debug, Deserialize, ToSchema)]
+/// A user to create. `Debug` hides the password.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     /// Sign-in name: 1 to 128 letters, digits, '.', '_', '-', '@', '+'; unique in the
@@ -63,9 +62,15 @@ pub struct CreateUserRequest {
     pub metadata: Option<Value>,
 }
 
+impl std::fmt::Debug for CreateUserRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateUserRequest").field("user_name", &self.user_name).finish_non_exhaustive()
+    }
+}
+
 /// A JSON merge patch (RFC 7386) of a user: absent fields stay, `null` clears `email`
-/// and `full_name`, `metadata` is merged recursively.
-#[derive(Debug, Deserialize, ToSchema)]
+/// and `full_name`, `metadata` is merged recursively. `Debug` hides the password.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
     /// New sign-in name.
@@ -96,6 +101,12 @@ pub struct UpdateUserRequest {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Option<Value>>,
+}
+
+impl std::fmt::Debug for UpdateUserRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpdateUserRequest").field("user_name", &self.user_name).finish_non_exhaustive()
+    }
 }
 
 /// A user. The password is never returned.
@@ -235,12 +246,11 @@ fn required<T>(field: &'static str, value: Option<Option<T>>) -> Result<Option<T
     ),
     security(("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
 pub async fn create(
-    auth: Authenticated,
+    caller: ActingTenant<TenantAdmin>,
     state: web::Data<AppState>,
-    req: HttpRequest,
     JsonBody(body): JsonBody<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = acting_tenant(&state, &req, &auth.principal, Access::Admin).await?;
+    let tenant = &caller.tenant;
     let name = body.user_name.clone();
     let new = parse_new(body).map_err(invalid)?;
     let user = state.users.create(tenant.id, new).await.map_err(|e| write_error(e, &name))?;
@@ -259,12 +269,11 @@ pub async fn create(
     ),
     security(("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
 pub async fn list(
-    auth: Authenticated,
+    caller: ActingTenant<TenantReader>,
     state: web::Data<AppState>,
-    req: HttpRequest,
     PageQuery(page): PageQuery,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = acting_tenant(&state, &req, &auth.principal, Access::Read).await?;
+    let tenant = &caller.tenant;
     let page = state.users.list(tenant.id, page).await?;
     let info = PageInfo::from(&page);
     Ok(HttpResponse::Ok().json(UserList { users: page.items.into_iter().map(Into::into).collect(), page: info }))
@@ -281,12 +290,11 @@ pub async fn list(
     ),
     security(("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
 pub async fn get(
-    auth: Authenticated,
+    caller: ActingTenant<TenantReader>,
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = acting_tenant(&state, &req, &auth.principal, Access::Read).await?;
+    let tenant = &caller.tenant;
     let user = state.users.get(tenant.id, &path).await.map_err(|e| find_error(e, &path))?;
     Ok(HttpResponse::Ok().json(UserResponse::from(user)))
 }
@@ -308,16 +316,15 @@ pub async fn get(
     ),
     security(("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
 pub async fn update(
-    auth: Authenticated,
+    caller: ActingTenant<TenantAdmin>,
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<String>,
     JsonBody(body): JsonBody<UpdateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = acting_tenant(&state, &req, &auth.principal, Access::Admin).await?;
+    let tenant = &caller.tenant;
     let patch = parse_patch(body).map_err(invalid)?;
     // A new password ends the user's other sessions; the caller's own one survives.
-    let keep = auth.principal.session;
+    let keep = caller.principal.session;
     let user = state.users.update(tenant.id, &path, patch, keep).await.map_err(|e| write_error(e, &path))?;
     Ok(HttpResponse::Ok().json(UserResponse::from(user)))
 }
@@ -333,12 +340,11 @@ pub async fn update(
     ),
     security(("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
 pub async fn delete(
-    auth: Authenticated,
+    caller: ActingTenant<TenantAdmin>,
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = acting_tenant(&state, &req, &auth.principal, Access::Admin).await?;
+    let tenant = &caller.tenant;
     state.users.delete(tenant.id, &path).await.map_err(|e| find_error(e, &path))?;
     Ok(HttpResponse::Ok().json(Empty {}))
 }
