@@ -10,6 +10,7 @@ mod errors;
 mod isolation;
 mod keys;
 mod lifecycle;
+mod lockout;
 mod oauth;
 mod openapi;
 mod pipeline;

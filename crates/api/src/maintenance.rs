@@ -1,8 +1,10 @@
 //! Background upkeep that runs beside the server and stops with it: purging sessions that
-//! ended longer ago than their retention, so that storage stays bounded.
+//! ended longer ago than their retention, and sign-in failure records older than the
+//! longest lockout reset window, so that storage stays bounded.
 
 use crate::settings::SessionPurgeSettings;
 use keyplane_domain::clock::SharedClock;
+use keyplane_domain::lockout::{LockoutRepository, MAX_FAILURE_RESET_SECS};
 use keyplane_domain::services::retention::{SessionRetention, SessionRetentionPolicy};
 use keyplane_domain::session::SessionRepository;
 use std::sync::Arc;
@@ -12,6 +14,7 @@ use std::time::Duration;
 pub struct SessionPurge {
     retention: SessionRetention,
     interval: Duration,
+    failures: Option<(Arc<dyn LockoutRepository>, SharedClock, u64)>,
 }
 
 impl SessionPurge {
@@ -33,7 +36,28 @@ impl SessionPurge {
         Some(Self {
             retention: SessionRetention::new(sessions, clock, policy),
             interval: Duration::from_millis(settings.interval_ms),
+            failures: None,
         })
+    }
+
+    /// Also purges sign-in failure records that no policy can count any more (older than
+    /// the longest reset window, and not locked), in batches of `batch_size`.
+    pub fn with_failures(mut self, lockout: Arc<dyn LockoutRepository>, clock: SharedClock, batch_size: u64) -> Self {
+        self.failures = Some((lockout, clock, batch_size.max(1)));
+        self
+    }
+
+    async fn purge_failures(&self) -> Result<u64, keyplane_domain::error::StorageError> {
+        let Some((lockout, clock, batch)) = &self.failures else { return Ok(0) };
+        let cutoff = clock.now() - chrono::Duration::seconds(MAX_FAILURE_RESET_SECS);
+        let mut total = 0;
+        loop {
+            let deleted = lockout.purge(cutoff, *batch).await?;
+            total += deleted;
+            if deleted < *batch {
+                return Ok(total);
+            }
+        }
     }
 
     /// Runs until the task is aborted. A failed purge is logged and tried again after the
@@ -44,6 +68,11 @@ impl SessionPurge {
                 Ok(0) => {}
                 Ok(deleted) => tracing::info!(deleted, "purged ended sessions"),
                 Err(e) => tracing::warn!(error = %e, "purging ended sessions failed"),
+            }
+            match self.purge_failures().await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, "purged stale sign-in failure records"),
+                Err(e) => tracing::warn!(error = %e, "purging sign-in failure records failed"),
             }
             tokio::time::sleep(self.interval).await;
         }

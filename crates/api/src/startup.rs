@@ -21,6 +21,7 @@ use futures_util::TryFutureExt;
 use keyplane_domain::api_key::ApiKeyRepository;
 use keyplane_domain::authc::{ClusterRegistry, NativeCluster};
 use keyplane_domain::clock::{SharedClock, SystemClock};
+use keyplane_domain::lockout::LockoutRepository;
 use keyplane_domain::password::PasswordHasher;
 use keyplane_domain::platform::{PlatformUserRepository, BOOTSTRAP_ADMIN};
 use keyplane_domain::policy::ClusterKind;
@@ -33,8 +34,12 @@ use keyplane_domain::services::users::UserService;
 use keyplane_domain::session::SessionRepository;
 use keyplane_domain::tenant::TenantRepository;
 use keyplane_domain::user::UserRepository;
-use keyplane_persistence::cache::{CachedApiKeys, CachedPlatformUsers, CachedSessions, CachedTenants, CachedUsers};
-use keyplane_persistence::{SqlApiKeys, SqlPlatformUsers, SqlSessions, SqlSigningKeys, SqlTenants, SqlUsers};
+use keyplane_persistence::cache::{
+    CachedApiKeys, CachedLockout, CachedPlatformUsers, CachedSessions, CachedTenants, CachedUsers,
+};
+use keyplane_persistence::{
+    SqlApiKeys, SqlLockout, SqlPlatformUsers, SqlSessions, SqlSigningKeys, SqlTenants, SqlUsers,
+};
 use secrecy::ExposeSecret;
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -105,11 +110,13 @@ impl Application {
                 signing: signing.clone(),
                 clusters,
                 hasher: hasher.clone(),
+                lockout: repos.lockout.clone(),
                 clock: clock.clone(),
             },
             &base_url,
         );
-        let session_purge = SessionPurge::new(sessions.clone(), clock.clone(), &settings.session_purge);
+        let session_purge = SessionPurge::new(sessions.clone(), clock.clone(), &settings.session_purge)
+            .map(|purge| purge.with_failures(repos.lockout.clone(), clock.clone(), settings.session_purge.batch_size));
         let state = web::Data::new(AppState {
             tenants: TenantService::new(tenants.clone(), signing, clock.clone()),
             users: UserService::new(users.clone(), keys.clone(), sessions.clone(), hasher.clone(), clock.clone()),
@@ -180,6 +187,7 @@ struct Repositories {
     keys: Arc<dyn ApiKeyRepository>,
     platform_users: Arc<dyn PlatformUserRepository>,
     sessions: Arc<dyn SessionRepository>,
+    lockout: Arc<dyn LockoutRepository>,
 }
 
 impl Repositories {
@@ -189,8 +197,9 @@ impl Repositories {
         let keys: Arc<dyn ApiKeyRepository> = Arc::new(SqlApiKeys::new(db.clone()));
         let platform_users: Arc<dyn PlatformUserRepository> = Arc::new(SqlPlatformUsers::new(db.clone()));
         let sessions: Arc<dyn SessionRepository> = Arc::new(SqlSessions::new(db.clone()));
+        let lockout: Arc<dyn LockoutRepository> = Arc::new(SqlLockout::new(db.clone()));
         if ttl.is_zero() {
-            return Self { tenants, users, keys, platform_users, sessions };
+            return Self { tenants, users, keys, platform_users, sessions, lockout };
         }
         Self {
             tenants: Arc::new(CachedTenants::new(tenants, ttl)),
@@ -198,6 +207,7 @@ impl Repositories {
             keys: Arc::new(CachedApiKeys::new(keys, ttl)),
             platform_users: Arc::new(CachedPlatformUsers::new(platform_users, ttl)),
             sessions: Arc::new(CachedSessions::new(sessions, ttl)),
+            lockout: Arc::new(CachedLockout::new(lockout, ttl)),
         }
     }
 }

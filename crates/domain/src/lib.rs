@@ -8,6 +8,7 @@ pub mod authc;
 pub mod clock;
 pub mod error;
 pub mod ids;
+pub mod lockout;
 pub mod page;
 pub mod password;
 pub mod platform;

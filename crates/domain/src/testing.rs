@@ -462,3 +462,77 @@ impl SessionRepository for InMemorySessions {
         Ok(page_of(matching, page))
     }
 }
+
+/// Lockout state in memory, with the repository's counting rules.
+#[derive(Default)]
+pub struct InMemoryLockout {
+    policies: Mutex<Vec<(Scope, crate::lockout::BruteForcePolicy)>>,
+    records: Mutex<Vec<(Scope, crate::lockout::LockoutSubject, crate::lockout::FailureState)>>,
+}
+
+#[async_trait]
+impl crate::lockout::LockoutRepository for InMemoryLockout {
+    async fn policy(&self, scope: Scope) -> Result<crate::lockout::BruteForcePolicy, StorageError> {
+        let all = self.policies.lock().unwrap();
+        Ok(all.iter().find(|(s, _)| *s == scope).map(|(_, p)| *p).unwrap_or_default())
+    }
+    async fn set_policy(
+        &self,
+        scope: Scope,
+        policy: &crate::lockout::BruteForcePolicy,
+        _: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        let mut all = self.policies.lock().unwrap();
+        all.retain(|(s, _)| *s != scope);
+        all.push((scope, *policy));
+        Ok(())
+    }
+    async fn state(
+        &self,
+        scope: Scope,
+        subject: &crate::lockout::LockoutSubject,
+    ) -> Result<Option<crate::lockout::FailureState>, StorageError> {
+        let all = self.records.lock().unwrap();
+        Ok(all.iter().find(|(s, n, _)| *s == scope && n == subject).map(|(_, _, st)| *st))
+    }
+    async fn record_failure(
+        &self,
+        scope: Scope,
+        subject: &crate::lockout::LockoutSubject,
+        policy: &crate::lockout::BruteForcePolicy,
+        now: DateTime<Utc>,
+    ) -> Result<crate::lockout::FailureState, StorageError> {
+        let mut all = self.records.lock().unwrap();
+        let fresh = crate::lockout::FailureState { failures: 0, locked_until: None, last_failure_at: now };
+        let index = match all.iter().position(|(s, n, _)| *s == scope && n == subject) {
+            Some(i) => i,
+            None => {
+                all.push((scope, subject.clone(), fresh));
+                all.len() - 1
+            }
+        };
+        let state = &mut all[index].2;
+        state.failures = state.current_failures(now, policy) + 1;
+        state.last_failure_at = now;
+        if let Some(lock) = policy.lock_for(state.failures) {
+            state.locked_until = Some(state.locked_until.map_or(now + lock, |held| held.max(now + lock)));
+        }
+        Ok(*state)
+    }
+    async fn clear(&self, scope: Scope, subject: &crate::lockout::LockoutSubject) -> Result<bool, StorageError> {
+        let mut all = self.records.lock().unwrap();
+        let before = all.len();
+        all.retain(|(s, n, _)| !(*s == scope && n == subject));
+        Ok(all.len() != before)
+    }
+    async fn purge(&self, cutoff: DateTime<Utc>, limit: u64) -> Result<u64, StorageError> {
+        let mut all = self.records.lock().unwrap();
+        let mut purged = 0;
+        all.retain(|(_, _, st)| {
+            let stale = st.last_failure_at < cutoff && st.locked_until.is_none_or(|u| u < cutoff) && purged < limit;
+            purged += u64::from(stale);
+            !stale
+        });
+        Ok(purged)
+    }
+}

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use keyplane_domain::api_key::{ApiKey, ApiKeyRepository, InsertKeyError, KeyOwner, KeyPublicId};
 use keyplane_domain::error::StorageError;
 use keyplane_domain::ids::{ApiKeyId, PlatformUserId, SessionId, TenantId, UserId};
+use keyplane_domain::lockout::{BruteForcePolicy, FailureState, LockoutRepository, LockoutSubject};
 use keyplane_domain::page::{Page, PageRequest};
 use keyplane_domain::password::PasswordHash;
 use keyplane_domain::platform::{PlatformUser, PlatformUserRepository};
@@ -360,3 +361,68 @@ impl SessionRepository for CachedSessions {
 
 #[cfg(test)]
 mod tests;
+
+/// Lockout state: policies cached per scope; an API key's failure record cached briefly,
+/// since keys are checked on every request (a lock set on another replica applies here
+/// within the TTL, as a key revocation does). User names are always read fresh: their
+/// sign-ins cost a hash anyway.
+pub struct CachedLockout {
+    inner: Arc<dyn LockoutRepository>,
+    policies: Cache<Scope, BruteForcePolicy>,
+    keys: Cache<(Scope, LockoutSubject), Option<FailureState>>,
+}
+
+impl CachedLockout {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn LockoutRepository>, ttl: Duration) -> Self {
+        Self { inner, policies: cache(ttl), keys: cache(ttl) }
+    }
+}
+
+#[async_trait]
+impl LockoutRepository for CachedLockout {
+    async fn policy(&self, scope: Scope) -> Result<BruteForcePolicy, StorageError> {
+        through(&self.policies, scope, self.inner.policy(scope)).await
+    }
+
+    async fn set_policy(
+        &self,
+        scope: Scope,
+        policy: &BruteForcePolicy,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        let result = self.inner.set_policy(scope, policy, now).await;
+        self.policies.invalidate(&scope).await;
+        result
+    }
+
+    async fn state(&self, scope: Scope, subject: &LockoutSubject) -> Result<Option<FailureState>, StorageError> {
+        if subject.as_str().starts_with("key:") {
+            through(&self.keys, (scope, subject.clone()), self.inner.state(scope, subject)).await
+        } else {
+            self.inner.state(scope, subject).await
+        }
+    }
+
+    async fn record_failure(
+        &self,
+        scope: Scope,
+        subject: &LockoutSubject,
+        policy: &BruteForcePolicy,
+        now: DateTime<Utc>,
+    ) -> Result<FailureState, StorageError> {
+        let result = self.inner.record_failure(scope, subject, policy, now).await;
+        self.keys.invalidate(&(scope, subject.clone())).await;
+        result
+    }
+
+    async fn clear(&self, scope: Scope, subject: &LockoutSubject) -> Result<bool, StorageError> {
+        let result = self.inner.clear(scope, subject).await;
+        self.keys.invalidate(&(scope, subject.clone())).await;
+        result
+    }
+
+    async fn purge(&self, cutoff: DateTime<Utc>, limit: u64) -> Result<u64, StorageError> {
+        self.inner.purge(cutoff, limit).await
+    }
+}

@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use keyplane_domain::ids::{PlatformUserId, SessionId, SigningKeyId, TenantId};
+use keyplane_domain::lockout::{BruteForcePolicy, LockoutRepository, LockoutSubject};
 use keyplane_domain::policy::{ClusterKind, SigningAlgorithm, TokenPolicy};
 use keyplane_domain::scope::Scope;
 use keyplane_domain::session::{Session, SessionRepository, SessionSubject};
@@ -12,7 +13,7 @@ use keyplane_domain::tenant::{InsertTenantError, Tenant, TenantName, TenantRepos
 use keyplane_domain::token::{SigningKey, SigningKeyRepository};
 use keyplane_migrations::{Migrator, MigratorTrait};
 use keyplane_persistence::entities::{sessions, signing_keys};
-use keyplane_persistence::{Database, SqlSessions, SqlSigningKeys, SqlTenants};
+use keyplane_persistence::{Database, SqlLockout, SqlSessions, SqlSigningKeys, SqlTenants};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -115,6 +116,7 @@ on_both!(
     one_active_key_per_scope_under_concurrent_first_inserts,
     rotation_retires_before_it_inserts_even_when_concurrent,
     a_tenant_and_its_first_key_are_stored_together_or_not_at_all,
+    concurrent_failures_all_count_and_the_lock_never_shrinks,
 );
 
 fn now() -> DateTime<Utc> {
@@ -319,4 +321,41 @@ async fn migrating_retires_duplicate_active_keys_postgres() {
     if let Some(fresh) = postgres_unmigrated().await {
         migrating_retires_duplicate_active_keys(fresh).await;
     }
+}
+
+async fn concurrent_failures_all_count_and_the_lock_never_shrinks(db: Database) {
+    let repo = Arc::new(SqlLockout::new(db));
+    let scope = Scope::Tenant(TenantId::generate());
+    let alice = LockoutSubject::user_name("Alice");
+    let policy = BruteForcePolicy::new(true, 10, 60, 900, 3600).unwrap();
+    let t0 = now();
+    let tasks: Vec<_> = (0..24)
+        .map(|_| {
+            let (repo, alice) = (repo.clone(), alice.clone());
+            tokio::spawn(async move { repo.record_failure(scope, &alice, &policy, t0).await.unwrap() })
+        })
+        .collect();
+    let mut counts = Vec::new();
+    for t in tasks {
+        counts.push(t.await.unwrap().failures);
+    }
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=24).collect::<Vec<u32>>(), "every concurrent failure counted once");
+    let state = repo.state(scope, &LockoutSubject::user_name("alice")).await.unwrap().unwrap();
+    assert_eq!(state.failures, 24);
+    assert_eq!(state.locked_until, Some(t0 + Duration::seconds(900)), "the longest lock the count gives");
+
+    // A later failure of a smaller lock never shortens the one in force.
+    let other = Scope::Platform;
+    for _ in 0..10 {
+        repo.record_failure(other, &alice, &policy, t0).await.unwrap();
+    }
+    let held = repo.state(other, &alice).await.unwrap().unwrap().locked_until.unwrap();
+    assert_eq!(held, t0 + Duration::seconds(60));
+    assert!(repo.clear(other, &alice).await.unwrap());
+    assert_eq!(repo.state(other, &alice).await.unwrap(), None);
+
+    // Records past the cutoff and not locked are purged.
+    assert_eq!(repo.purge(t0 + Duration::seconds(901), 100).await.unwrap(), 1);
+    assert_eq!(repo.state(scope, &alice).await.unwrap(), None);
 }

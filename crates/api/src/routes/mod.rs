@@ -3,6 +3,7 @@
 //! specific path first, so module order does not matter) and `openapi.rs` documents.
 
 pub mod auth;
+pub mod brute_force;
 pub mod dialects;
 pub mod health;
 pub mod oauth;
@@ -68,6 +69,7 @@ pub fn apis() -> Vec<Api> {
         tenants::api(),
         tenant_keys::api(),
         tenant_settings::api(),
+        brute_force::api(),
         users::api(),
         auth::api(),
         sessions::api(),

@@ -10,8 +10,10 @@ use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use keyplane_domain::error::Invalid;
+use keyplane_domain::ids::TenantId;
 use keyplane_domain::password::Password;
 use keyplane_domain::role::Roles;
+use keyplane_domain::scope::Scope;
 use keyplane_domain::services::users::{FindUserError, NewUser, UserPatch, WriteError};
 use keyplane_domain::user::{Email, FullName, Metadata, User, UserName};
 use serde::{Deserialize, Serialize};
@@ -133,6 +135,25 @@ pub struct UserResponse {
     pub updated_at: DateTime<Utc>,
     /// Last successful sign-in.
     pub last_login_at: Option<DateTime<Utc>>,
+    /// Failed sign-ins in a row that still count towards a lock (any entry point).
+    pub failed_attempts: u32,
+    /// Until when the user is locked out after repeated failures; `null` when not locked.
+    /// `POST /api/v1/users/{user_name}/_unlock` lifts it.
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+impl UserResponse {
+    /// Adds the user's lockout state.
+    ///
+    /// # Errors
+    /// Internal errors.
+    pub async fn with_lockout(mut self, state: &AppState, tenant: TenantId) -> Result<Self, ApiError> {
+        if let Some(lock) = state.tokens.lockout_state(Scope::Tenant(tenant), &self.user_name).await? {
+            self.failed_attempts = lock.failures;
+            self.locked_until = lock.locked_until.filter(|until| *until > state.keys.now());
+        }
+        Ok(self)
+    }
 }
 
 impl From<User> for UserResponse {
@@ -148,6 +169,8 @@ impl From<User> for UserResponse {
             created_at: u.created_at,
             updated_at: u.updated_at,
             last_login_at: u.last_login_at,
+            failed_attempts: 0,
+            locked_until: None,
         }
     }
 }
@@ -276,7 +299,11 @@ pub async fn list(
     let tenant = &caller.tenant;
     let page = state.users.list(tenant.id, page).await?;
     let info = PageInfo::from(&page);
-    Ok(HttpResponse::Ok().json(UserList { users: page.items.into_iter().map(Into::into).collect(), page: info }))
+    let mut users = Vec::with_capacity(page.items.len());
+    for user in page.items {
+        users.push(UserResponse::from(user).with_lockout(&state, tenant.id).await?);
+    }
+    Ok(HttpResponse::Ok().json(UserList { users, page: info }))
 }
 
 /// Get a user by name (without regard to case) or id.
@@ -296,7 +323,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = &caller.tenant;
     let user = state.users.get(tenant.id, &path).await.map_err(|e| find_error(e, &path))?;
-    Ok(HttpResponse::Ok().json(UserResponse::from(user)))
+    Ok(HttpResponse::Ok().json(UserResponse::from(user).with_lockout(&state, tenant.id).await?))
 }
 
 /// Update a user (JSON merge patch). Disabling the user ends all their sessions and those
@@ -326,7 +353,7 @@ pub async fn update(
     // A new password ends the user's other sessions; the caller's own one survives.
     let keep = caller.principal.session;
     let user = state.users.update(tenant.id, &path, patch, keep).await.map_err(|e| write_error(e, &path))?;
-    Ok(HttpResponse::Ok().json(UserResponse::from(user)))
+    Ok(HttpResponse::Ok().json(UserResponse::from(user).with_lockout(&state, tenant.id).await?))
 }
 
 /// Delete a user and the API keys it owns, ending the sessions of both.

@@ -185,6 +185,8 @@ pub struct TokenPorts {
     pub clusters: ClusterRegistry,
     /// Password hashing (platform operators).
     pub hasher: Arc<dyn PasswordHasher>,
+    /// Brute-force policies and failure counters.
+    pub lockout: Arc<dyn crate::lockout::LockoutRepository>,
     /// Time.
     pub clock: SharedClock,
 }

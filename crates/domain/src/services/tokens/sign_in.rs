@@ -1,13 +1,16 @@
 //! Sign-in: the one place a credential is checked, whichever entry point it came through.
 //! A password goes to the tenant's authentication cluster (or the platform's operators);
 //! an API key is matched in constant time and must be live, of the right tenant, and
-//! owned by an enabled user when it is a user's key. Lockout and audit belong here.
+//! owned by an enabled user when it is a user's key. Failures are counted here for the
+//! brute-force lockout, whichever entry point they came through; audit belongs here too.
 
 use super::issue::SessionOwner;
 use super::{Issued, SignInError, TokenError, TokenService};
 use crate::api_key::{ApiKey, KeyOwner, PresentedKey};
 use crate::authc::ClusterError;
+use crate::error::StorageError;
 use crate::ids::UserId;
+use crate::lockout::{BruteForcePolicy, FailureState, LockoutSubject};
 use crate::password::{HashError, Password};
 use crate::principal::{Principal, Subject};
 use crate::role::Roles;
@@ -18,6 +21,14 @@ use chrono::Duration;
 
 /// How often at most a key's `last_used_at` is written.
 const TOUCH_INTERVAL: Duration = Duration::seconds(60);
+
+/// A sign-in attempt being counted for lockout.
+struct Attempt {
+    scope: Scope,
+    subject: LockoutSubject,
+    policy: BruteForcePolicy,
+    had_record: bool,
+}
 
 /// The way in a sign-in came through (for the audit trail and metrics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,9 +180,11 @@ impl TokenService {
     }
 
     async fn check_operator(&self, user_name: &str, password: &Password) -> Result<Verified, SignInError> {
+        let attempt = self.begin_attempt(Scope::Platform, LockoutSubject::user_name(user_name)).await?;
         let user = self.ports.platform_users.find_by_name(user_name).await?;
         let ok = self.ports.hasher.verify(password, user.as_ref().map(|u| &u.password_hash)).await.map_err(hash)?;
-        let user = user.filter(|u| ok && u.enabled).ok_or(SignInError::InvalidCredentials)?;
+        let Some(user) = user.filter(|u| ok && u.enabled) else { return Err(self.failed(attempt).await) };
+        self.succeeded(attempt).await?;
         Ok(Verified {
             subject: SessionSubject::PlatformUser(user.id),
             name: user.user_name,
@@ -187,11 +200,10 @@ impl TokenService {
         }
         let kind = tenant.cluster.ok_or(SignInError::NoCluster)?;
         let cluster = self.ports.clusters.get(kind).map_err(cluster_error)?;
-        let user = cluster
-            .verify(tenant.id, user_name, password)
-            .await
-            .map_err(cluster_error)?
-            .ok_or(SignInError::InvalidCredentials)?;
+        let attempt = self.begin_attempt(Scope::Tenant(tenant.id), LockoutSubject::user_name(user_name)).await?;
+        let user = cluster.verify(tenant.id, user_name, password).await.map_err(cluster_error)?;
+        let Some(user) = user else { return Err(self.failed(attempt).await) };
+        self.succeeded(attempt).await?;
         Ok(Verified {
             subject: SessionSubject::User(user.id),
             name: user.user_name.to_string(),
@@ -206,10 +218,18 @@ impl TokenService {
     async fn check_key(&self, presented: &PresentedKey, expected: Option<&Tenant>) -> Result<Verified, SignInError> {
         let now = self.ports.clock.now();
         let key = self.ports.keys.find_for_authentication(&presented.public_id).await?;
-        let key = key
-            .filter(|k| presented.matches(&k.digest) && k.is_usable(now))
-            .filter(|k| expected.is_none_or(|t| t.id == k.tenant_id))
-            .ok_or(SignInError::InvalidCredentials)?;
+        let key =
+            key.filter(|k| expected.is_none_or(|t| t.id == k.tenant_id)).ok_or(SignInError::InvalidCredentials)?;
+        // Wrong secrets are counted per key id; a locked key fails whatever it is sent with.
+        let attempt =
+            self.begin_attempt(Scope::Tenant(key.tenant_id), LockoutSubject::key(key.public_id.as_str())).await?;
+        if !presented.matches(&key.digest) {
+            return Err(self.failed(attempt).await);
+        }
+        if !key.is_usable(now) {
+            return Err(SignInError::InvalidCredentials);
+        }
+        self.succeeded(attempt).await?;
         let tenant = match expected {
             Some(t) => t.clone(),
             None => {
@@ -235,9 +255,81 @@ impl TokenService {
         })
     }
 
+    /// Starts a counted attempt: `None` when the scope's policy is off; a locked subject
+    /// gets [`SignInError::InvalidCredentials`] at once (the same answer as a wrong
+    /// password, without the hash), and that attempt counts too.
+    async fn begin_attempt(&self, scope: Scope, subject: LockoutSubject) -> Result<Option<Attempt>, SignInError> {
+        let policy = self.ports.lockout.policy(scope).await?;
+        if !policy.enabled {
+            return Ok(None);
+        }
+        let now = self.ports.clock.now();
+        let state = self.ports.lockout.state(scope, &subject).await?;
+        let attempt = Attempt { scope, subject, policy, had_record: state.is_some() };
+        if state.is_some_and(|s| s.is_locked(now)) {
+            return Err(self.failed(Some(attempt)).await);
+        }
+        Ok(Some(attempt))
+    }
+
+    /// Counts a failed attempt; returns the error to answer with.
+    async fn failed(&self, attempt: Option<Attempt>) -> SignInError {
+        let Some(a) = attempt else { return SignInError::InvalidCredentials };
+        let now = self.ports.clock.now();
+        // The lock the new count brings is the audit log's `user.locked` (once it exists).
+        match self.ports.lockout.record_failure(a.scope, &a.subject, &a.policy, now).await {
+            Ok(_) => SignInError::InvalidCredentials,
+            Err(e) => SignInError::Storage(e),
+        }
+    }
+
+    /// A success resets the count.
+    async fn succeeded(&self, attempt: Option<Attempt>) -> Result<(), SignInError> {
+        if let Some(a) = attempt.filter(|a| a.had_record) {
+            self.ports.lockout.clear(a.scope, &a.subject).await?;
+        }
+        Ok(())
+    }
+
+    /// A user's failure record in `scope` (for administrators).
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    pub async fn lockout_state(&self, scope: Scope, user_name: &str) -> Result<Option<FailureState>, StorageError> {
+        let state = self.ports.lockout.state(scope, &LockoutSubject::user_name(user_name)).await?;
+        let policy = self.ports.lockout.policy(scope).await?;
+        let now = self.ports.clock.now();
+        Ok(state.filter(|s| s.current_failures(now, &policy) > 0 || s.is_locked(now)))
+    }
+
+    /// Unlocks a user of `scope` and forgets their failures; returns whether there was
+    /// anything to forget.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    pub async fn unlock(&self, scope: Scope, user_name: &str) -> Result<bool, StorageError> {
+        self.ports.lockout.clear(scope, &LockoutSubject::user_name(user_name)).await
+    }
+
+    /// The scope's brute-force policy.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    pub async fn brute_force_policy(&self, scope: Scope) -> Result<BruteForcePolicy, StorageError> {
+        self.ports.lockout.policy(scope).await
+    }
+
+    /// Replaces the scope's brute-force policy.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    pub async fn set_brute_force_policy(&self, scope: Scope, policy: &BruteForcePolicy) -> Result<(), StorageError> {
+        self.ports.lockout.set_policy(scope, policy, self.ports.clock.now()).await
+    }
+
     /// A key's effective roles: its own for an application key, its owner's current ones
     /// for a user's key; `None` when the owner is disabled or gone.
-    async fn key_roles(&self, key: &ApiKey) -> Result<Option<(Roles, Option<UserId>)>, crate::error::StorageError> {
+    async fn key_roles(&self, key: &ApiKey) -> Result<Option<(Roles, Option<UserId>)>, StorageError> {
         match key.owner {
             KeyOwner::Application => Ok(Some((key.roles.clone(), None))),
             KeyOwner::User(owner) => Ok(match self.ports.users.find_by_id(key.tenant_id, owner).await? {

@@ -12,7 +12,8 @@ use crate::services::tokens::{Credentials, EntryPoint, Realm, Renewal, SignInReq
 use crate::session::SessionSubject;
 use crate::tenant::{TenantName, TenantRef, TenantSlug, TenantStatus};
 use crate::testing::{
-    InMemoryApiKeys, InMemorySessions, InMemorySigningKeys, InMemoryTenants, InMemoryUsers, ManualClock, PlainHasher,
+    InMemoryApiKeys, InMemoryLockout, InMemorySessions, InMemorySigningKeys, InMemoryTenants, InMemoryUsers,
+    ManualClock, PlainHasher,
 };
 use crate::token::{KeyMaterial, SigningKey, TokenCodec};
 use crate::user::{Metadata, User, UserName};
@@ -127,6 +128,7 @@ async fn world(grace_secs: i64) -> World {
         clusters: ClusterRegistry::default()
             .with(ClusterKind::Native, Arc::new(NativeCluster::new(users.clone(), hasher.clone()))),
         hasher,
+        lockout: Arc::new(InMemoryLockout::default()),
         clock: clock.clone(),
     };
     World { tokens: TokenService::new(ports, "http://kp.test"), clock, tenants, users, keys, sessions, tenant, alice }
@@ -340,4 +342,66 @@ async fn a_suspended_tenant_authenticates_no_one() {
         with_refresh: true,
     };
     assert!(matches!(w.tokens.sign_in(request).await, Err(SignInError::TenantSuspended)));
+}
+
+#[tokio::test]
+async fn repeated_failures_lock_the_name_whatever_the_password_then_the_lock_ends() {
+    let w = world(0).await;
+    for _ in 0..10 {
+        assert!(matches!(w.sign_in("wrong").await, Err(SignInError::InvalidCredentials)));
+    }
+    assert!(matches!(w.sign_in(PW).await, Err(SignInError::InvalidCredentials)), "locked: the right password fails");
+    w.clock.advance(Duration::seconds(61));
+    assert!(matches!(w.sign_in(PW).await, Err(SignInError::InvalidCredentials)), "the locked attempt doubled the lock");
+    w.clock.advance(Duration::seconds(240));
+    assert!(w.sign_in(PW).await.is_ok(), "after the lock, the right password works");
+    for _ in 0..9 {
+        assert!(w.sign_in("wrong").await.is_err());
+    }
+    assert!(w.sign_in(PW).await.is_ok(), "a success reset the count: nine failures do not lock");
+}
+
+#[tokio::test]
+async fn unknown_names_lock_the_same_way_and_admins_unlock() {
+    let w = world(0).await;
+    let ghost = |password: &str| {
+        w.tokens.sign_in(SignInRequest {
+            realm: Realm::Tenant(&w.tenant),
+            credentials: Credentials::Password {
+                user_name: "ghost".into(),
+                password: Password::presented(password.into()),
+            },
+            entry: EntryPoint::Sensu,
+            with_refresh: true,
+        })
+    };
+    for _ in 0..10 {
+        assert!(ghost("x").await.is_err());
+    }
+    let scope = Scope::Tenant(w.tenant.id);
+    assert_eq!(w.tokens.lockout_state(scope, "GHOST").await.unwrap().map(|s| s.failures), Some(10));
+    for _ in 0..10 {
+        assert!(w.sign_in("wrong").await.is_err());
+    }
+    assert!(w.tokens.lockout_state(scope, "alice").await.unwrap().unwrap().is_locked(w.clock.now()));
+    assert!(w.tokens.unlock(scope, "Alice").await.unwrap());
+    assert!(w.sign_in(PW).await.is_ok());
+}
+
+#[tokio::test]
+async fn wrong_key_secrets_lock_the_key_id() {
+    let w = world(0).await;
+    let (key, text) = w.app_key(KeyOwner::Application).await;
+    let wrong = format!("kp_{}_{}", key.public_id, "x".repeat(43));
+    let w = &w;
+    let check = |t: String| async move {
+        let credentials = Credentials::ApiKey(PresentedKey::parse(&t).unwrap());
+        w.tokens.check(Realm::KeyTenant, &credentials, EntryPoint::Admin).await
+    };
+    for _ in 0..10 {
+        assert!(matches!(check(wrong.clone()).await, Err(SignInError::InvalidCredentials)));
+    }
+    assert!(matches!(check(text.clone()).await, Err(SignInError::InvalidCredentials)), "the locked key fails");
+    w.clock.advance(Duration::seconds(120));
+    assert!(check(text).await.is_ok());
 }

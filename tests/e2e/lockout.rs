@@ -1,0 +1,252 @@
+//! Brute-force lockout: failures counted per user name across every entry point (and per
+//! key id for wrong key secrets), the same answer for a locked right password as for a
+//! wrong one in every surface, growth, reset, unlock, and counting across processes.
+
+use crate::support::ADMIN_PASSWORD;
+use crate::{assert_error, split_key, TestApp, PASSWORD};
+use reqwest::{Method, Response};
+use serde_json::{json, Value};
+
+on_every_backend!(
+    failures_add_up_across_entry_points_and_a_lock_hides_the_right_password,
+    the_lock_grows_and_the_count_resets,
+    unknown_names_lock_the_same_way,
+    operators_lock_too,
+    wrong_key_secrets_lock_the_key,
+    the_policy_is_validated,
+);
+
+async fn set_policy(app: &TestApp, tenant: &str, body: Value) -> Value {
+    let resp = app
+        .as_admin(Method::PUT, &format!("/api/v1/platform/tenants/{tenant}/brute-force-policy"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+async fn status_and_body(resp: Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let body = resp.json::<Value>().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+/// One sign-in of `user` with `password` through each entry point; the answers.
+async fn every_surface(app: &TestApp, key: &str, user: &str, password: &str) -> Vec<(u16, Value)> {
+    let mut answers = Vec::new();
+    let native = app.with_key(key, Method::POST, "/api/v1/users/auth/_login");
+    answers.push(
+        status_and_body(native.json(&json!({"username": user, "password": password})).send().await.unwrap()).await,
+    );
+    let sensu = app.request(Method::GET, "/t/acme/sensu/auth").basic_auth(user, Some(password));
+    answers.push(status_and_body(sensu.send().await.unwrap()).await);
+    let (status, body) = app
+        .form("/t/acme/oauth2/token", &[("grant_type", "password"), ("username", user), ("password", password)], None)
+        .await;
+    answers.push((status, body));
+    let tenovos = app.request(Method::POST, "/t/acme/tenovos/auth/token").header("X-API-Key", key);
+    answers.push(
+        status_and_body(tenovos.json(&json!({"username": user, "password": password})).send().await.unwrap()).await,
+    );
+    let investsuite = app.request(Method::POST, "/t/acme/investsuite/auth/login/");
+    answers.push(
+        status_and_body(investsuite.json(&json!({"username": user, "password": password})).send().await.unwrap()).await,
+    );
+    answers
+}
+
+async fn user(app: &TestApp, key: &str, name: &str) -> Value {
+    app.with_key(key, Method::GET, &format!("/api/v1/users/{name}")).send().await.unwrap().json().await.unwrap()
+}
+
+async fn failures_add_up_across_entry_points_and_a_lock_hides_the_right_password(app: &TestApp) {
+    let key = app.tenant_with_user("acme").await;
+    set_policy(app, "acme", json!({"max_failures": 5})).await;
+    let wrong = every_surface(app, &key, "alice", "wrong password").await;
+    assert!(wrong.iter().all(|(status, _)| *status == 400 || *status == 401), "{wrong:?}");
+    let alice = user(app, &key, "alice").await;
+    assert_eq!(alice["failed_attempts"], 5, "one failure per entry point: {alice}");
+    assert!(alice["locked_until"].is_string(), "five failures lock: {alice}");
+
+    // Locked: the right password gets exactly the wrong password's answer, everywhere.
+    let locked = every_surface(app, &key, "alice", PASSWORD).await;
+    assert_eq!(locked, wrong, "no oracle in any surface");
+    // Basic on an admin request with the tenant key is one more way in.
+    let resp = app.with_key(&key, Method::GET, "/api/v1/users/auth").basic_auth("alice", Some(PASSWORD)).send();
+    assert_error(resp.await.unwrap(), 401, "root.unauthorized").await;
+
+    let resp = app.with_key(&key, Method::POST, "/api/v1/users/alice/_unlock").send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.json::<Value>().await.unwrap(), json!({}));
+    let alice = user(app, &key, "alice").await;
+    assert_eq!((alice["failed_attempts"].clone(), alice["locked_until"].clone()), (json!(0), Value::Null));
+    let unlocked = every_surface(app, &key, "alice", PASSWORD).await;
+    assert!(unlocked.iter().all(|(status, _)| *status == 200), "{unlocked:?}");
+
+    let resp = app.with_key(&key, Method::POST, "/api/v1/users/nobody/_unlock").send().await.unwrap();
+    assert_error(resp, 404, "user.not_found").await;
+}
+
+async fn login(app: &TestApp, key: &str, password: &str) -> u16 {
+    let resp = app.with_key(key, Method::POST, "/api/v1/users/auth/_login");
+    resp.json(&json!({"username": "alice", "password": password})).send().await.unwrap().status().as_u16()
+}
+
+async fn the_lock_grows_and_the_count_resets(app: &TestApp) {
+    let key = app.tenant_with_user("acme").await;
+    let policy = json!({"max_failures": 3, "lock_seconds": 60, "max_lock_seconds": 300, "failure_reset_seconds": 600});
+    let applied = set_policy(app, "acme", policy.clone()).await;
+    assert_eq!(
+        applied,
+        json!({"enabled": true, "max_failures": 3, "lock_seconds": 60, "max_lock_seconds": 300, "failure_reset_seconds": 600})
+    );
+    for _ in 0..3 {
+        assert_eq!(login(app, &key, "wrong").await, 401);
+    }
+    app.clock.advance(chrono::Duration::seconds(61));
+    assert_eq!(login(app, &key, "wrong").await, 401, "a fourth failure locks for twice as long");
+    app.clock.advance(chrono::Duration::seconds(61));
+    assert_eq!(login(app, &key, PASSWORD).await, 401, "still locked after 61 of 120 s (and counted: 240 s now)");
+    app.clock.advance(chrono::Duration::seconds(241));
+    assert_eq!(login(app, &key, PASSWORD).await, 200, "the lock ended; a success resets the count");
+    for _ in 0..2 {
+        assert_eq!(login(app, &key, "wrong").await, 401);
+    }
+    app.clock.advance(chrono::Duration::seconds(601));
+    for _ in 0..2 {
+        assert_eq!(login(app, &key, "wrong").await, 401);
+    }
+    assert_eq!(login(app, &key, PASSWORD).await, 200, "the count started again after the reset window");
+}
+
+async fn unknown_names_lock_the_same_way(app: &TestApp) {
+    let key = app.tenant_with_user("acme").await;
+    set_policy(app, "acme", json!({"max_failures": 3})).await;
+    let attempt = |name: &'static str| {
+        let req = app.with_key(&key, Method::POST, "/api/v1/users/auth/_login");
+        async move { status_and_body(req.json(&json!({"username": name, "password": "wrong"})).send().await.unwrap()).await }
+    };
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    for _ in 0..5 {
+        known.push(attempt("alice").await);
+        unknown.push(attempt("ghost").await);
+    }
+    assert_eq!(known, unknown, "a known and an unknown name answer alike, locked or not");
+    assert_eq!(user(app, &key, "alice").await["failed_attempts"], 5);
+}
+
+async fn operators_lock_too(app: &TestApp) {
+    let resp = app
+        .as_admin(Method::POST, "/api/v1/users/auth/_login")
+        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}));
+    let token = resp.send().await.unwrap().json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    let resp =
+        app.with_bearer(&token, Method::PUT, "/api/v1/platform/brute-force-policy").json(&json!({"max_failures": 3}));
+    assert_eq!(resp.send().await.unwrap().status(), 200);
+    for _ in 0..3 {
+        let resp = app.request(Method::GET, "/api/v1/platform/tenants").basic_auth("admin", Some("guess")).send();
+        assert_error(resp.await.unwrap(), 401, "root.unauthorized").await;
+    }
+    let resp = app.as_admin(Method::GET, "/api/v1/platform/tenants").send().await.unwrap();
+    assert_error(resp, 401, "root.unauthorized").await;
+    let resp = app.with_bearer(&token, Method::POST, "/api/v1/platform/users/admin/_unlock").send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(app.as_admin(Method::GET, "/api/v1/platform/tenants").send().await.unwrap().status(), 200);
+    let policy: Value =
+        app.as_admin(Method::GET, "/api/v1/platform/brute-force-policy").send().await.unwrap().json().await.unwrap();
+    assert_eq!(policy["max_failures"], 3);
+}
+
+async fn wrong_key_secrets_lock_the_key(app: &TestApp) {
+    let key = app.tenant_with_user("acme").await;
+    set_policy(app, "acme", json!({"max_failures": 3})).await;
+    let (id, secret) = split_key(&key);
+    let wrong = format!("kp_{id}_{}", "A".repeat(secret.len()));
+    for _ in 0..3 {
+        let resp = app.with_key(&wrong, Method::GET, "/api/v1/users").send().await.unwrap();
+        assert_error(resp, 401, "root.unauthorized").await;
+    }
+    let resp = app.with_key(&key, Method::GET, "/api/v1/users").send().await.unwrap();
+    assert_error(resp, 401, "root.unauthorized").await;
+    let (status, _) = app.form("/t/acme/oauth2/token", &[("grant_type", "client_credentials")], Some(&key)).await;
+    assert_eq!(status, 401, "the locked key is refused on every entry point");
+    // Each attempt while locked counted too: five failures lock for 60 × 2² s.
+    app.clock.advance(chrono::Duration::seconds(241));
+    assert_eq!(app.with_key(&key, Method::GET, "/api/v1/users").send().await.unwrap().status(), 200);
+}
+
+async fn the_policy_is_validated(app: &TestApp) {
+    app.tenant_with_user("acme").await;
+    let defaults: Value = app
+        .as_admin(Method::GET, "/api/v1/platform/tenants/acme/brute-force-policy")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        defaults,
+        json!({"enabled": true, "max_failures": 10, "lock_seconds": 60, "max_lock_seconds": 900, "failure_reset_seconds": 43200})
+    );
+    for (field, value) in [
+        ("max_failures", json!(2)),
+        ("max_failures", json!(101)),
+        ("lock_seconds", json!(0)),
+        ("lock_seconds", json!(3601)),
+        ("max_lock_seconds", json!(86_401)),
+        ("max_lock_seconds", json!(30)),
+        ("failure_reset_seconds", json!(0)),
+    ] {
+        let resp = app
+            .as_admin(Method::PUT, "/api/v1/platform/tenants/acme/brute-force-policy")
+            .json(&json!({ field: value }))
+            .send()
+            .await
+            .unwrap();
+        let body = assert_error(resp, 400, "root.invalid_data").await;
+        assert_eq!(body["fields"], json!([field]), "{field} = {value}");
+    }
+    let resp = app
+        .as_admin(Method::PUT, "/api/v1/platform/tenants/acme/brute-force-policy")
+        .json(&json!({"max_failures": "ten"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, 400, "root.invalid_data").await;
+}
+
+/// Two `keyplane` processes on one PostgreSQL database: failures on each add up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_count_failures_together() {
+    let Some(app) = TestApp::spawn(crate::Backend::Postgres).await else { return };
+    let key = app.tenant_with_user("acme").await;
+    set_policy(&app, "acme", json!({"max_failures": 4})).await;
+    let master_key = std::fs::read_to_string(app.data_dir_path().join("master.key")).unwrap();
+    let replica = |i: usize| {
+        let dir = app.data_dir_path().join(format!("replica-{i}")).display().to_string();
+        crate::bootstrap::ServerProcess::start(&[
+            ("KEYPLANE_DATABASE_URL", app.database_url.as_str()),
+            ("KEYPLANE_MASTER_KEY", master_key.trim()),
+            ("KEYPLANE_DATA_DIR", dir.as_str()),
+        ])
+    };
+    let replicas = [replica(0), replica(1)];
+    let attempt = |base: &str, password: &str| {
+        app.client
+            .post(format!("{base}/api/v1/users/auth/_login"))
+            .header("X-API-Key", &key)
+            .json(&json!({"username": "alice", "password": password}))
+            .send()
+    };
+    for i in 0..4 {
+        assert_eq!(attempt(&replicas[i % 2].base, "wrong").await.unwrap().status(), 401);
+    }
+    for r in &replicas {
+        assert_eq!(attempt(&r.base, PASSWORD).await.unwrap().status(), 401, "two failures on each locked alice");
+    }
+    assert_eq!(user(&app, &key, "alice").await["failed_attempts"], 6);
+}
