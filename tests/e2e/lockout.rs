@@ -250,3 +250,36 @@ async fn two_processes_count_failures_together() {
     }
     assert_eq!(user(&app, &key, "alice").await["failed_attempts"], 6);
 }
+
+/// A flood of sign-ins at one tenant (random names, as an attacker sends them) fills only
+/// that tenant's share of the hashing pool: another tenant's users still sign in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_at_one_tenant_leaves_the_others_served() {
+    let app = TestApp::spawn(crate::Backend::Sqlite).await.expect("SQLite is always available");
+    let flooded = app.tenant_with_user("acme").await;
+    let other = app.tenant_with_user("globex").await;
+    let mut refused = 0;
+    for round in 0..3 {
+        let flood: Vec<_> = (0..48)
+            .map(|i| {
+                let req = app.with_key(&flooded, Method::POST, "/api/v1/users/auth/_login");
+                let body = json!({"username": format!("intruder-{round}-{i}"), "password": "guess"});
+                tokio::spawn(async move { req.json(&body).send().await.unwrap().status().as_u16() })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        for _ in 0..2 {
+            let resp = app.with_key(&other, Method::POST, "/api/v1/users/auth/_login");
+            let status = resp.json(&json!({"username": "alice", "password": PASSWORD})).send().await.unwrap().status();
+            assert_eq!(status, 200, "the other tenant's sign-in is served during the flood");
+        }
+        for task in flood {
+            match task.await.unwrap() {
+                401 => {}
+                429 => refused += 1,
+                other => panic!("unexpected status {other}"),
+            }
+        }
+    }
+    assert!(refused > 0, "the flood saturated its own share");
+}

@@ -5,6 +5,7 @@ use crate::error::StorageError;
 use crate::ids::TenantId;
 use crate::password::{HashError, Password, PasswordHasher};
 use crate::policy::ClusterKind;
+use crate::scope::Scope;
 use crate::user::{User, UserName, UserRepository};
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -91,10 +92,14 @@ impl AuthenticationCluster for NativeCluster {
             Ok(name) => self.users.find_by_name(tenant, &name).await.map_err(backend)?,
             Err(_) => None,
         };
-        let ok = self.hasher.verify(password, user.as_ref().map(|u| &u.password_hash)).await.map_err(|e| match e {
-            HashError::Busy { retry_after_secs } => ClusterError::Busy { retry_after_secs },
-            HashError::Failed(why) => ClusterError::Backend(why),
-        })?;
+        let ok = self
+            .hasher
+            .verify(Scope::Tenant(tenant), password, user.as_ref().map(|u| &u.password_hash))
+            .await
+            .map_err(|e| match e {
+                HashError::Busy { retry_after_secs } => ClusterError::Busy { retry_after_secs },
+                HashError::Failed(why) => ClusterError::Backend(why),
+            })?;
         Ok(user.filter(|u| ok && u.enabled))
     }
 }

@@ -2,6 +2,7 @@
 //! port (Argon2id in production, run off the async workers).
 
 use crate::error::Invalid;
+use crate::scope::Scope;
 use async_trait::async_trait;
 use std::fmt;
 
@@ -78,17 +79,20 @@ pub enum HashError {
 /// Hashes and verifies passwords.
 #[async_trait]
 pub trait PasswordHasher: Send + Sync {
-    /// Hashes a new password with a fresh salt.
+    /// Hashes a new password with a fresh salt. `lane` is whose work it is (the tenant,
+    /// or the platform): the pool is shared fairly between lanes.
     ///
     /// # Errors
-    /// [`HashError::Busy`] when saturated; [`HashError::Failed`] otherwise.
-    async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError>;
+    /// [`HashError::Busy`] when `lane`'s share is saturated; [`HashError::Failed`]
+    /// otherwise.
+    async fn hash(&self, lane: Scope, password: &Password) -> Result<PasswordHash, HashError>;
 
     /// Checks a password against a stored hash. With `hash` `None` (unknown user) it
     /// spends the same time on a dummy hash and answers `false`, so that an unknown user
     /// and a wrong password cannot be told apart.
     ///
     /// # Errors
-    /// [`HashError::Busy`] when saturated; [`HashError::Failed`] otherwise.
-    async fn verify(&self, password: &Password, hash: Option<&PasswordHash>) -> Result<bool, HashError>;
+    /// [`HashError::Busy`] when `lane`'s share is saturated; [`HashError::Failed`]
+    /// otherwise.
+    async fn verify(&self, lane: Scope, password: &Password, hash: Option<&PasswordHash>) -> Result<bool, HashError>;
 }

@@ -127,10 +127,10 @@ pub struct PlainHasher;
 
 #[async_trait]
 impl PasswordHasher for PlainHasher {
-    async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
+    async fn hash(&self, _: Scope, password: &Password) -> Result<PasswordHash, HashError> {
         Ok(PasswordHash::from_phc(format!("plain:{}", password.expose())))
     }
-    async fn verify(&self, password: &Password, hash: Option<&PasswordHash>) -> Result<bool, HashError> {
+    async fn verify(&self, _: Scope, password: &Password, hash: Option<&PasswordHash>) -> Result<bool, HashError> {
         Ok(hash.is_some_and(|h| h.as_phc() == format!("plain:{}", password.expose())))
     }
 }

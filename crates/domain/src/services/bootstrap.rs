@@ -6,6 +6,7 @@ use crate::ids::PlatformUserId;
 use crate::password::{HashError, Password, PasswordHasher};
 use crate::platform::{PlatformUser, PlatformUserRepository, BOOTSTRAP_ADMIN};
 use crate::role::{Roles, PLATFORM_ADMIN};
+use crate::scope::Scope;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::rngs::OsRng;
@@ -61,7 +62,7 @@ pub async fn ensure_platform_admin(
     let user = PlatformUser {
         id: PlatformUserId::generate(),
         user_name: BOOTSTRAP_ADMIN.to_owned(),
-        password_hash: hasher.hash(&password).await?,
+        password_hash: hasher.hash(Scope::Platform, &password).await?,
         roles: Roles::single(PLATFORM_ADMIN),
         enabled: true,
         created_at: clock.now(),

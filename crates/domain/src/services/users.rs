@@ -129,7 +129,7 @@ impl UserService {
     /// # Errors
     /// `NameTaken`, `Hash` (busy hashing pool) or `Storage`.
     pub async fn create(&self, tenant: TenantId, new: NewUser) -> Result<User, WriteError> {
-        let password_hash = self.hasher.hash(&new.password).await?;
+        let password_hash = self.hasher.hash(Scope::Tenant(tenant), &new.password).await?;
         let now = self.clock.now();
         let user = User {
             id: UserId::generate(),
@@ -219,7 +219,7 @@ impl UserService {
         }
         // Hash before writing anything, so that a busy pool leaves the user untouched.
         let password_hash = match patch.password {
-            Some(password) => Some(self.hasher.hash(&password).await?),
+            Some(password) => Some(self.hasher.hash(Scope::Tenant(tenant), &password).await?),
             None => None,
         };
         if let Some(name) = patch.user_name {

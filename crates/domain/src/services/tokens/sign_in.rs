@@ -182,7 +182,12 @@ impl TokenService {
     async fn check_operator(&self, user_name: &str, password: &Password) -> Result<Verified, SignInError> {
         let attempt = self.begin_attempt(Scope::Platform, LockoutSubject::user_name(user_name)).await?;
         let user = self.ports.platform_users.find_by_name(user_name).await?;
-        let ok = self.ports.hasher.verify(password, user.as_ref().map(|u| &u.password_hash)).await.map_err(hash)?;
+        let ok = self
+            .ports
+            .hasher
+            .verify(Scope::Platform, password, user.as_ref().map(|u| &u.password_hash))
+            .await
+            .map_err(hash)?;
         let Some(user) = user.filter(|u| ok && u.enabled) else { return Err(self.failed(attempt).await) };
         self.succeeded(attempt).await?;
         Ok(Verified {

@@ -112,7 +112,7 @@ async fn world(grace_secs: i64) -> World {
         roles: Roles::single("tenant_viewer"),
         enabled: true,
         metadata: Metadata::from_stored(serde_json::json!({})),
-        password_hash: hasher.hash(&Password::presented(PW.into())).await.unwrap(),
+        password_hash: hasher.hash(Scope::Platform, &Password::presented(PW.into())).await.unwrap(),
         created_at: clock.now(),
         updated_at: clock.now(),
         last_login_at: None,
@@ -256,7 +256,7 @@ async fn a_disabled_user_loses_every_session_and_cannot_sign_in() {
 #[tokio::test]
 async fn a_password_change_takes_effect_at_the_next_sign_in() {
     let w = world(0).await;
-    let hash = PlainHasher.hash(&Password::presented("new horse battery".into())).await.unwrap();
+    let hash = PlainHasher.hash(Scope::Platform, &Password::presented("new horse battery".into())).await.unwrap();
     w.users.set_password(w.tenant.id, w.alice.id, &hash, w.clock.now()).await.unwrap();
     assert!(matches!(w.sign_in(PW).await, Err(SignInError::InvalidCredentials)));
     assert!(w.sign_in("new horse battery").await.is_ok());

@@ -1,7 +1,15 @@
 //! Argon2id password hashing on a bounded pool: `threads` dedicated OS threads (one per
-//! core by default) take jobs from a queue of `queue` places; when it is full, callers
-//! are told to retry (`429 root.rate_limited`) instead of stalling the server. Dedicated
-//! threads also bound memory: each keeps at most one Argon2 working area.
+//! core by default) take jobs from a queue shared fairly between tenants: each tenant
+//! (and the platform) has a lane of `queue` places, lanes are served in turn, and all of
+//! them together hold at most `4 × queue`. A full lane is told to retry
+//! (`429 root.rate_limited`) instead of stalling the server, and a flood at one tenant
+//! leaves the others' sign-ins served. Dedicated threads also bound memory: each keeps at
+//! most one Argon2 working area.
+
+mod fair_queue;
+
+use fair_queue::FairQueue;
+use keyplane_domain::scope::Scope;
 
 use argon2::password_hash::{Output, PasswordHash as Phc, PasswordHasher as _, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -9,8 +17,7 @@ use async_trait::async_trait;
 use keyplane_domain::password::{HashError, Password, PasswordHash, PasswordHasher};
 use rand::rngs::OsRng;
 use serde::Deserialize;
-use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Argon2id cost parameters and pool bounds.
 #[derive(Debug, Clone, Deserialize)]
@@ -42,7 +49,7 @@ type Job = Box<dyn FnOnce(&Argon2<'static>, &mut Vec<Block>) + Send>;
 
 /// The Argon2id [`PasswordHasher`].
 pub struct Argon2Hasher {
-    jobs: SyncSender<Job>,
+    jobs: Arc<FairQueue<Job>>,
     threads: usize,
     queue: usize,
     hash_time: std::time::Duration,
@@ -78,24 +85,17 @@ impl Argon2Hasher {
             .unwrap_or_default();
         drop(memory);
         let queue = if settings.queue == 0 { queue_for(threads, hash_time) } else { settings.queue };
-        let (jobs, receiver) = sync_channel::<Job>(queue);
-        let receiver = Arc::new(Mutex::new(receiver));
+        let jobs = Arc::new(FairQueue::<Job>::new(queue, queue.saturating_mul(4)));
         for n in 0..threads {
-            let receiver = receiver.clone();
+            let jobs = jobs.clone();
             let argon = argon.clone();
             std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
                 .spawn(move || {
                     let mut memory = vec![Block::default(); argon.params().block_count()];
                     loop {
-                        let job = match receiver.lock() {
-                            Ok(rx) => rx.recv(),
-                            Err(_) => return,
-                        };
-                        match job {
-                            Ok(job) => job(&argon, &mut memory),
-                            Err(_) => return,
-                        }
+                        let job = jobs.pop();
+                        job(&argon, &mut memory);
                     }
                 })
                 .map_err(|e| format!("starting a hashing thread: {e}"))?;
@@ -113,23 +113,27 @@ impl Argon2Hasher {
         self.threads
     }
 
-    /// Hashes that may wait for a thread.
+    /// Hashes that may wait for a thread, per lane.
     pub fn queue(&self) -> usize {
         self.queue
     }
 
+    /// Hashes waiting for a thread now, all lanes together.
+    pub fn queued(&self) -> usize {
+        self.jobs.queued()
+    }
+
     async fn run<R: Send + 'static>(
         &self,
+        lane: Scope,
         job: impl FnOnce(&Argon2<'static>, &mut Vec<Block>) -> R + Send + 'static,
     ) -> Result<R, HashError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |argon, memory| {
             let _ = reply.send(job(argon, memory));
         });
-        match self.jobs.try_send(job) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Err(HashError::Busy { retry_after_secs: 1 }),
-            Err(TrySendError::Disconnected(_)) => return Err(HashError::Failed("the hashing threads stopped".into())),
+        if self.jobs.push(lane, job).is_err() {
+            return Err(HashError::Busy { retry_after_secs: 1 });
         }
         answer.await.map_err(|_| HashError::Failed("a hashing thread failed".into()))
     }
@@ -186,21 +190,23 @@ fn verify_phc(memory: &mut [Block], password: &[u8], phc: &str) -> Result<bool, 
 
 #[async_trait]
 impl PasswordHasher for Argon2Hasher {
-    async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
+    async fn hash(&self, lane: Scope, password: &Password) -> Result<PasswordHash, HashError> {
         let plain = password.expose().to_owned();
         let phc = self
-            .run(move |argon, memory| hash_phc(argon, memory, plain.as_bytes()))
+            .run(lane, move |argon, memory| hash_phc(argon, memory, plain.as_bytes()))
             .await?
             .map_err(HashError::Failed)?;
         Ok(PasswordHash::from_phc(phc))
     }
 
-    async fn verify(&self, password: &Password, hash: Option<&PasswordHash>) -> Result<bool, HashError> {
+    async fn verify(&self, lane: Scope, password: &Password, hash: Option<&PasswordHash>) -> Result<bool, HashError> {
         let plain = password.expose().to_owned();
         let known = hash.is_some();
         let phc = hash.map_or_else(|| self.dummy.clone(), |h| h.as_phc().to_owned());
-        let ok =
-            self.run(move |_, memory| verify_phc(memory, plain.as_bytes(), &phc)).await?.map_err(HashError::Failed)?;
+        let ok = self
+            .run(lane, move |_, memory| verify_phc(memory, plain.as_bytes(), &phc))
+            .await?
+            .map_err(HashError::Failed)?;
         Ok(known && ok)
     }
 }
@@ -245,11 +251,11 @@ mod tests {
     async fn hashes_verify_and_unknown_users_fail() {
         let h = Argon2Hasher::new(&fast()).unwrap();
         let pw = Password::presented("correct horse".into());
-        let hash = h.hash(&pw).await.unwrap();
+        let hash = h.hash(Scope::Platform, &pw).await.unwrap();
         assert!(hash.as_phc().starts_with("$argon2id$"));
-        assert!(h.verify(&pw, Some(&hash)).await.unwrap());
-        assert!(!h.verify(&Password::presented("wrong".into()), Some(&hash)).await.unwrap());
-        assert!(!h.verify(&pw, None).await.unwrap());
+        assert!(h.verify(Scope::Platform, &pw, Some(&hash)).await.unwrap());
+        assert!(!h.verify(Scope::Platform, &Password::presented("wrong".into()), Some(&hash)).await.unwrap());
+        assert!(!h.verify(Scope::Platform, &pw, None).await.unwrap());
     }
 
     #[tokio::test]
@@ -260,7 +266,7 @@ mod tests {
         let results = futures_util::future::join_all((0..6).map(|_| {
             let h = h.clone();
             let pw = pw.clone();
-            async move { h.hash(&pw).await }
+            async move { h.hash(Scope::Platform, &pw).await }
         }))
         .await;
         let busy = results.iter().filter(|r| matches!(r, Err(HashError::Busy { .. }))).count();

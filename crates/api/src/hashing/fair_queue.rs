@@ -1,0 +1,103 @@
+//! The hashing pool's queue, shared fairly: one lane per tenant (and one for the
+//! platform), served in turn, each holding at most its share. A flood of sign-ins at one
+//! tenant fills only that tenant's lane, and the others' jobs run next, not after it.
+
+use keyplane_domain::scope::Scope;
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex};
+
+/// A bounded multi-lane queue: lanes are served round-robin.
+pub struct FairQueue<T> {
+    state: Mutex<Lanes<T>>,
+    ready: Condvar,
+    lane_capacity: usize,
+    capacity: usize,
+}
+
+struct Lanes<T> {
+    /// Lanes with waiting items, in serving order.
+    waiting: VecDeque<(Scope, VecDeque<T>)>,
+    queued: usize,
+}
+
+impl<T> FairQueue<T> {
+    /// A queue where one lane holds at most `lane_capacity` items and all lanes together
+    /// `capacity`, except that a lane with nothing waiting may always queue one item: a
+    /// tenant is never refused because others fill the queue.
+    pub fn new(lane_capacity: usize, capacity: usize) -> Self {
+        Self {
+            state: Mutex::new(Lanes { waiting: VecDeque::new(), queued: 0 }),
+            ready: Condvar::new(),
+            lane_capacity: lane_capacity.max(1),
+            capacity: capacity.max(lane_capacity).max(1),
+        }
+    }
+
+    /// Queues `item` in `lane`, or gives it back when the lane holds its share already
+    /// (or the whole queue is full and the lane has something waiting).
+    ///
+    /// # Errors
+    /// The item itself, refused.
+    pub fn push(&self, lane: Scope, item: T) -> Result<(), T> {
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let queued = state.queued;
+        match state.waiting.iter_mut().find(|(l, _)| *l == lane) {
+            Some((_, items)) => {
+                if items.len() >= self.lane_capacity || queued >= self.capacity {
+                    return Err(item);
+                }
+                items.push_back(item);
+            }
+            None => state.waiting.push_back((lane, VecDeque::from([item]))),
+        }
+        state.queued += 1;
+        drop(state);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// Takes the next item, lanes in turn; blocks until there is one.
+    pub fn pop(&self) -> T {
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        loop {
+            if let Some((lane, mut items)) = state.waiting.pop_front() {
+                if let Some(item) = items.pop_front() {
+                    if !items.is_empty() {
+                        state.waiting.push_back((lane, items));
+                    }
+                    state.queued -= 1;
+                    return item;
+                }
+            }
+            state = self.ready.wait(state).unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    /// Items waiting in all lanes.
+    pub fn queued(&self) -> usize {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).queued
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyplane_domain::ids::TenantId;
+
+    #[test]
+    fn a_flooded_lane_is_bounded_and_the_others_are_served_in_turn() {
+        let (a, b) = (Scope::Tenant(TenantId::generate()), Scope::Tenant(TenantId::generate()));
+        let q = FairQueue::new(3, 4);
+        for i in 0..3 {
+            q.push(a, ("a", i)).unwrap();
+        }
+        assert_eq!(q.push(a, ("a", 3)), Err(("a", 3)), "a's share is full");
+        q.push(b, ("b", 0)).unwrap();
+        q.push(Scope::Platform, ("p", 0)).unwrap();
+        assert_eq!(q.queued(), 5, "a lane with nothing waiting may always queue one");
+        assert_eq!(q.push(b, ("b", 1)), Err(("b", 1)), "the whole queue is full");
+        let order: Vec<(&str, i32)> = (0..5).map(|_| q.pop()).collect();
+        assert_eq!(order, [("a", 0), ("b", 0), ("p", 0), ("a", 1), ("a", 2)], "lanes take turns");
+        assert_eq!(q.queued(), 0);
+    }
+}
