@@ -4,8 +4,9 @@
 Scenarios (per backend): native password sign-in at the default Argon2id parameters;
 refresh with rotation (every connection walks its own chain of refresh tokens, so every
 request is a real, successful rotation); RFC 7662 introspection authenticated by API key;
-JWKS fetch; introspection while sign-ins saturate the hashing pool; and sign-in at 80 % of
-the measured capacity. Reports requests/s, p50 and p99 latency, error rate and the
+JWKS fetch; introspection while sign-ins saturate the hashing pool; sign-in at 80 % of
+the measured capacity; and tenant fairness: another tenant's paced sign-ins, unloaded and
+while a flood of random names at the first tenant saturates the hashing pool. Reports requests/s, p50 and p99 latency, error rate and the
 server's peak RSS (VmHWM, reset before each scenario). Standard library only.
 """
 
@@ -108,10 +109,10 @@ def admin_headers():
     return {"Authorization": f"Basic {token}"}
 
 
-def seed(server, users):
+def seed(server, users, slug="bench"):
     base = server.base
-    call("POST", base + "/api/v1/platform/tenants", {"slug": "bench", "name": "Benchmark"}, admin_headers())
-    key = call("POST", base + "/api/v1/platform/tenants/bench/keys", {"description": "bench", "roles": ["tenant_admin"]}, admin_headers())["key"]
+    call("POST", base + "/api/v1/platform/tenants", {"slug": slug, "name": "Benchmark"}, admin_headers())
+    key = call("POST", base + f"/api/v1/platform/tenants/{slug}/keys", {"description": "bench", "roles": ["tenant_admin"]}, admin_headers())["key"]
     for i in range(users):
         call("POST", base + "/api/v1/users", {"user_name": f"u{i}", "password": USER_PASSWORD}, {"X-API-Key": key})
     return key
@@ -141,6 +142,17 @@ function request()
   return wrk.format("POST", "/api/v1/users/auth/_login", {{["X-API-Key"] = key, ["Content-Type"] = "application/json"}}, body)
 end
 function delay() return rate_delay end
+"""
+
+# A brute-force flood: random names, as an attacker sends them (each costs a hash).
+FLOOD_LUA = """
+local key = {key}
+local counter = 0
+function request()
+  counter = counter + 1
+  local body = '{{"username":"intruder' .. counter .. '-' .. math.random(1000000000) .. '","password":"guess"}}'
+  return wrk.format("POST", "/api/v1/users/auth/_login", {{["X-API-Key"] = key, ["Content-Type"] = "application/json"}}, body)
+end
 """
 
 REFRESH_LUA = """
@@ -249,6 +261,20 @@ def bench_backend(args, backend, hash_info, rows):
         delay_ms = max(0, int(signin_conns * 1000 / rate))
         paced = write_script(workdir, "signin80.lua", SIGNIN_LUA.format(users=max(chains, 8), key=lua_string(key), password=lua_string(USER_PASSWORD), delay=delay_ms))
         scenario(server, "sign-in at 80 % of capacity", paced, 2, signin_conns, d, rows, backend)
+
+        # Tenant fairness: another tenant's sign-ins, unloaded and while a flood of random
+        # names at the first tenant saturates the hashing pool (errors are 429s).
+        other_key = seed(server, 1, slug="other")
+        other = write_script(workdir, "other.lua", SIGNIN_LUA.format(users=1, key=lua_string(other_key), password=lua_string(USER_PASSWORD), delay=100))
+        scenario(server, "other tenant's sign-in, unloaded", other, 1, 2, d, rows, backend)
+        flood = write_script(workdir, "flood.lua", FLOOD_LUA.format(key=lua_string(key)))
+        server.reset_peak_rss()
+        flooding = subprocess.Popen(["wrk", "-t1", f"-c{signin_conns * 8}", f"-d{d}", "-s", flood, server.base], stdout=subprocess.DEVNULL)
+        time.sleep(0.5)
+        r = run_wrk(server, other, 1, 2, d)
+        flooding.wait()
+        r.update(name="other tenant's sign-in during a flood", backend=backend, rss=server.peak_rss_mb(), conns=2)
+        rows.append(r)
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)

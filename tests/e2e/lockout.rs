@@ -12,7 +12,7 @@ on_every_backend!(
     the_lock_grows_and_the_count_resets,
     unknown_names_lock_the_same_way,
     operators_lock_too,
-    wrong_key_secrets_lock_the_key,
+    wrong_key_secrets_never_lock_the_application_out,
     the_policy_is_validated,
 );
 
@@ -160,22 +160,18 @@ async fn operators_lock_too(app: &TestApp) {
     assert_eq!(policy["max_failures"], 3);
 }
 
-async fn wrong_key_secrets_lock_the_key(app: &TestApp) {
+async fn wrong_key_secrets_never_lock_the_application_out(app: &TestApp) {
     let key = app.tenant_with_user("acme").await;
     set_policy(app, "acme", json!({"max_failures": 3})).await;
     let (id, secret) = split_key(&key);
     let wrong = format!("kp_{id}_{}", "A".repeat(secret.len()));
-    for _ in 0..3 {
+    for _ in 0..10 {
         let resp = app.with_key(&wrong, Method::GET, "/api/v1/users").send().await.unwrap();
         assert_error(resp, 401, "root.unauthorized").await;
     }
-    let resp = app.with_key(&key, Method::GET, "/api/v1/users").send().await.unwrap();
-    assert_error(resp, 401, "root.unauthorized").await;
-    let (status, _) = app.form("/t/acme/oauth2/token", &[("grant_type", "client_credentials")], Some(&key)).await;
-    assert_eq!(status, 401, "the locked key is refused on every entry point");
-    // Each attempt while locked counted too: five failures lock for 60 × 2² s.
-    app.clock.advance(chrono::Duration::seconds(241));
     assert_eq!(app.with_key(&key, Method::GET, "/api/v1/users").send().await.unwrap().status(), 200);
+    let (status, _) = app.form("/t/acme/oauth2/token", &[("grant_type", "client_credentials")], Some(&key)).await;
+    assert_eq!(status, 200, "knowing a key's public id does not let anyone lock it");
 }
 
 async fn the_policy_is_validated(app: &TestApp) {

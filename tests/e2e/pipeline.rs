@@ -40,6 +40,12 @@ async fn the_applications_key_rides_beside_the_users_bearer(app: &TestApp) {
     let created = both(Method::POST, "/api/v1/users/auth/keys").json(&json!({"description": "cli"})).send().await;
     let created = created.unwrap();
     assert_eq!(created.status(), 200);
+    let own_key = created.json::<Value>().await.unwrap()["key"].as_str().unwrap().to_owned();
+    // Introspection is for the application's key: a user's own key reads no one's tokens.
+    let (status, body) = app.form("/t/acme/oauth2/introspect", &[("token", token)], Some(&own_key)).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+    let (status, body) = app.form("/t/acme/oauth2/introspect", &[("token", token)], Some(&key)).await;
+    assert_eq!((status, body["active"].as_bool()), (200, Some(true)));
     let listed: Value = both(Method::GET, "/api/v1/users/auth/keys").send().await.unwrap().json().await.unwrap();
     assert_eq!(listed["keys"].as_array().unwrap().len(), 1);
 

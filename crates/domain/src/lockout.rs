@@ -1,7 +1,8 @@
 //! Brute-force lockout, modeled on Keycloak's brute-force detection and Cognito's
 //! lockout: failed sign-ins are counted per (scope, case-folded user name) across every
-//! entry point, and per API key id; past the policy's limit the subject is locked for a
-//! growing interval. Counting is one atomic statement in the database, so replicas agree.
+//! entry point, and past the policy's limit the name is locked for a growing interval.
+//! Wrong API-key secrets are counted per key id too, but never lock the key: its 256-bit
+//! secret cannot be guessed, and its public id is no secret. Counting is one atomic statement in the database, so replicas agree.
 
 use crate::error::{Invalid, StorageError};
 use crate::scope::Scope;

@@ -362,20 +362,18 @@ impl SessionRepository for CachedSessions {
 #[cfg(test)]
 mod tests;
 
-/// Lockout state: policies cached per scope; an API key's failure record cached briefly,
-/// since keys are checked on every request (a lock set on another replica applies here
-/// within the TTL, as a key revocation does). User names are always read fresh: their
-/// sign-ins cost a hash anyway.
+/// Lockout state: policies cached per scope (a change made here applies at once, made
+/// elsewhere within the TTL). Failure records are always read and written through: they
+/// must agree across replicas, and each is read only by a sign-in that costs a hash.
 pub struct CachedLockout {
     inner: Arc<dyn LockoutRepository>,
     policies: Cache<Scope, BruteForcePolicy>,
-    keys: Cache<(Scope, LockoutSubject), Option<FailureState>>,
 }
 
 impl CachedLockout {
     /// Wraps `inner`.
     pub fn new(inner: Arc<dyn LockoutRepository>, ttl: Duration) -> Self {
-        Self { inner, policies: cache(ttl), keys: cache(ttl) }
+        Self { inner, policies: cache(ttl) }
     }
 }
 
@@ -397,11 +395,7 @@ impl LockoutRepository for CachedLockout {
     }
 
     async fn state(&self, scope: Scope, subject: &LockoutSubject) -> Result<Option<FailureState>, StorageError> {
-        if subject.as_str().starts_with("key:") {
-            through(&self.keys, (scope, subject.clone()), self.inner.state(scope, subject)).await
-        } else {
-            self.inner.state(scope, subject).await
-        }
+        self.inner.state(scope, subject).await
     }
 
     async fn record_failure(
@@ -411,15 +405,11 @@ impl LockoutRepository for CachedLockout {
         policy: &BruteForcePolicy,
         now: DateTime<Utc>,
     ) -> Result<FailureState, StorageError> {
-        let result = self.inner.record_failure(scope, subject, policy, now).await;
-        self.keys.invalidate(&(scope, subject.clone())).await;
-        result
+        self.inner.record_failure(scope, subject, policy, now).await
     }
 
     async fn clear(&self, scope: Scope, subject: &LockoutSubject) -> Result<bool, StorageError> {
-        let result = self.inner.clear(scope, subject).await;
-        self.keys.invalidate(&(scope, subject.clone())).await;
-        result
+        self.inner.clear(scope, subject).await
     }
 
     async fn purge(&self, cutoff: DateTime<Utc>, limit: u64) -> Result<u64, StorageError> {

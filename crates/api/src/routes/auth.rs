@@ -16,6 +16,7 @@ use keyplane_domain::password::Password;
 use keyplane_domain::principal::Subject;
 use keyplane_domain::scope::Scope;
 use keyplane_domain::services::tokens::{Credentials, EntryPoint, Issued, Realm, Renewal, SignInRequest};
+use keyplane_domain::services::users::FindUserError;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
@@ -61,7 +62,7 @@ impl std::fmt::Debug for LoginRequest {
 }
 
 /// A new session's tokens.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct LoginResponse {
     /// The bearer (access) token to use in subsequent requests: a JWT.
     pub token: String,
@@ -72,7 +73,7 @@ pub struct LoginResponse {
 }
 
 /// A refreshed token.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct RefreshResponse {
     /// The new bearer token.
     pub token: String,
@@ -223,7 +224,9 @@ fn bearer_required() -> ApiError {
     ),
     security(("bearer" = []), ("api_key" = [], "bearer" = [])))]
 pub async fn logout(auth: Authenticated, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let sid = auth.principal.session.ok_or_else(bearer_required)?;
+    let sid = auth.principal.session.ok_or_else(|| {
+        ApiError::unauthorized("Signing out needs the session's bearer token (Authorization: Bearer <token>).")
+    })?;
     let scope = auth.principal.tenant.map_or(Scope::Platform, Scope::Tenant);
     state.tokens.end_session(scope, sid, "logout").await?;
     Ok(HttpResponse::Ok().json(Empty {}))
@@ -293,6 +296,9 @@ pub async fn current_user(auth: Authenticated, state: web::Data<AppState>) -> Re
         _ => return Err(not_user()),
     };
     let tenant = auth.principal.tenant.ok_or_else(not_user)?;
-    let user = state.users.get_by_id(tenant, id).await.map_err(|_| not_user())?;
+    let user = state.users.get_by_id(tenant, id).await.map_err(|e| match e {
+        FindUserError::NotFound => not_user(),
+        FindUserError::Storage(s) => s.into(),
+    })?;
     Ok(HttpResponse::Ok().json(UserResponse::from(user)))
 }

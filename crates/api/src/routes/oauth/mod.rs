@@ -10,6 +10,7 @@ mod error;
 pub use client::find_tenant;
 pub use error::{method_not_allowed, OAuthError, OAuthErrorBody};
 
+use crate::failure::Failure;
 use crate::routes::{Api, Route};
 use crate::state::AppState;
 use actix_web::http::{header, StatusCode};
@@ -86,7 +87,7 @@ pub struct TokenParam {
 }
 
 /// A successful token response (RFC 6749 §5.1).
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct TokenResponse {
     /// The access token (a JWT).
     pub access_token: String,
@@ -231,7 +232,6 @@ pub async fn token(
         "client_credentials" => {
             // The client is the subject: a bad key is a bad client, not a bad grant.
             let key = client.ok_or_else(OAuthError::invalid_client)?;
-            authenticate_client(&state, &tenant, key.clone()).await?;
             let credentials = Credentials::ApiKey(key);
             let request = SignInRequest {
                 realm: Realm::Tenant(&tenant),
@@ -239,7 +239,10 @@ pub async fn token(
                 entry: EntryPoint::OAuth2,
                 with_refresh: false,
             };
-            state.tokens.sign_in(request).await?
+            state.tokens.sign_in(request).await.map_err(|e| match Failure::from(e) {
+                Failure::BadCredentials | Failure::TenantSuspended => OAuthError::invalid_client(),
+                other => other.into(),
+            })?
         }
         "refresh_token" => {
             if let Some(key) = client {
@@ -279,7 +282,15 @@ pub async fn introspect(
     let tenant = find_tenant(&state, &path).await?;
     let params = read_params(&req, payload).await?;
     let key = client_key(&req, &params)?.ok_or_else(OAuthError::invalid_client)?;
-    authenticate_client(&state, &tenant, key).await?;
+    // A resource server asks with the tenant's application key; a user's own key would
+    // let one user read another's sessions.
+    if authenticate_client(&state, &tenant, key).await?.key_owner.is_some() {
+        return Err(OAuthError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "Introspection needs an application key of the tenant, not a user's own key.",
+        ));
+    }
     let param: TokenParam = form(&params)?;
     let token = require(&param.token, "token")?;
     let answer = match state.tokens.introspect(&tenant, token).await? {

@@ -200,15 +200,16 @@ impl TokenService {
     }
 
     async fn check_user(&self, tenant: &Tenant, user_name: &str, password: &Password) -> Result<Verified, SignInError> {
-        if tenant.status != TenantStatus::Active {
-            return Err(SignInError::TenantSuspended);
-        }
         let kind = tenant.cluster.ok_or(SignInError::NoCluster)?;
         let cluster = self.ports.clusters.get(kind).map_err(cluster_error)?;
         let attempt = self.begin_attempt(Scope::Tenant(tenant.id), LockoutSubject::user_name(user_name)).await?;
         let user = cluster.verify(tenant.id, user_name, password).await.map_err(cluster_error)?;
         let Some(user) = user else { return Err(self.failed(attempt).await) };
         self.succeeded(attempt).await?;
+        // Only a caller who knows a user's password learns that the tenant is suspended.
+        if tenant.status != TenantStatus::Active {
+            return Err(SignInError::TenantSuspended);
+        }
         Ok(Verified {
             subject: SessionSubject::User(user.id),
             name: user.user_name.to_string(),
@@ -225,16 +226,22 @@ impl TokenService {
         let key = self.ports.keys.find_for_authentication(&presented.public_id).await?;
         let key =
             key.filter(|k| expected.is_none_or(|t| t.id == k.tenant_id)).ok_or(SignInError::InvalidCredentials)?;
-        // Wrong secrets are counted per key id; a locked key fails whatever it is sent with.
-        let attempt =
-            self.begin_attempt(Scope::Tenant(key.tenant_id), LockoutSubject::key(key.public_id.as_str())).await?;
         if !presented.matches(&key.digest) {
-            return Err(self.failed(attempt).await);
+            // Counted per key id, but never locking the key: a 256-bit secret cannot be
+            // guessed, and a lock would let anyone who knows a public id (it is not a
+            // secret) shut a tenant's application out.
+            let scope = Scope::Tenant(key.tenant_id);
+            let policy = self.ports.lockout.policy(scope).await?;
+            if policy.enabled {
+                let counting_only = BruteForcePolicy { max_failures: u32::MAX, ..policy };
+                let subject = LockoutSubject::key(key.public_id.as_str());
+                self.ports.lockout.record_failure(scope, &subject, &counting_only, now).await?;
+            }
+            return Err(SignInError::InvalidCredentials);
         }
         if !key.is_usable(now) {
             return Err(SignInError::InvalidCredentials);
         }
-        self.succeeded(attempt).await?;
         let tenant = match expected {
             Some(t) => t.clone(),
             None => {

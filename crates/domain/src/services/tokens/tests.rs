@@ -389,7 +389,7 @@ async fn unknown_names_lock_the_same_way_and_admins_unlock() {
 }
 
 #[tokio::test]
-async fn wrong_key_secrets_lock_the_key_id() {
+async fn wrong_key_secrets_are_counted_but_never_lock_the_application_out() {
     let w = world(0).await;
     let (key, text) = w.app_key(KeyOwner::Application).await;
     let wrong = format!("kp_{}_{}", key.public_id, "x".repeat(43));
@@ -398,10 +398,8 @@ async fn wrong_key_secrets_lock_the_key_id() {
         let credentials = Credentials::ApiKey(PresentedKey::parse(&t).unwrap());
         w.tokens.check(Realm::KeyTenant, &credentials, EntryPoint::Admin).await
     };
-    for _ in 0..10 {
+    for _ in 0..20 {
         assert!(matches!(check(wrong.clone()).await, Err(SignInError::InvalidCredentials)));
     }
-    assert!(matches!(check(text.clone()).await, Err(SignInError::InvalidCredentials)), "the locked key fails");
-    w.clock.advance(Duration::seconds(120));
-    assert!(check(text).await.is_ok());
+    assert!(check(text).await.is_ok(), "knowing a public id must not let anyone lock the key");
 }

@@ -14,7 +14,8 @@ use crate::token::Claims;
 /// A sign-out by token.
 #[derive(Clone, Copy)]
 pub struct SignOut<'a> {
-    /// Any correctly signed token of the session (access or refresh, expired or not).
+    /// A correctly signed token of the session: an access token (expired or not) or its
+    /// current refresh token.
     pub token: &'a str,
     /// The tenant it must belong to, when the entry point names one.
     pub tenant: Option<TenantId>,
@@ -88,8 +89,12 @@ impl TokenService {
             }
         }
         let sid = SessionId::from_uuid(token.claims.sid);
-        if self.ports.sessions.find(token.scope, sid).await?.is_none() {
+        let Some(session) = self.ports.sessions.find(token.scope, sid).await? else {
             return Err(TokenError::Invalid("no session"));
+        };
+        // A rotated-away refresh token no longer speaks for the session.
+        if token.kind == TokenKind::Refresh && session.refresh_jti.as_deref() != Some(token.claims.jti.as_str()) {
+            return Err(TokenError::Invalid("a rotated refresh token"));
         }
         Ok(self.end_session(token.scope, sid, "logout").await?)
     }

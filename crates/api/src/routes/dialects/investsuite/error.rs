@@ -57,6 +57,10 @@ impl ResponseError for InvestSuiteError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
+        if self.status == StatusCode::UNAUTHORIZED {
+            // As Django REST framework with SimpleJWT sends it.
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"api\""));
+        }
         if let Some(secs) = self.retry_after {
             response.insert_header((header::RETRY_AFTER, secs.to_string()));
         }

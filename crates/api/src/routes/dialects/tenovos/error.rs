@@ -65,6 +65,9 @@ impl ResponseError for TenovosError {
         match self {
             Self::Status { status, message, retry_after } => {
                 let mut response = HttpResponse::build(*status);
+                if *status == StatusCode::UNAUTHORIZED {
+                    response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"tenovos\""));
+                }
                 if let Some(secs) = retry_after {
                     response.insert_header((header::RETRY_AFTER, secs.to_string()));
                 }

@@ -73,7 +73,7 @@ pub struct TenovosSessionIn {
 }
 
 /// Tenovos' session object.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TenovosSession {
     /// The token for the `Authorization` header (the access token).
@@ -87,7 +87,7 @@ pub struct TenovosSession {
 }
 
 /// Tenovos' token response.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TenovosResponse {
     /// The tenant's API base URL.
