@@ -54,6 +54,93 @@ pub struct Settings {
     pub hashing: HashingSettings,
     /// Purging of ended sessions.
     pub session_purge: SessionPurgeSettings,
+    /// Rate limits on credential and discovery endpoints.
+    pub rate_limit: RateLimitSettings,
+    /// Timeouts and connection limits for slow and stalled clients.
+    pub http: HttpSettings,
+}
+
+/// One token bucket: `per_second` requests replenished each second, up to `burst` at
+/// once.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub struct QuotaSettings {
+    /// Sustained requests per second (at least 1).
+    pub per_second: u32,
+    /// Requests allowed at once after a quiet period (at least 1).
+    pub burst: u32,
+}
+
+/// Rate limits (`KEYPLANE_RATE_LIMIT__*`, e.g. `KEYPLANE_RATE_LIMIT__PER_ADDRESS__BURST`):
+/// every endpoint that checks a credential (native `_login`, `_refresh`, `methods`; the
+/// Sensu, Tenovos and InvestSuite auth endpoints; OAuth token, introspection and
+/// revocation; any request with `Authorization: Basic`) draws on one budget per client
+/// address and one per tenant; `/t/{tenant}/.well-known/*` on a more generous pair.
+/// Over budget: 429 with `Retry-After` in the surface's own shape.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RateLimitSettings {
+    /// Whether requests are rate-limited at all (default true).
+    pub enabled: bool,
+    /// Per client address (default 20/s, burst 100).
+    pub per_address: QuotaSettings,
+    /// Per tenant (default 200/s, burst 1000).
+    pub per_tenant: QuotaSettings,
+    /// Discovery documents per client address (default 100/s, burst 500).
+    pub discovery_per_address: QuotaSettings,
+    /// Discovery documents per tenant (default 1000/s, burst 5000).
+    pub discovery_per_tenant: QuotaSettings,
+    /// IPv6 clients are counted by network of this prefix length (default 64).
+    pub ipv6_prefix: u8,
+    /// How often keys whose budget is full again are forgotten, in milliseconds
+    /// (default 60 s): memory holds only the clients and tenants active meanwhile.
+    pub cleanup_interval_ms: u64,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            per_address: QuotaSettings { per_second: 20, burst: 100 },
+            per_tenant: QuotaSettings { per_second: 200, burst: 1000 },
+            discovery_per_address: QuotaSettings { per_second: 100, burst: 500 },
+            discovery_per_tenant: QuotaSettings { per_second: 1000, burst: 5000 },
+            ipv6_prefix: 64,
+            cleanup_interval_ms: 60_000,
+        }
+    }
+}
+
+/// Slow and stalled clients (`KEYPLANE_HTTP__*`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct HttpSettings {
+    /// The whole request body must arrive within this time, in milliseconds, or the
+    /// request is answered 408 and the connection closed (default 10 s).
+    pub body_timeout_ms: u64,
+    /// The request line and headers must arrive within this time, in milliseconds, or
+    /// the connection gets 408 and is closed (default 5 s).
+    pub request_head_timeout_ms: u64,
+    /// An idle keep-alive connection is closed after this many seconds; 0 disables
+    /// keep-alive (default 5).
+    pub keep_alive_secs: u64,
+    /// How long a closing connection may take to receive the last bytes, in milliseconds
+    /// (default 1 s).
+    pub disconnect_timeout_ms: u64,
+    /// Concurrent connections per replica, split evenly over the workers; further
+    /// connections wait in the listen backlog (default 10 000).
+    pub max_connections: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            body_timeout_ms: 10_000,
+            request_head_timeout_ms: 5_000,
+            keep_alive_secs: 5,
+            disconnect_timeout_ms: 1_000,
+            max_connections: 10_000,
+        }
+    }
 }
 
 /// Purging of ended sessions (`KEYPLANE_SESSION_PURGE__*`): a background task deletes
@@ -97,6 +184,8 @@ impl Default for Settings {
             log_format: "text".into(),
             hashing: HashingSettings::default(),
             session_purge: SessionPurgeSettings::default(),
+            rate_limit: RateLimitSettings::default(),
+            http: HttpSettings::default(),
         }
     }
 }
