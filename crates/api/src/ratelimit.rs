@@ -101,23 +101,31 @@ fn native_tenant(req: &ServiceRequest) -> String {
     authorization(req, "Bearer").and_then(unverified_tid).unwrap_or_else(|| "platform".to_owned())
 }
 
-/// The budget `req` draws on, or `None` for a request that is not rate-limited.
-pub fn bucket(req: &ServiceRequest) -> Option<Bucket> {
-    let path = req.path();
-    if let Some((slug, rest)) = path.strip_prefix("/t/").and_then(|r| r.split_once('/')) {
-        let class = if rest.starts_with(".well-known/") {
+/// The class of budget a request to `path` draws on, `None` when it is not limited;
+/// `basic` says whether it carries `Authorization: Basic`. Works on concrete paths and
+/// on path templates alike, so the OpenAPI document marks exactly these operations.
+pub fn classify(path: &str, basic: bool) -> Option<Class> {
+    if let Some((_, rest)) = path.strip_prefix("/t/").and_then(|r| r.split_once('/')) {
+        return if rest.starts_with(".well-known/") {
             Some(Class::Discovery)
-        } else if TENANT_PREFIXES.iter().any(|p| rest.starts_with(p)) || authorization(req, "Basic").is_some() {
+        } else if basic || TENANT_PREFIXES.iter().any(|p| rest.starts_with(p)) {
             Some(Class::Credentials)
         } else {
             None
         };
-        return class.map(|class| Bucket { class, tenant: bounded(format!("t:{}", slug.to_ascii_lowercase())) });
     }
-    if NATIVE_PATHS.contains(&path) || authorization(req, "Basic").is_some() {
-        return Some(Bucket { class: Class::Credentials, tenant: native_tenant(req) });
-    }
-    None
+    (basic || NATIVE_PATHS.contains(&path)).then_some(Class::Credentials)
+}
+
+/// The budget `req` draws on, or `None` for a request that is not rate-limited.
+pub fn bucket(req: &ServiceRequest) -> Option<Bucket> {
+    let path = req.path();
+    let class = classify(path, authorization(req, "Basic").is_some())?;
+    let tenant = match path.strip_prefix("/t/").and_then(|r| r.split_once('/')) {
+        Some((slug, _)) => bounded(format!("t:{}", slug.to_ascii_lowercase())),
+        None => native_tenant(req),
+    };
+    Some(Bucket { class, tenant })
 }
 
 /// A per-address and a per-tenant limiter for one class.
