@@ -42,22 +42,21 @@ const QUIET: QuotaSettings = QuotaSettings { per_second: 1000, burst: 1000 };
 
 fn one_per_client(s: &mut Settings) {
     s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-    s.rate_limit.per_address = QuotaSettings { per_second: 1, burst: 1 };
-    s.rate_limit.discovery_per_address = QuotaSettings { per_second: 1, burst: 1 };
+    s.rate_limit.set_per_address(QuotaSettings { per_second: 1, burst: 1 });
 }
 
 fn two_per_client(s: &mut Settings) {
     s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-    s.rate_limit.per_address = QuotaSettings { per_second: 1, burst: 2 };
+    s.rate_limit.set_per_address(QuotaSettings { per_second: 1, burst: 2 });
 }
 
 fn untrusted_two_per_client(s: &mut Settings) {
-    s.rate_limit.per_address = QuotaSettings { per_second: 1, burst: 2 };
+    s.rate_limit.set_per_address(QuotaSettings { per_second: 1, burst: 2 });
 }
 
 fn five_per_tenant(s: &mut Settings) {
-    s.rate_limit.per_address = QUIET;
-    s.rate_limit.per_tenant = QuotaSettings { per_second: 1, burst: 5 };
+    s.rate_limit.set_per_address(QUIET);
+    s.rate_limit.set_per_tenant(QuotaSettings { per_second: 1, burst: 5 });
 }
 
 /// One request per surface, to a tenant that need not exist: the limit applies before.

@@ -5,7 +5,7 @@
 //! `429` + `Retry-After` in its surface's own shape before any credential is looked at.
 
 use crate::failure::Failure;
-use crate::settings::{QuotaSettings, RateLimitSettings};
+use crate::settings::RateLimitSettings;
 use crate::surface::Surface;
 use crate::transport::TransportPolicy;
 use actix_web::dev::ServiceRequest;
@@ -134,18 +134,19 @@ struct Pair {
     per_tenant: DefaultKeyedRateLimiter<String>,
 }
 
-fn quota(name: &str, q: &QuotaSettings) -> Result<Quota, String> {
+fn quota(settings: &RateLimitSettings, name: &str) -> Result<Quota, String> {
+    let q = settings.quota(name);
     let rate =
-        NonZeroU32::new(q.per_second).ok_or_else(|| format!("rate_limit.{name}.per_second must be at least 1"))?;
-    let burst = NonZeroU32::new(q.burst).ok_or_else(|| format!("rate_limit.{name}.burst must be at least 1"))?;
+        NonZeroU32::new(q.per_second).ok_or_else(|| format!("rate_limit.{name}_per_second must be at least 1"))?;
+    let burst = NonZeroU32::new(q.burst).ok_or_else(|| format!("rate_limit.{name}_burst must be at least 1"))?;
     Ok(Quota::per_second(rate).allow_burst(burst))
 }
 
 impl Pair {
-    fn new(name: &str, per_address: &QuotaSettings, per_tenant: &QuotaSettings) -> Result<Self, String> {
+    fn new(settings: &RateLimitSettings, prefix: &str) -> Result<Self, String> {
         Ok(Self {
-            per_address: RateLimiter::keyed(quota(&format!("{name}per_address"), per_address)?),
-            per_tenant: RateLimiter::keyed(quota(&format!("{name}per_tenant"), per_tenant)?),
+            per_address: RateLimiter::keyed(quota(settings, &format!("{prefix}per_address"))?),
+            per_tenant: RateLimiter::keyed(quota(settings, &format!("{prefix}per_tenant"))?),
         })
     }
 }
@@ -174,8 +175,8 @@ impl RateLimits {
             return Err("rate_limit.ipv6_prefix must be at most 128".into());
         }
         Ok(Some(Arc::new(Self {
-            credentials: Pair::new("", &settings.per_address, &settings.per_tenant)?,
-            discovery: Pair::new("discovery_", &settings.discovery_per_address, &settings.discovery_per_tenant)?,
+            credentials: Pair::new(settings, "")?,
+            discovery: Pair::new(settings, "discovery_")?,
             transport,
             ipv6_prefix: settings.ipv6_prefix,
             clock: DefaultClock::default(),
@@ -302,10 +303,9 @@ mod tests {
 
     #[test]
     fn zero_quotas_are_refused() {
-        let mut settings = RateLimitSettings::default();
-        settings.per_tenant.burst = 0;
+        let settings = RateLimitSettings { per_tenant_burst: 0, ..RateLimitSettings::default() };
         let err = RateLimits::new(&settings, TransportPolicy::default()).err().unwrap();
-        assert_eq!(err, "rate_limit.per_tenant.burst must be at least 1");
+        assert_eq!(err, "rate_limit.per_tenant_burst must be at least 1");
     }
 
     #[test]

@@ -62,7 +62,7 @@ pub struct Settings {
 
 /// One token bucket: `per_second` requests replenished each second, up to `burst` at
 /// once.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QuotaSettings {
     /// Sustained requests per second (at least 1).
     pub per_second: u32,
@@ -70,40 +70,80 @@ pub struct QuotaSettings {
     pub burst: u32,
 }
 
-/// Rate limits (`KEYPLANE_RATE_LIMIT__*`, e.g. `KEYPLANE_RATE_LIMIT__PER_ADDRESS__BURST`):
+/// Rate limits (`KEYPLANE_RATE_LIMIT__*`, e.g. `KEYPLANE_RATE_LIMIT__PER_ADDRESS_BURST`):
 /// every endpoint that checks a credential (native `_login`, `_refresh`, `methods`; the
 /// Sensu, Tenovos and InvestSuite auth endpoints; OAuth token, introspection and
 /// revocation; any request with `Authorization: Basic`) draws on one budget per client
 /// address and one per tenant; `/t/{tenant}/.well-known/*` on a more generous pair.
-/// Over budget: 429 with `Retry-After` in the surface's own shape.
+/// Over budget: 429 with `Retry-After` in the surface's own shape. Flat fields, so that
+/// any one of them can be set alone.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct RateLimitSettings {
     /// Whether requests are rate-limited at all (default true).
     pub enabled: bool,
-    /// Per client address (default 20/s, burst 100).
-    pub per_address: QuotaSettings,
-    /// Per tenant (default 200/s, burst 1000).
-    pub per_tenant: QuotaSettings,
-    /// Discovery documents per client address (default 100/s, burst 500).
-    pub discovery_per_address: QuotaSettings,
-    /// Discovery documents per tenant (default 1000/s, burst 5000).
-    pub discovery_per_tenant: QuotaSettings,
+    /// Credential requests per client address per second (default 20).
+    pub per_address_per_second: u32,
+    /// Credential requests per client address at once (default 100).
+    pub per_address_burst: u32,
+    /// Credential requests per tenant per second (default 200).
+    pub per_tenant_per_second: u32,
+    /// Credential requests per tenant at once (default 1000).
+    pub per_tenant_burst: u32,
+    /// Discovery requests per client address per second (default 100).
+    pub discovery_per_address_per_second: u32,
+    /// Discovery requests per client address at once (default 500).
+    pub discovery_per_address_burst: u32,
+    /// Discovery requests per tenant per second (default 1000).
+    pub discovery_per_tenant_per_second: u32,
+    /// Discovery requests per tenant at once (default 5000).
+    pub discovery_per_tenant_burst: u32,
     /// IPv6 clients are counted by network of this prefix length (default 64).
     pub ipv6_prefix: u8,
     /// How often keys whose budget is full again are forgotten, in milliseconds
-    /// (default 60 s): memory holds only the clients and tenants active meanwhile.
+    /// (default 60 s, at least 1 s): memory holds only the clients and tenants active
+    /// meanwhile.
     pub cleanup_interval_ms: u64,
+}
+
+impl RateLimitSettings {
+    /// Sets every credential and discovery budget per address to `quota`.
+    pub fn set_per_address(&mut self, quota: QuotaSettings) {
+        (self.per_address_per_second, self.per_address_burst) = (quota.per_second, quota.burst);
+        (self.discovery_per_address_per_second, self.discovery_per_address_burst) = (quota.per_second, quota.burst);
+    }
+
+    /// Sets every credential and discovery budget per tenant to `quota`.
+    pub fn set_per_tenant(&mut self, quota: QuotaSettings) {
+        (self.per_tenant_per_second, self.per_tenant_burst) = (quota.per_second, quota.burst);
+        (self.discovery_per_tenant_per_second, self.discovery_per_tenant_burst) = (quota.per_second, quota.burst);
+    }
+
+    /// The named budget: `per_address`, `per_tenant`, `discovery_per_address` or
+    /// `discovery_per_tenant`.
+    pub fn quota(&self, name: &str) -> QuotaSettings {
+        let (per_second, burst) = match name {
+            "per_address" => (self.per_address_per_second, self.per_address_burst),
+            "per_tenant" => (self.per_tenant_per_second, self.per_tenant_burst),
+            "discovery_per_address" => (self.discovery_per_address_per_second, self.discovery_per_address_burst),
+            _ => (self.discovery_per_tenant_per_second, self.discovery_per_tenant_burst),
+        };
+        QuotaSettings { per_second, burst }
+    }
 }
 
 impl Default for RateLimitSettings {
     fn default() -> Self {
         Self {
             enabled: true,
-            per_address: QuotaSettings { per_second: 20, burst: 100 },
-            per_tenant: QuotaSettings { per_second: 200, burst: 1000 },
-            discovery_per_address: QuotaSettings { per_second: 100, burst: 500 },
-            discovery_per_tenant: QuotaSettings { per_second: 1000, burst: 5000 },
+            per_address_per_second: 20,
+            per_address_burst: 100,
+            per_tenant_per_second: 200,
+            per_tenant_burst: 1000,
+            discovery_per_address_per_second: 100,
+            discovery_per_address_burst: 500,
+            discovery_per_tenant_per_second: 1000,
+            discovery_per_tenant_burst: 5000,
             ipv6_prefix: 64,
             cleanup_interval_ms: 60_000,
         }
