@@ -44,6 +44,16 @@ class Server:
             "KEYPLANE_DATA_DIR": workdir,
             "KEYPLANE_BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "KEYPLANE_LOG": "warn",
+            # All load comes from 127.0.0.1: raise the rate limits far above what the
+            # benchmark sends, keeping the limiter (and its cost) in the measured path.
+            "KEYPLANE_RATE_LIMIT__PER_ADDRESS_PER_SECOND": "10000000",
+            "KEYPLANE_RATE_LIMIT__PER_ADDRESS_BURST": "10000000",
+            "KEYPLANE_RATE_LIMIT__PER_TENANT_PER_SECOND": "10000000",
+            "KEYPLANE_RATE_LIMIT__PER_TENANT_BURST": "10000000",
+            "KEYPLANE_RATE_LIMIT__DISCOVERY_PER_ADDRESS_PER_SECOND": "10000000",
+            "KEYPLANE_RATE_LIMIT__DISCOVERY_PER_ADDRESS_BURST": "10000000",
+            "KEYPLANE_RATE_LIMIT__DISCOVERY_PER_TENANT_PER_SECOND": "10000000",
+            "KEYPLANE_RATE_LIMIT__DISCOVERY_PER_TENANT_BURST": "10000000",
         })
         if database_url:
             env["KEYPLANE_DATABASE_URL"] = database_url

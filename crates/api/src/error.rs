@@ -51,6 +51,7 @@ error_codes! {
     PayloadTooLarge => ("root.payload_too_large", PAYLOAD_TOO_LARGE),
     UnsupportedMediaType => ("root.unsupported_media_type", UNSUPPORTED_MEDIA_TYPE),
     RateLimited => ("root.rate_limited", TOO_MANY_REQUESTS),
+    RequestTimeout => ("root.request_timeout", REQUEST_TIMEOUT),
     Internal => ("root.internal_error", INTERNAL_SERVER_ERROR),
     Unavailable => ("root.unavailable", SERVICE_UNAVAILABLE),
     NoAuthenticationCluster => ("authc.no_authentication_cluster", NOT_IMPLEMENTED),
@@ -202,6 +203,12 @@ impl From<Failure> for ApiError {
                 Self::new(ErrorCode::RateLimited, "Too many password checks are in progress; retry shortly.")
                     .with_retry_after(retry_after_secs)
             }
+            Failure::RateLimited { retry_after_secs } => Self::new(
+                ErrorCode::RateLimited,
+                format!("Too many requests from this client or for this tenant; retry in {retry_after_secs} s."),
+            )
+            .with_retry_after(retry_after_secs),
+            Failure::BodyTimedOut => Self::new(ErrorCode::RequestTimeout, "The request body was not received in time."),
             Failure::Internal { correlation_id } => {
                 Self::new(ErrorCode::Internal, format!("An internal error occurred (correlation id {correlation_id})."))
             }

@@ -3,6 +3,7 @@
 
 use crate::dto::PageParams;
 use crate::error::{ApiError, ErrorCode};
+use crate::failure::Failure;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
@@ -23,6 +24,18 @@ pub enum BodyError {
     TooLarge,
     /// The connection failed while reading.
     Unreadable,
+    /// The whole body did not arrive within `body_timeout(req)` (a stalled or trickling
+    /// client).
+    TimedOut,
+}
+
+/// How long a request body may take to arrive, in total (app data).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTimeout(pub std::time::Duration);
+
+/// The configured body timeout for `req`.
+pub fn body_timeout(req: &HttpRequest) -> std::time::Duration {
+    req.app_data::<web::Data<BodyTimeout>>().map_or(std::time::Duration::from_secs(10), |t| t.0)
 }
 
 /// The configured body limit for `req`.
@@ -31,11 +44,14 @@ pub fn body_limit(req: &HttpRequest) -> usize {
 }
 
 /// Reads a whole request body, refusing one longer than `body_limit(req)` as soon as the
-/// declared length or the bytes received exceed it. Every API surface reads bodies here.
+/// declared length or the bytes received exceed it, and giving up when the whole body has
+/// not arrived within `body_timeout(req)` (a deadline for the body, not an idle timeout,
+/// so a client trickling a byte at a time is cut off too). Every API surface reads
+/// bodies here.
 ///
 /// # Errors
 /// [`BodyError`].
-pub async fn read_body<S, E>(req: &HttpRequest, mut payload: S) -> Result<web::BytesMut, BodyError>
+pub async fn read_body<S, E>(req: &HttpRequest, payload: S) -> Result<web::BytesMut, BodyError>
 where
     S: futures_util::Stream<Item = Result<web::Bytes, E>> + Unpin,
 {
@@ -45,6 +61,13 @@ where
     if declared.is_some_and(|len| len > limit) {
         return Err(BodyError::TooLarge);
     }
+    tokio::time::timeout(body_timeout(req), collect(payload, limit)).await.map_err(|_| BodyError::TimedOut)?
+}
+
+async fn collect<S, E>(mut payload: S, limit: usize) -> Result<web::BytesMut, BodyError>
+where
+    S: futures_util::Stream<Item = Result<web::Bytes, E>> + Unpin,
+{
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| BodyError::Unreadable)?;
@@ -75,6 +98,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                     format!("The request body exceeds {} bytes.", body_limit(&req)),
                 ),
                 BodyError::Unreadable => ApiError::new(ErrorCode::InvalidData, "The request body could not be read."),
+                BodyError::TimedOut => Failure::BodyTimedOut.into(),
             })?;
             if body.iter().all(u8::is_ascii_whitespace) {
                 return Err(ApiError::new(ErrorCode::InvalidData, "A JSON request body is required."));

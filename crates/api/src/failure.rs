@@ -32,6 +32,13 @@ pub enum Failure {
         /// Seconds after which a retry is likely to succeed.
         retry_after_secs: u64,
     },
+    /// The client or the tenant exceeded its request rate (see `ratelimit`).
+    RateLimited {
+        /// Seconds until the limiter admits the next request (from the limiter itself).
+        retry_after_secs: u64,
+    },
+    /// The request body did not arrive within the configured time.
+    BodyTimedOut,
     /// Anything else; logged under `correlation_id`.
     Internal {
         /// Told to the client, to find the log line.

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod connection;
 pub mod crypto;
 pub mod dto;
 pub mod error;
@@ -12,10 +13,12 @@ pub mod hashing;
 pub mod logging;
 pub mod maintenance;
 pub mod openapi;
+pub mod ratelimit;
 pub mod routes;
 pub mod settings;
 pub mod startup;
 pub mod state;
+pub mod surface;
 pub mod transport;
 
 pub use settings::Settings;

@@ -3,7 +3,11 @@
 
 use crate::dto::{Empty, PageInfo};
 use crate::error::{ErrorBody, ErrorCode, ErrorItem};
+use crate::ratelimit;
+use crate::surface::Surface;
+use utoipa::openapi::header::Header;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Object, Ref, ResponseBuilder, Type};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
@@ -100,7 +104,45 @@ pub fn document() -> utoipa::openapi::OpenApi {
         description.push_str(&format!("| `{}` | {} |\n", code.as_str(), code.status().as_u16()));
     }
     doc.info.description = Some(description);
+    document_rate_limits(&mut doc);
     doc
+}
+
+/// Adds the 429 answer, in the surface's own schema and with `Retry-After`, to every
+/// operation [`ratelimit::classify`] limits: the same rule the server applies, so the
+/// document cannot drift from it. Operations that accept Basic credentials are limited
+/// (a password check each time); so are the credential endpoints whatever they accept.
+fn document_rate_limits(doc: &mut utoipa::openapi::OpenApi) {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let schema = match Surface::of(path) {
+            Surface::Native => "ErrorBody",
+            Surface::OAuth => "OAuthErrorBody",
+            Surface::Sensu => "SensuError",
+            Surface::Tenovos => "TenovosError",
+            Surface::InvestSuite => "InvestSuiteError",
+        };
+        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+        for operation in operations.into_iter().flatten() {
+            let security = serde_json::to_value(&operation.security).unwrap_or_default();
+            let basic = security.as_array().is_some_and(|requirements| {
+                requirements.iter().any(|r| r.get("basic").is_some() || r.get("oauth_client").is_some())
+            });
+            if ratelimit::classify(path, basic).is_none() {
+                continue;
+            }
+            let mut retry_after = Header::new(Object::with_type(Type::Integer));
+            retry_after.description = Some("Seconds until the limiter admits the next request.".to_owned());
+            let response = ResponseBuilder::new()
+                .description(
+                    "Too many requests from this client address or for this tenant (rate limit), or too many \
+                     password checks in progress.",
+                )
+                .header("Retry-After", retry_after)
+                .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name(schema))).build())
+                .build();
+            operation.responses.responses.insert("429".to_owned(), response.into());
+        }
+    }
 }
 
 /// The document as pretty JSON, as committed in `openapi/openapi.json`.
@@ -111,4 +153,31 @@ pub fn document_json() -> String {
     let mut json = document().to_pretty_json().expect("the OpenAPI document serialises");
     json.push('\n');
     json
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limited_operations_document_429_in_their_surface_shape() {
+        let doc: serde_json::Value = serde_json::from_str(&document_json()).unwrap();
+        for (path, method, schema) in [
+            ("/api/v1/users/auth/_login", "post", "ErrorBody"),
+            ("/api/v1/platform/tenants", "get", "ErrorBody"),
+            ("/t/{tenant}/sensu/auth", "get", "SensuError"),
+            ("/t/{tenant}/tenovos/auth/token", "post", "TenovosError"),
+            ("/t/{tenant}/investsuite/auth/login/", "post", "InvestSuiteError"),
+            ("/t/{tenant}/oauth2/token", "post", "OAuthErrorBody"),
+            ("/t/{tenant}/.well-known/jwks.json", "get", "OAuthErrorBody"),
+        ] {
+            let response = &doc["paths"][path][method]["responses"]["429"];
+            assert_eq!(
+                response["content"]["application/json"]["schema"]["$ref"],
+                format!("#/components/schemas/{schema}")
+            );
+            assert!(response["headers"]["Retry-After"].is_object(), "{method} {path}");
+        }
+        assert!(doc["paths"]["/healthz"]["get"]["responses"]["429"].is_null());
+    }
 }

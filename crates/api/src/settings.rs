@@ -54,6 +54,133 @@ pub struct Settings {
     pub hashing: HashingSettings,
     /// Purging of ended sessions.
     pub session_purge: SessionPurgeSettings,
+    /// Rate limits on credential and discovery endpoints.
+    pub rate_limit: RateLimitSettings,
+    /// Timeouts and connection limits for slow and stalled clients.
+    pub http: HttpSettings,
+}
+
+/// One token bucket: `per_second` requests replenished each second, up to `burst` at
+/// once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaSettings {
+    /// Sustained requests per second (at least 1).
+    pub per_second: u32,
+    /// Requests allowed at once after a quiet period (at least 1).
+    pub burst: u32,
+}
+
+/// Rate limits (`KEYPLANE_RATE_LIMIT__*`, e.g. `KEYPLANE_RATE_LIMIT__PER_ADDRESS_BURST`):
+/// every endpoint that checks a credential (native `_login`, `_refresh`, `methods`; the
+/// Sensu, Tenovos and InvestSuite auth endpoints; OAuth token, introspection and
+/// revocation; any request with `Authorization: Basic`) draws on one budget per client
+/// address and one per tenant; `/t/{tenant}/.well-known/*` on a more generous pair.
+/// Over budget: 429 with `Retry-After` in the surface's own shape. Flat fields, so that
+/// any one of them can be set alone.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RateLimitSettings {
+    /// Whether requests are rate-limited at all (default true).
+    pub enabled: bool,
+    /// Credential requests per client address per second (default 20).
+    pub per_address_per_second: u32,
+    /// Credential requests per client address at once (default 100).
+    pub per_address_burst: u32,
+    /// Credential requests per tenant per second (default 200).
+    pub per_tenant_per_second: u32,
+    /// Credential requests per tenant at once (default 1000).
+    pub per_tenant_burst: u32,
+    /// Discovery requests per client address per second (default 100).
+    pub discovery_per_address_per_second: u32,
+    /// Discovery requests per client address at once (default 500).
+    pub discovery_per_address_burst: u32,
+    /// Discovery requests per tenant per second (default 1000).
+    pub discovery_per_tenant_per_second: u32,
+    /// Discovery requests per tenant at once (default 5000).
+    pub discovery_per_tenant_burst: u32,
+    /// IPv6 clients are counted by network of this prefix length (default 64).
+    pub ipv6_prefix: u8,
+    /// How often keys whose budget is full again are forgotten, in milliseconds
+    /// (default 60 s, at least 1 s): memory holds only the clients and tenants active
+    /// meanwhile.
+    pub cleanup_interval_ms: u64,
+}
+
+impl RateLimitSettings {
+    /// Sets every credential and discovery budget per address to `quota`.
+    pub fn set_per_address(&mut self, quota: QuotaSettings) {
+        (self.per_address_per_second, self.per_address_burst) = (quota.per_second, quota.burst);
+        (self.discovery_per_address_per_second, self.discovery_per_address_burst) = (quota.per_second, quota.burst);
+    }
+
+    /// Sets every credential and discovery budget per tenant to `quota`.
+    pub fn set_per_tenant(&mut self, quota: QuotaSettings) {
+        (self.per_tenant_per_second, self.per_tenant_burst) = (quota.per_second, quota.burst);
+        (self.discovery_per_tenant_per_second, self.discovery_per_tenant_burst) = (quota.per_second, quota.burst);
+    }
+
+    /// The named budget: `per_address`, `per_tenant`, `discovery_per_address` or
+    /// `discovery_per_tenant`.
+    pub fn quota(&self, name: &str) -> QuotaSettings {
+        let (per_second, burst) = match name {
+            "per_address" => (self.per_address_per_second, self.per_address_burst),
+            "per_tenant" => (self.per_tenant_per_second, self.per_tenant_burst),
+            "discovery_per_address" => (self.discovery_per_address_per_second, self.discovery_per_address_burst),
+            _ => (self.discovery_per_tenant_per_second, self.discovery_per_tenant_burst),
+        };
+        QuotaSettings { per_second, burst }
+    }
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            per_address_per_second: 20,
+            per_address_burst: 100,
+            per_tenant_per_second: 200,
+            per_tenant_burst: 1000,
+            discovery_per_address_per_second: 100,
+            discovery_per_address_burst: 500,
+            discovery_per_tenant_per_second: 1000,
+            discovery_per_tenant_burst: 5000,
+            ipv6_prefix: 64,
+            cleanup_interval_ms: 60_000,
+        }
+    }
+}
+
+/// Slow and stalled clients (`KEYPLANE_HTTP__*`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct HttpSettings {
+    /// The whole request body must arrive within this time, in milliseconds, or the
+    /// request is answered 408 and the connection closed (default 10 s).
+    pub body_timeout_ms: u64,
+    /// The request line and headers must arrive within this time, in milliseconds, or
+    /// the connection gets 408 and is closed (default 5 s).
+    pub request_head_timeout_ms: u64,
+    /// An idle keep-alive connection is closed after this many seconds; 0 disables
+    /// keep-alive (default 5).
+    pub keep_alive_secs: u64,
+    /// How long a closing connection may take to receive the last bytes, in milliseconds
+    /// (default 1 s).
+    pub disconnect_timeout_ms: u64,
+    /// Concurrent connections per replica, split evenly over the workers; further
+    /// connections wait in the listen backlog (default 10 000).
+    pub max_connections: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            body_timeout_ms: 10_000,
+            request_head_timeout_ms: 5_000,
+            keep_alive_secs: 5,
+            disconnect_timeout_ms: 1_000,
+            max_connections: 10_000,
+        }
+    }
 }
 
 /// Purging of ended sessions (`KEYPLANE_SESSION_PURGE__*`): a background task deletes
@@ -97,6 +224,8 @@ impl Default for Settings {
             log_format: "text".into(),
             hashing: HashingSettings::default(),
             session_purge: SessionPurgeSettings::default(),
+            rate_limit: RateLimitSettings::default(),
+            http: HttpSettings::default(),
         }
     }
 }

@@ -1,18 +1,20 @@
 //! `Application::build` connects and migrates the database, bootstraps the platform
 //! admin, binds the listener (port 0 allowed) and assembles the actix-web server.
 
+use crate::connection::{self, ConnectionLimits};
 use crate::crypto::{JwtCodec, MasterKey};
 use crate::error::{ApiError, ErrorCode, ERROR_CODES_HEADER};
-use crate::extract::BodyLimit;
+use crate::extract::{BodyLimit, BodyTimeout};
 use crate::hashing::Argon2Hasher;
 use crate::maintenance::SessionPurge;
+use crate::ratelimit::RateLimits;
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::transport::{self, TransportPolicy};
 use crate::{openapi, routes};
 use actix_web::dev::Service;
 use actix_web::dev::{Server, ServiceResponse};
-use actix_web::http::{header, StatusCode};
+use actix_web::http::{header, KeepAlive, StatusCode};
 use actix_web::middleware::{DefaultHeaders, ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{web, App, HttpServer, ResponseError};
 use anyhow::Context;
@@ -52,6 +54,7 @@ pub struct Application {
     port: u16,
     server: Server,
     session_purge: Option<SessionPurge>,
+    rate_limit_upkeep: Option<(Arc<RateLimits>, Duration)>,
 }
 
 impl Application {
@@ -125,14 +128,27 @@ impl Application {
             db,
         });
         let body_limit = web::Data::new(BodyLimit(settings.max_body_bytes));
+        let body_timeout = web::Data::new(BodyTimeout(Duration::from_millis(settings.http.body_timeout_ms)));
         let document = openapi::document();
 
         let transport =
             TransportPolicy { mode: settings.ssl_required, trusted_proxies: settings.trusted_proxies.clone() };
+        let rate_limits = RateLimits::new(&settings.rate_limit, transport.clone()).map_err(anyhow::Error::msg)?;
+        let rate_limit_upkeep = rate_limits
+            .clone()
+            .map(|limits| (limits, Duration::from_millis(settings.rate_limit.cleanup_interval_ms.max(1000))));
         let mut server = HttpServer::new(move || {
             let transport = transport.clone();
+            let rate_limits = rate_limits.clone();
             App::new()
                 .wrap(ErrorHandlers::new().default_handler(envelope_fallback))
+                .wrap_fn(move |req, srv| match rate_limits.as_ref().map(|limits| limits.check(&req)) {
+                    Some(Err(wait)) => {
+                        let refusal = RateLimits::refusal(req.path(), wait);
+                        Either::Right(ready(Ok(req.into_response(refusal).map_into_right_body())))
+                    }
+                    _ => Either::Left(srv.call(req).map_ok(ServiceResponse::map_into_left_body)),
+                })
                 .wrap_fn(move |req, srv| {
                     let exempt = matches!(req.path(), "/healthz" | "/readyz" | "/metrics");
                     if exempt || transport.allows(&req) {
@@ -142,22 +158,35 @@ impl Application {
                         Either::Right(ready(Ok(req.into_response(refusal).map_into_right_body())))
                     }
                 })
+                // Outside every early answer, so that a refused request's unread body
+                // closes its connection too.
+                .wrap_fn(|mut req, srv| {
+                    let finished = connection::watch_body(&mut req);
+                    srv.call(req).map_ok(move |res| connection::close_if_unread(res, finished))
+                })
                 .wrap(TracingLogger::default())
                 // Outermost, so that responses rewritten by `ErrorHandlers` and transport
                 // refusals carry it too.
                 .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))
                 .app_data(state.clone())
                 .app_data(body_limit.clone())
+                .app_data(body_timeout.clone())
                 .configure(routes::configure)
                 .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", document.clone()))
                 .default_service(web::to(routes::not_found))
         })
         .listen(listener)?;
-        if let Some(workers) = settings.workers {
-            server = server.workers(workers);
-        }
+        let workers = settings.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let limits = ConnectionLimits::new(&settings.http, workers);
+        let keep_alive = if limits.keep_alive.is_zero() { KeepAlive::Disabled } else { limits.keep_alive.into() };
+        server = server
+            .workers(workers)
+            .keep_alive(keep_alive)
+            .client_request_timeout(limits.head_timeout)
+            .client_disconnect_timeout(limits.disconnect_timeout)
+            .max_connections(limits.connections_per_worker);
         tracing::info!(port, %base_url, "listening");
-        Ok(Self { port, server: server.run(), session_purge })
+        Ok(Self { port, server: server.run(), session_purge, rate_limit_upkeep })
     }
 
     /// The bound port.
@@ -166,14 +195,21 @@ impl Application {
     }
 
     /// Serves until a shutdown signal; in-flight requests finish first. Ended sessions
-    /// are purged in the background meanwhile (see [`SessionPurge`]).
+    /// are purged (see [`SessionPurge`]) and idle rate-limiter keys forgotten (see
+    /// [`RateLimits::forget_idle`]) in the background meanwhile.
     ///
     /// # Errors
     /// The server's I/O error.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let upkeep = self.session_purge.map(|purge| tokio::spawn(purge.run()));
+        let mut upkeep = Vec::new();
+        if let Some(purge) = self.session_purge {
+            upkeep.push(tokio::spawn(purge.run()));
+        }
+        if let Some((limits, interval)) = self.rate_limit_upkeep {
+            upkeep.push(tokio::spawn(limits.run_upkeep(interval)));
+        }
         let result = self.server.await;
-        if let Some(task) = upkeep {
+        for task in upkeep {
             task.abort();
         }
         result

@@ -5,6 +5,7 @@
 //! any credential in it is looked at.
 
 use crate::error::{ApiError, ErrorCode};
+use crate::surface::Surface;
 use actix_web::dev::ServiceRequest;
 use actix_web::{HttpResponse, ResponseError};
 use ipnet::IpNet;
@@ -51,6 +52,20 @@ impl TransportPolicy {
         self.trusted_proxies.iter().any(|net| net.contains(&ip))
     }
 
+    /// The client's address: the peer, or, when the peer is a trusted proxy, the last
+    /// address in `X-Forwarded-For` that is not itself a trusted proxy. `None` when the
+    /// peer is unknown (not a TCP connection).
+    pub fn client_address(&self, req: &ServiceRequest) -> Option<IpAddr> {
+        let peer = req.peer_addr()?.ip();
+        if !self.trusted(peer) {
+            return Some(peer);
+        }
+        let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()).and_then(|chain| {
+            chain.rsplit(',').map(str::trim).filter_map(|s| s.parse::<IpAddr>().ok()).find(|ip| !self.trusted(*ip))
+        });
+        Some(forwarded.unwrap_or(peer))
+    }
+
     /// Whether the request may proceed.
     pub fn allows(&self, req: &ServiceRequest) -> bool {
         if self.mode == SslRequired::None {
@@ -58,22 +73,16 @@ impl TransportPolicy {
         }
         let tls = req.app_config().secure();
         let Some(peer) = req.peer_addr().map(|a| a.ip()) else { return tls };
-        let (client, https) = if self.trusted(peer) {
-            let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-            let proto =
-                header("x-forwarded-proto").and_then(|p| p.split(',').next().map(|s| s.trim().to_ascii_lowercase()));
-            let client = header("x-forwarded-for")
-                .and_then(|chain| {
-                    chain
-                        .rsplit(',')
-                        .map(str::trim)
-                        .filter_map(|s| s.parse::<IpAddr>().ok())
-                        .find(|ip| !self.trusted(*ip))
-                })
-                .unwrap_or(peer);
-            (client, proto.map_or(tls, |p| p == "https"))
+        let client = self.client_address(req).unwrap_or(peer);
+        let https = if self.trusted(peer) {
+            let proto = req
+                .headers()
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|p| p.split(',').next().map(|s| s.trim().to_ascii_lowercase()));
+            proto.map_or(tls, |p| p == "https")
         } else {
-            (peer, tls)
+            tls
         };
         match self.mode {
             SslRequired::None => true,
@@ -87,15 +96,14 @@ impl TransportPolicy {
 /// belongs to.
 pub fn refusal(path: &str) -> HttpResponse {
     const MESSAGE: &str = "HTTPS is required.";
-    let dialect = path.strip_prefix("/t/").and_then(|rest| rest.split('/').nth(1)).unwrap_or("");
-    match dialect {
-        "sensu" => HttpResponse::Forbidden().json(json!({"message": MESSAGE, "code": 4})),
-        "tenovos" => HttpResponse::Forbidden().json(json!({"status": "error", "message": MESSAGE})),
-        "investsuite" => HttpResponse::Forbidden().json(json!({"detail": MESSAGE})),
-        "oauth2" | ".well-known" => {
+    match Surface::of(path) {
+        Surface::Sensu => HttpResponse::Forbidden().json(json!({"message": MESSAGE, "code": 4})),
+        Surface::Tenovos => HttpResponse::Forbidden().json(json!({"status": "error", "message": MESSAGE})),
+        Surface::InvestSuite => HttpResponse::Forbidden().json(json!({"detail": MESSAGE})),
+        Surface::OAuth => {
             HttpResponse::Forbidden().json(json!({"error": "invalid_request", "error_description": MESSAGE}))
         }
-        _ => ApiError::new(ErrorCode::HttpsRequired, MESSAGE).error_response(),
+        Surface::Native => ApiError::new(ErrorCode::HttpsRequired, MESSAGE).error_response(),
     }
 }
 

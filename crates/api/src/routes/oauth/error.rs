@@ -101,6 +101,21 @@ impl From<Failure> for OAuthError {
                     "Too many sign-ins are in progress; retry shortly.",
                 )
             },
+            // RFC 6749 has no code for throttling; `temporarily_unavailable` is the one
+            // OAuth clients already retry on, and RFC 6585's 429 says why.
+            Failure::RateLimited { retry_after_secs } => Self {
+                retry_after: Some(retry_after_secs),
+                ..Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "temporarily_unavailable",
+                    format!("Too many requests; retry in {retry_after_secs} s."),
+                )
+            },
+            Failure::BodyTimedOut => Self::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "invalid_request",
+                "The request body was not received in time.",
+            ),
             Failure::Internal { correlation_id } => Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "server_error",
@@ -119,6 +134,7 @@ impl From<BodyError> for OAuthError {
                 Self::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "The request body is too large.")
             }
             BodyError::Unreadable => Self::invalid_request("The request body could not be read."),
+            BodyError::TimedOut => Failure::BodyTimedOut.into(),
         }
     }
 }

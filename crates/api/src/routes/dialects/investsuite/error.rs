@@ -84,13 +84,16 @@ impl From<Failure> for InvestSuiteError {
                 StatusCode::BAD_GATEWAY,
                 &format!("The authentication cluster failed (correlation id {correlation_id})."),
             ),
-            Failure::Busy { retry_after_secs } => Self {
+            Failure::Busy { retry_after_secs } | Failure::RateLimited { retry_after_secs } => Self {
                 retry_after: Some(retry_after_secs),
                 ..Self::detail(
                     StatusCode::TOO_MANY_REQUESTS,
                     &format!("Request was throttled. Expected available in {retry_after_secs} seconds."),
                 )
             },
+            Failure::BodyTimedOut => {
+                Self::detail(StatusCode::REQUEST_TIMEOUT, "The request body was not received in time.")
+            }
             Failure::Internal { correlation_id } => Self::detail(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &format!("A server error occurred (correlation id {correlation_id})."),
@@ -123,6 +126,7 @@ pub async fn json_body<T: DeserializeOwned>(req: &HttpRequest, payload: web::Pay
         BodyError::Unreadable => {
             InvestSuiteError::detail(StatusCode::BAD_REQUEST, "The request body could not be read.")
         }
+        BodyError::TimedOut => Failure::BodyTimedOut.into(),
     })?;
     let value: Value = serde_json::from_slice(&body).map_err(|e| {
         let message = format!("JSON parse error - invalid JSON at line {} column {}", e.line(), e.column());

@@ -76,6 +76,13 @@ impl From<Failure> for SensuError {
                 retry_after: Some(retry_after_secs),
                 ..Self::new(StatusCode::TOO_MANY_REQUESTS, 0, "too many sign-ins in progress; retry shortly")
             },
+            Failure::RateLimited { retry_after_secs } => Self {
+                retry_after: Some(retry_after_secs),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, 0, "too many requests; retry shortly")
+            },
+            Failure::BodyTimedOut => {
+                Self::new(StatusCode::REQUEST_TIMEOUT, 1, "the request body was not received in time")
+            }
             Failure::Internal { correlation_id } => Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 0,
@@ -92,6 +99,7 @@ impl From<BodyError> for SensuError {
         match e {
             BodyError::TooLarge => Self::new(StatusCode::PAYLOAD_TOO_LARGE, 1, "the request body is too large"),
             BodyError::Unreadable => Self::new(StatusCode::BAD_REQUEST, 1, "the request body could not be read"),
+            BodyError::TimedOut => Failure::BodyTimedOut.into(),
         }
     }
 }

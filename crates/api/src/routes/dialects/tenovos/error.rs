@@ -96,6 +96,14 @@ impl From<Failure> for TenovosError {
                 message: "Too many requests; retry shortly.".into(),
                 retry_after: Some(retry_after_secs),
             },
+            Failure::RateLimited { retry_after_secs } => Self::Status {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                message: "Too many requests; retry shortly.".into(),
+                retry_after: Some(retry_after_secs),
+            },
+            Failure::BodyTimedOut => {
+                Self::new(StatusCode::REQUEST_TIMEOUT, "The request body was not received in time")
+            }
             Failure::Internal { correlation_id } => Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("Internal error (correlation id {correlation_id})"),

@@ -129,6 +129,7 @@ async fn json_body(req: &HttpRequest, payload: web::Payload) -> Result<TenovosRe
     let body = read_body(req, payload).await.map_err(|e| match e {
         BodyError::TooLarge => TenovosError::new(StatusCode::PAYLOAD_TOO_LARGE, "The request body is too large"),
         BodyError::Unreadable => TenovosError::new(StatusCode::BAD_REQUEST, "The request body could not be read"),
+        BodyError::TimedOut => Failure::BodyTimedOut.into(),
     })?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(TenovosRequest::default());
