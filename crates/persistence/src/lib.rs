@@ -9,4 +9,4 @@ pub mod entities;
 mod repos;
 
 pub use db::{connect, migrate, Database};
-pub use repos::{SqlApiKeys, SqlPlatformUsers, SqlSessions, SqlSigningKeys, SqlTenants, SqlUsers};
+pub use repos::{SqlApiKeys, SqlAuditLog, SqlPlatformUsers, SqlSessions, SqlSigningKeys, SqlTenants, SqlUsers};

@@ -1,6 +1,7 @@
 //! Repositories: the domain's storage ports over sea-orm.
 
 mod api_keys;
+mod audit;
 mod platform_users;
 mod sessions;
 mod signing_keys;
@@ -8,6 +9,7 @@ mod tenants;
 mod users;
 
 pub use api_keys::SqlApiKeys;
+pub use audit::SqlAuditLog;
 pub use platform_users::SqlPlatformUsers;
 pub use sessions::SqlSessions;
 pub use signing_keys::SqlSigningKeys;
