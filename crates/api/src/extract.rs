@@ -190,15 +190,17 @@ impl FromRequest for PageQuery {
 
 fn parse_page(query: &str) -> Result<PageQuery, ApiError> {
     let pairs = form_urlencoded::parse(query.as_bytes());
-    let params: PageParams = serde_path_to_error::deserialize(serde_urlencoded::Deserializer::new(pairs)).map_err(|e| {
-        match e.path().iter().next_back().map(|s| s.to_string()).filter(|f| f == "from" || f == "size") {
-            Some(field) => {
-                ApiError::new(ErrorCode::InvalidData, format!("'{field}' must be an integer.")).with_fields([field])
+    let params: PageParams =
+        serde_path_to_error::deserialize(serde_urlencoded::Deserializer::new(pairs)).map_err(|e| {
+            match e.path().iter().next_back().map(|s| s.to_string()).filter(|f| f == "from" || f == "size") {
+                Some(field) => {
+                    ApiError::new(ErrorCode::InvalidData, format!("'{field}' must be an integer.")).with_fields([field])
+                }
+                None => ApiError::new(ErrorCode::InvalidData, "The query string is malformed."),
             }
-            None => ApiError::new(ErrorCode::InvalidData, "The query string is malformed."),
-        }
-    })?;
-    let page = PageRequest::parse(params.from, params.size).map_err(|e| ApiError::invalid(ErrorCode::InvalidData, &e))?;
+        })?;
+    let page =
+        PageRequest::parse(params.from, params.size).map_err(|e| ApiError::invalid(ErrorCode::InvalidData, &e))?;
     Ok(PageQuery(page))
 }
 

@@ -54,6 +54,40 @@ pub struct Settings {
     pub hashing: HashingSettings,
     /// Purging of ended sessions.
     pub session_purge: SessionPurgeSettings,
+    /// The audit trail: retention and the sign-in event writer.
+    pub audit: AuditSettings,
+}
+
+/// The audit trail (`KEYPLANE_AUDIT__*`). Events older than `retention_days` are deleted by
+/// a background task every `purge_interval_ms`, at most `purge_batch_size` per statement.
+/// Sign-in events are queued (at most `queue_capacity`; beyond that the request writes
+/// its event itself) and stored `write_batch_size` at a time; the queue is flushed on a
+/// graceful shutdown.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AuditSettings {
+    /// How long events are kept, in days (default 90); 0 keeps them forever.
+    pub retention_days: u64,
+    /// Pause between purges, in milliseconds; 0 disables purging (default 1 hour).
+    pub purge_interval_ms: u64,
+    /// The most events one delete statement removes (default 1000).
+    pub purge_batch_size: u64,
+    /// Sign-in events waiting to be stored (default 8192).
+    pub queue_capacity: usize,
+    /// The most events stored in one statement (default 256).
+    pub write_batch_size: usize,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            retention_days: 90,
+            purge_interval_ms: 60 * 60 * 1000,
+            purge_batch_size: 1000,
+            queue_capacity: 8192,
+            write_batch_size: 256,
+        }
+    }
 }
 
 /// Purging of ended sessions (`KEYPLANE_SESSION_PURGE__*`): a background task deletes
@@ -97,6 +131,7 @@ impl Default for Settings {
             log_format: "text".into(),
             hashing: HashingSettings::default(),
             session_purge: SessionPurgeSettings::default(),
+            audit: AuditSettings::default(),
         }
     }
 }

@@ -1,11 +1,12 @@
 //! `Application::build` connects and migrates the database, bootstraps the platform
 //! admin, binds the listener (port 0 allowed) and assembles the actix-web server.
 
+use crate::audit::{AuditWriter, BufferedAuditLog};
 use crate::crypto::{JwtCodec, MasterKey};
 use crate::error::{ApiError, ErrorCode, ERROR_CODES_HEADER};
 use crate::extract::BodyLimit;
 use crate::hashing::Argon2Hasher;
-use crate::maintenance::SessionPurge;
+use crate::maintenance::{AuditPurge, SessionPurge};
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::transport::{self, TransportPolicy};
@@ -19,12 +20,14 @@ use anyhow::Context;
 use futures_util::future::{ready, Either};
 use futures_util::TryFutureExt;
 use keyplane_domain::api_key::ApiKeyRepository;
+use keyplane_domain::audit::AuditLog;
 use keyplane_domain::authc::{ClusterRegistry, NativeCluster};
 use keyplane_domain::clock::{SharedClock, SystemClock};
 use keyplane_domain::password::PasswordHasher;
 use keyplane_domain::platform::{PlatformUserRepository, BOOTSTRAP_ADMIN};
 use keyplane_domain::policy::ClusterKind;
 use keyplane_domain::services::api_keys::ApiKeyService;
+use keyplane_domain::services::audit::{AuditService, SessionAdmin};
 use keyplane_domain::services::bootstrap::{ensure_platform_admin, BootstrapOutcome};
 use keyplane_domain::services::signing::SigningKeys;
 use keyplane_domain::services::tenants::TenantService;
@@ -34,7 +37,9 @@ use keyplane_domain::session::SessionRepository;
 use keyplane_domain::tenant::TenantRepository;
 use keyplane_domain::user::UserRepository;
 use keyplane_persistence::cache::{CachedApiKeys, CachedPlatformUsers, CachedSessions, CachedTenants, CachedUsers};
-use keyplane_persistence::{SqlApiKeys, SqlPlatformUsers, SqlSessions, SqlSigningKeys, SqlTenants, SqlUsers};
+use keyplane_persistence::{
+    SqlApiKeys, SqlAuditLog, SqlPlatformUsers, SqlSessions, SqlSigningKeys, SqlTenants, SqlUsers,
+};
 use secrecy::ExposeSecret;
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -47,6 +52,8 @@ pub struct Application {
     port: u16,
     server: Server,
     session_purge: Option<SessionPurge>,
+    audit_purge: Option<AuditPurge>,
+    audit_writer: AuditWriter,
 }
 
 impl Application {
@@ -91,6 +98,13 @@ impl Application {
             (repos.tenants, repos.users, repos.keys, repos.platform_users, repos.sessions);
         bootstrap(&settings, &platform_users, &hasher, &clock).await?;
 
+        // Sign-in events go through the buffered log (`audit_sink`), off the request path;
+        // administrative changes write their events in their own transactions instead.
+        let audit_store: Arc<dyn AuditLog> = Arc::new(SqlAuditLog::new(db.clone()));
+        let (buffered, audit_writer) =
+            BufferedAuditLog::new(audit_store.clone(), settings.audit.queue_capacity, settings.audit.write_batch_size);
+        let audit_sink: Arc<dyn AuditLog> = Arc::new(buffered);
+
         let codec = Arc::new(JwtCodec::new(&master_key(&settings)?));
         let signing = Arc::new(SigningKeys::new(Arc::new(SqlSigningKeys::new(db.clone())), codec, clock.clone()));
         let clusters = ClusterRegistry::default()
@@ -110,11 +124,14 @@ impl Application {
             &base_url,
         );
         let session_purge = SessionPurge::new(sessions.clone(), clock.clone(), &settings.session_purge);
+        let audit_purge = AuditPurge::new(audit_store, clock.clone(), &settings.audit);
         let state = web::Data::new(AppState {
             tenants: TenantService::new(tenants.clone(), signing, clock.clone()),
             users: UserService::new(users.clone(), keys.clone(), sessions.clone(), hasher.clone(), clock.clone()),
             keys: ApiKeyService::new(keys.clone(), sessions.clone(), clock.clone()),
             tokens,
+            audit: AuditService::new(audit_sink, users.clone(), platform_users.clone(), keys.clone()),
+            sessions: SessionAdmin::new(sessions.clone(), clock.clone()),
             db,
         });
         let body_limit = web::Data::new(BodyLimit(settings.max_body_bytes));
@@ -124,6 +141,8 @@ impl Application {
             TransportPolicy { mode: settings.ssl_required, trusted_proxies: settings.trusted_proxies.clone() };
         let mut server = HttpServer::new(move || {
             let transport = transport.clone();
+            // For the audit trail's client address (`audit::Origin`).
+            let policy = transport.clone();
             App::new()
                 .wrap(ErrorHandlers::new().default_handler(envelope_fallback))
                 .wrap_fn(move |req, srv| {
@@ -141,6 +160,7 @@ impl Application {
                 .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))
                 .app_data(state.clone())
                 .app_data(body_limit.clone())
+                .app_data(policy)
                 .configure(routes::configure)
                 .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", document.clone()))
                 .default_service(web::to(routes::not_found))
@@ -150,7 +170,7 @@ impl Application {
             server = server.workers(workers);
         }
         tracing::info!(port, %base_url, "listening");
-        Ok(Self { port, server: server.run(), session_purge })
+        Ok(Self { port, server: server.run(), session_purge, audit_purge, audit_writer })
     }
 
     /// The bound port.
@@ -158,17 +178,26 @@ impl Application {
         self.port
     }
 
-    /// Serves until a shutdown signal; in-flight requests finish first. Ended sessions
-    /// are purged in the background meanwhile (see [`SessionPurge`]).
+    /// Serves until a shutdown signal; in-flight requests finish first, then the audit
+    /// events still queued are stored. Ended sessions and old audit events are purged in
+    /// the background meanwhile (see [`SessionPurge`], [`AuditPurge`]).
     ///
     /// # Errors
     /// The server's I/O error.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let upkeep = self.session_purge.map(|purge| tokio::spawn(purge.run()));
+        let writer = self.audit_writer.spawn();
+        let upkeep: Vec<_> = [
+            self.session_purge.map(|purge| tokio::spawn(purge.run())),
+            self.audit_purge.map(|purge| tokio::spawn(purge.run())),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let result = self.server.await;
-        if let Some(task) = upkeep {
+        for task in upkeep {
             task.abort();
         }
+        writer.shutdown().await;
         result
     }
 }

@@ -431,6 +431,18 @@ pub trait AuditLog: Send + Sync {
     /// Only [`StorageError`].
     async fn record(&self, event: &AuditEvent) -> Result<(), StorageError>;
 
+    /// Stores several events; a store that can should do it in one statement, all or
+    /// nothing. The default stores them one by one.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    async fn record_batch(&self, events: &[AuditEvent]) -> Result<(), StorageError> {
+        for event in events {
+            self.record(event).await?;
+        }
+        Ok(())
+    }
+
     /// One page of the events in `scope` matching `filter`, newest first, with the total
     /// number of matches.
     ///

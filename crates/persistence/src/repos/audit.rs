@@ -139,6 +139,17 @@ impl AuditLog for SqlAuditLog {
         insert_event(&self.db, event).await.map_err(storage)
     }
 
+    async fn record_batch(&self, events: &[AuditEvent]) -> Result<(), StorageError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        audit_events::Entity::insert_many(events.iter().map(row))
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+
     async fn list(
         &self,
         scope: AuditScope,
