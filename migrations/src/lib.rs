@@ -11,6 +11,7 @@ mod m20261123_000005_signing_keys;
 mod m20261123_000006_sessions;
 mod m20261124_000007_one_active_signing_key;
 mod m20261124_000008_session_purge_indexes;
+mod m20261124_000009_audit_events;
 mod m20261124_000009_brute_force;
 
 /// Every migration, in order.
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000007_one_active_signing_key::Migration),
             Box::new(m20261124_000008_session_purge_indexes::Migration),
             Box::new(m20261124_000009_brute_force::Migration),
+            Box::new(m20261124_000009_audit_events::Migration),
         ]
     }
 }

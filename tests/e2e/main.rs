@@ -4,6 +4,7 @@
 #[macro_use]
 mod support;
 
+mod audit;
 mod bootstrap;
 mod dialects;
 mod errors;

@@ -2,6 +2,7 @@
 //! document, plus `Application`, which wires storage and services into a server.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod auth;
 pub mod connection;
 pub mod crypto;

@@ -31,6 +31,7 @@ use utoipa::{Modify, OpenApi};
         (name = "sensu", description = "Sensu Go's `/auth` API, per tenant under `/t/{tenant}/sensu`. Errors are `{message, code}`."),
         (name = "tenovos", description = "Tenovos' `/auth/token`, per tenant under `/t/{tenant}/tenovos`. `X-API-Key` required; errors are `{status: \"error\", message}`."),
         (name = "investsuite", description = "InvestSuite's `/auth/login/` and `/auth/refresh-token/`, per tenant under `/t/{tenant}/investsuite`. HTTPS required per `ssl_required`."),
+        (name = "audit", description = "The audit trail: sign-ins, lockouts, key creation and revocation, and every administrative change, with actor, outcome, entry point, client address and request id. Never holds a secret."),
         (name = "operations", description = "Health and readiness."),
     )
 )]

@@ -58,6 +58,8 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     /// Timeouts and connection limits for slow and stalled clients.
     pub http: HttpSettings,
+    /// The audit trail: retention and the sign-in event writer.
+    pub audit: AuditSettings,
 }
 
 /// One token bucket: `per_second` requests replenished each second, up to `burst` at
@@ -183,6 +185,38 @@ impl Default for HttpSettings {
     }
 }
 
+/// The audit trail (`KEYPLANE_AUDIT__*`). Events older than `retention_days` are deleted by
+/// a background task every `purge_interval_ms`, at most `purge_batch_size` per statement.
+/// Sign-in events are queued (at most `queue_capacity`; beyond that the request writes
+/// its event itself) and stored `write_batch_size` at a time; the queue is flushed on a
+/// graceful shutdown.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AuditSettings {
+    /// How long events are kept, in days (default 90); 0 keeps them forever.
+    pub retention_days: u64,
+    /// Pause between purges, in milliseconds; 0 disables purging (default 1 hour).
+    pub purge_interval_ms: u64,
+    /// The most events one delete statement removes (default 1000).
+    pub purge_batch_size: u64,
+    /// Sign-in events waiting to be stored (default 8192).
+    pub queue_capacity: usize,
+    /// The most events stored in one statement (default 256).
+    pub write_batch_size: usize,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            retention_days: 90,
+            purge_interval_ms: 60 * 60 * 1000,
+            purge_batch_size: 1000,
+            queue_capacity: 8192,
+            write_batch_size: 256,
+        }
+    }
+}
+
 /// Purging of ended sessions (`KEYPLANE_SESSION_PURGE__*`): a background task deletes
 /// sessions that expired or were revoked more than `retention_secs` ago, at most
 /// `batch_size` per statement and batch after batch until one comes back short, then
@@ -226,6 +260,7 @@ impl Default for Settings {
             session_purge: SessionPurgeSettings::default(),
             rate_limit: RateLimitSettings::default(),
             http: HttpSettings::default(),
+            audit: AuditSettings::default(),
         }
     }
 }

@@ -1,12 +1,13 @@
 //! `Application::build` connects and migrates the database, bootstraps the platform
 //! admin, binds the listener (port 0 allowed) and assembles the actix-web server.
 
+use crate::audit::{AuditWriter, BufferedAuditLog};
 use crate::connection::{self, ConnectionLimits};
 use crate::crypto::{JwtCodec, MasterKey};
 use crate::error::{ApiError, ErrorCode, ERROR_CODES_HEADER};
 use crate::extract::{BodyLimit, BodyTimeout};
 use crate::hashing::Argon2Hasher;
-use crate::maintenance::SessionPurge;
+use crate::maintenance::{AuditPurge, SessionPurge};
 use crate::ratelimit::RateLimits;
 use crate::settings::Settings;
 use crate::state::AppState;
@@ -21,6 +22,7 @@ use anyhow::Context;
 use futures_util::future::{ready, Either};
 use futures_util::TryFutureExt;
 use keyplane_domain::api_key::ApiKeyRepository;
+use keyplane_domain::audit::AuditLog;
 use keyplane_domain::authc::{ClusterRegistry, NativeCluster};
 use keyplane_domain::clock::{SharedClock, SystemClock};
 use keyplane_domain::lockout::LockoutRepository;
@@ -28,6 +30,7 @@ use keyplane_domain::password::PasswordHasher;
 use keyplane_domain::platform::{PlatformUserRepository, BOOTSTRAP_ADMIN};
 use keyplane_domain::policy::ClusterKind;
 use keyplane_domain::services::api_keys::ApiKeyService;
+use keyplane_domain::services::audit::{AuditService, SessionAdmin};
 use keyplane_domain::services::bootstrap::{ensure_platform_admin, BootstrapOutcome};
 use keyplane_domain::services::signing::SigningKeys;
 use keyplane_domain::services::tenants::TenantService;
@@ -40,7 +43,7 @@ use keyplane_persistence::cache::{
     CachedApiKeys, CachedLockout, CachedPlatformUsers, CachedSessions, CachedTenants, CachedUsers,
 };
 use keyplane_persistence::{
-    SqlApiKeys, SqlLockout, SqlPlatformUsers, SqlSessions, SqlSigningKeys, SqlTenants, SqlUsers,
+    SqlApiKeys, SqlAuditLog, SqlLockout, SqlPlatformUsers, SqlSessions, SqlSigningKeys, SqlTenants, SqlUsers,
 };
 use secrecy::ExposeSecret;
 use std::net::TcpListener;
@@ -55,6 +58,8 @@ pub struct Application {
     server: Server,
     session_purge: Option<SessionPurge>,
     rate_limit_upkeep: Option<(Arc<RateLimits>, Duration)>,
+    audit_purge: Option<AuditPurge>,
+    audit_writer: AuditWriter,
 }
 
 impl Application {
@@ -99,6 +104,13 @@ impl Application {
             (repos.tenants, repos.users, repos.keys, repos.platform_users, repos.sessions);
         bootstrap(&settings, &platform_users, &hasher, &clock).await?;
 
+        // Sign-in events go through the buffered log (`audit_sink`), off the request path;
+        // administrative changes write their events in their own transactions instead.
+        let audit_store: Arc<dyn AuditLog> = Arc::new(SqlAuditLog::new(db.clone()));
+        let (buffered, audit_writer) =
+            BufferedAuditLog::new(audit_store.clone(), settings.audit.queue_capacity, settings.audit.write_batch_size);
+        let audit_sink: Arc<dyn AuditLog> = Arc::new(buffered);
+
         let codec = Arc::new(JwtCodec::new(&master_key(&settings)?));
         let signing = Arc::new(SigningKeys::new(Arc::new(SqlSigningKeys::new(db.clone())), codec, clock.clone()));
         let clusters = ClusterRegistry::default()
@@ -120,11 +132,14 @@ impl Application {
         );
         let session_purge = SessionPurge::new(sessions.clone(), clock.clone(), &settings.session_purge)
             .map(|purge| purge.with_failures(repos.lockout.clone(), clock.clone(), settings.session_purge.batch_size));
+        let audit_purge = AuditPurge::new(audit_store, clock.clone(), &settings.audit);
         let state = web::Data::new(AppState {
             tenants: TenantService::new(tenants.clone(), signing, clock.clone()),
             users: UserService::new(users.clone(), keys.clone(), sessions.clone(), hasher.clone(), clock.clone()),
             keys: ApiKeyService::new(keys.clone(), sessions.clone(), clock.clone()),
             tokens,
+            audit: AuditService::new(audit_sink, users.clone(), platform_users.clone(), keys.clone()),
+            sessions: SessionAdmin::new(sessions.clone(), clock.clone()),
             db,
         });
         let body_limit = web::Data::new(BodyLimit(settings.max_body_bytes));
@@ -140,6 +155,8 @@ impl Application {
         let mut server = HttpServer::new(move || {
             let transport = transport.clone();
             let rate_limits = rate_limits.clone();
+            // For the audit trail's client address (`audit::Origin`).
+            let policy = transport.clone();
             App::new()
                 .wrap(ErrorHandlers::new().default_handler(envelope_fallback))
                 .wrap_fn(move |req, srv| match rate_limits.as_ref().map(|limits| limits.check(&req)) {
@@ -171,6 +188,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(body_limit.clone())
                 .app_data(body_timeout.clone())
+                .app_data(policy)
                 .configure(routes::configure)
                 .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", document.clone()))
                 .default_service(web::to(routes::not_found))
@@ -186,7 +204,7 @@ impl Application {
             .client_disconnect_timeout(limits.disconnect_timeout)
             .max_connections(limits.connections_per_worker);
         tracing::info!(port, %base_url, "listening");
-        Ok(Self { port, server: server.run(), session_purge, rate_limit_upkeep })
+        Ok(Self { port, server: server.run(), session_purge, rate_limit_upkeep, audit_purge, audit_writer })
     }
 
     /// The bound port.
@@ -194,15 +212,21 @@ impl Application {
         self.port
     }
 
-    /// Serves until a shutdown signal; in-flight requests finish first. Ended sessions
-    /// are purged (see [`SessionPurge`]) and idle rate-limiter keys forgotten (see
-    /// [`RateLimits::forget_idle`]) in the background meanwhile.
+    /// Serves until a shutdown signal; in-flight requests finish first, then the audit
+    /// events still queued are stored. Ended sessions, stale failure records and old
+    /// audit events are purged (see [`SessionPurge`], [`AuditPurge`]) and idle
+    /// rate-limiter keys forgotten (see [`RateLimits::forget_idle`]) in the background
+    /// meanwhile.
     ///
     /// # Errors
     /// The server's I/O error.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let writer = self.audit_writer.spawn();
         let mut upkeep = Vec::new();
         if let Some(purge) = self.session_purge {
+            upkeep.push(tokio::spawn(purge.run()));
+        }
+        if let Some(purge) = self.audit_purge {
             upkeep.push(tokio::spawn(purge.run()));
         }
         if let Some((limits, interval)) = self.rate_limit_upkeep {
@@ -212,6 +236,7 @@ impl Application {
         for task in upkeep {
             task.abort();
         }
+        writer.shutdown().await;
         result
     }
 }

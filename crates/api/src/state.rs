@@ -1,6 +1,7 @@
 //! The services every handler reaches through `web::Data<AppState>`.
 
 use keyplane_domain::services::api_keys::ApiKeyService;
+use keyplane_domain::services::audit::{AuditService, SessionAdmin};
 use keyplane_domain::services::tenants::TenantService;
 use keyplane_domain::services::tokens::TokenService;
 use keyplane_domain::services::users::UserService;
@@ -17,6 +18,10 @@ pub struct AppState {
     pub keys: ApiKeyService,
     /// Sign-in, credential checks, sessions, tokens.
     pub tokens: TokenService,
+    /// The audit trail, and naming callers for it.
+    pub audit: AuditService,
+    /// Ending sessions on record.
+    pub sessions: SessionAdmin,
     /// The pool, for readiness checks.
     pub db: Database,
 }

@@ -7,6 +7,7 @@
 use crate::error::{ApiError, ErrorCode};
 use crate::surface::Surface;
 use actix_web::dev::ServiceRequest;
+use actix_web::http::header::HeaderMap;
 use actix_web::{HttpResponse, ResponseError};
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -52,18 +53,26 @@ impl TransportPolicy {
         self.trusted_proxies.iter().any(|net| net.contains(&ip))
     }
 
-    /// The client's address: the peer, or, when the peer is a trusted proxy, the last
-    /// address in `X-Forwarded-For` that is not itself a trusted proxy. `None` when the
-    /// peer is unknown (not a TCP connection).
+    /// The client's address of a request: see [`TransportPolicy::client_address_of`];
+    /// `None` when the peer is unknown (not a TCP connection).
     pub fn client_address(&self, req: &ServiceRequest) -> Option<IpAddr> {
         let peer = req.peer_addr()?.ip();
+        Some(self.client_address_of(peer, req.headers()))
+    }
+
+    /// The client's address: the peer, or (when the peer is a trusted proxy) the last
+    /// address in `X-Forwarded-For` that is not itself a trusted proxy.
+    pub fn client_address_of(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         if !self.trusted(peer) {
-            return Some(peer);
+            return peer;
         }
-        let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()).and_then(|chain| {
-            chain.rsplit(',').map(str::trim).filter_map(|s| s.parse::<IpAddr>().ok()).find(|ip| !self.trusted(*ip))
-        });
-        Some(forwarded.unwrap_or(peer))
+        headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|chain| {
+                chain.rsplit(',').map(str::trim).filter_map(|s| s.parse::<IpAddr>().ok()).find(|ip| !self.trusted(*ip))
+            })
+            .unwrap_or(peer)
     }
 
     /// Whether the request may proceed.
@@ -73,7 +82,7 @@ impl TransportPolicy {
         }
         let tls = req.app_config().secure();
         let Some(peer) = req.peer_addr().map(|a| a.ip()) else { return tls };
-        let client = self.client_address(req).unwrap_or(peer);
+        let client = self.client_address_of(peer, req.headers());
         let https = if self.trusted(peer) {
             let proto = req
                 .headers()
@@ -119,6 +128,24 @@ mod tests {
         for ip in ["8.8.8.8", "172.32.0.1", "2001:db8::1", "::ffff:8.8.8.8"] {
             assert!(!is_internal(ip.parse().unwrap()), "{ip}");
         }
+    }
+
+    #[test]
+    fn forwarded_addresses_are_believed_from_trusted_proxies_only() {
+        let policy = TransportPolicy { mode: SslRequired::None, trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()] };
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            actix_web::http::header::HeaderName::from_static("x-forwarded-for"),
+            "198.51.100.7, 203.0.113.9, 10.0.0.3".parse().unwrap(),
+        );
+        assert_eq!(
+            policy.client_address_of("10.0.0.2".parse().unwrap(), &headers),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            policy.client_address_of("8.8.8.8".parse().unwrap(), &headers),
+            "8.8.8.8".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]

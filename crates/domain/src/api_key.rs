@@ -1,6 +1,7 @@
 //! API keys: `kp_<public id>_<secret>`. The public id is an indexed lookup key; the
 //! 256-bit secret is stored only as its SHA-256 digest and compared in constant time.
 
+use crate::audit::AuditEvent;
 use crate::error::{Invalid, StorageError};
 use crate::ids::{ApiKeyId, TenantId, UserId};
 use crate::page::{Page, PageRequest};
@@ -243,11 +244,11 @@ pub enum InsertKeyError {
 /// is scoped by tenant.
 #[async_trait]
 pub trait ApiKeyRepository: Send + Sync {
-    /// Stores a new key.
+    /// Stores a new key and `event` (its audit record) in one transaction.
     ///
     /// # Errors
     /// [`InsertKeyError::OwnerGone`] when the tenant or owning user was deleted meanwhile.
-    async fn insert(&self, key: &ApiKey) -> Result<(), InsertKeyError>;
+    async fn insert(&self, key: &ApiKey, event: &AuditEvent) -> Result<(), InsertKeyError>;
 
     /// Finds a key by its public id across all tenants: the one unscoped look-up, since
     /// the key is how a request's tenant is learned.
@@ -282,10 +283,18 @@ pub trait ApiKeyRepository: Send + Sync {
     ) -> Result<Page<ApiKey>, StorageError>;
 
     /// Marks a key revoked at `at` unless it already is; returns whether the key exists.
+    /// `event` is stored in the same transaction when this call revoked the key, and not
+    /// at all when it was revoked already (revoking twice is one event).
     ///
     /// # Errors
     /// Only [`StorageError`].
-    async fn revoke(&self, tenant: TenantId, public_id: &KeyPublicId, at: DateTime<Utc>) -> Result<bool, StorageError>;
+    async fn revoke(
+        &self,
+        tenant: TenantId,
+        public_id: &KeyPublicId,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StorageError>;
 
     /// Records a use of `key` (scoped by its own tenant).
     ///

@@ -107,6 +107,7 @@ impl AuthenticationCluster for NativeCluster {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::AuditEvent;
     use crate::ids::UserId;
     use crate::page::{Page, PageRequest};
     use crate::password::PasswordHash;
@@ -119,7 +120,7 @@ mod tests {
 
     #[async_trait]
     impl UserRepository for Unreachable {
-        async fn insert(&self, _: &User) -> Result<(), WriteUserError> {
+        async fn insert(&self, _: &User, _: &AuditEvent) -> Result<(), WriteUserError> {
             Err(StorageError::new("connection refused").into())
         }
         async fn find_by_name(&self, _: TenantId, _: &UserName) -> Result<Option<User>, StorageError> {
@@ -131,10 +132,17 @@ mod tests {
         async fn list(&self, _: TenantId, _: PageRequest) -> Result<Page<User>, StorageError> {
             Err(StorageError::new("connection refused"))
         }
-        async fn update(&self, _: &User) -> Result<bool, WriteUserError> {
+        async fn update(&self, _: &User, _: &AuditEvent) -> Result<bool, WriteUserError> {
             Err(StorageError::new("connection refused").into())
         }
-        async fn set_enabled(&self, _: TenantId, _: UserId, _: bool, _: DateTime<Utc>) -> Result<bool, StorageError> {
+        async fn set_enabled(
+            &self,
+            _: TenantId,
+            _: UserId,
+            _: bool,
+            _: DateTime<Utc>,
+            _: &AuditEvent,
+        ) -> Result<bool, StorageError> {
             Err(StorageError::new("connection refused"))
         }
         async fn set_password(
@@ -143,13 +151,14 @@ mod tests {
             _: UserId,
             _: &PasswordHash,
             _: DateTime<Utc>,
+            _: &AuditEvent,
         ) -> Result<bool, StorageError> {
             Err(StorageError::new("connection refused"))
         }
         async fn record_login(&self, _: TenantId, _: UserId, _: DateTime<Utc>) -> Result<(), StorageError> {
             Err(StorageError::new("connection refused"))
         }
-        async fn delete(&self, _: TenantId, _: UserId) -> Result<bool, StorageError> {
+        async fn delete(&self, _: TenantId, _: UserId, _: &AuditEvent) -> Result<bool, StorageError> {
             Err(StorageError::new("connection refused"))
         }
     }

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api_key;
+pub mod audit;
 pub mod authc;
 pub mod clock;
 pub mod error;

@@ -1,5 +1,6 @@
 //! Sessions: created by every sign-in, carrying the refresh-token rotation state.
 
+use crate::audit::AuditEvent;
 use crate::error::StorageError;
 use crate::ids::{ApiKeyId, PlatformUserId, SessionId, UserId};
 use crate::page::{Page, PageRequest};
@@ -124,6 +125,21 @@ pub trait SessionRepository: Send + Sync {
     /// Only [`StorageError`].
     async fn revoke(&self, scope: Scope, id: SessionId, reason: &str, now: DateTime<Utc>)
         -> Result<bool, StorageError>;
+
+    /// As [`SessionRepository::revoke`], and stores `event` in the same transaction when
+    /// this call ended the session (not when it had ended already): an administrator or
+    /// the user ending one session.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    async fn revoke_recorded(
+        &self,
+        scope: Scope,
+        id: SessionId,
+        reason: &str,
+        now: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StorageError>;
 
     /// Ends every active session of `subject`; returns how many.
     ///

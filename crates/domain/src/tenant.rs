@@ -1,5 +1,6 @@
 //! Tenants: their value types and the storage port.
 
+use crate::audit::AuditEvent;
 use crate::error::{Invalid, StorageError};
 use crate::ids::TenantId;
 use crate::page::{Page, PageRequest};
@@ -163,11 +164,16 @@ pub enum InsertTenantError {
 #[async_trait]
 pub trait TenantRepository: Send + Sync {
     /// Stores a new tenant and its first signing key (of the tenant's scope, active) in
-    /// one transaction: either both are stored or neither.
+    /// one transaction with `event` (its audit record): all are stored or none.
     ///
     /// # Errors
     /// [`InsertTenantError::SlugTaken`] when the slug is in use; `Storage` otherwise.
-    async fn insert(&self, tenant: &Tenant, first_key: &SigningKey) -> Result<(), InsertTenantError>;
+    async fn insert(
+        &self,
+        tenant: &Tenant,
+        first_key: &SigningKey,
+        event: &AuditEvent,
+    ) -> Result<(), InsertTenantError>;
 
     /// Finds a tenant by id or slug.
     ///
@@ -184,24 +190,34 @@ pub trait TenantRepository: Send + Sync {
     /// Writes the name, policy, cluster and `updated_at` of an existing tenant, never its
     /// status (only [`TenantRepository::set_status`] writes that, so that a policy or name
     /// change racing a suspension cannot write the old status back); returns whether it
-    /// still existed.
+    /// still existed. `event` is stored in the same transaction when it existed.
     ///
     /// # Errors
     /// Only [`StorageError`].
-    async fn update(&self, tenant: &Tenant) -> Result<bool, StorageError>;
+    async fn update(&self, tenant: &Tenant, event: &AuditEvent) -> Result<bool, StorageError>;
 
     /// Sets a tenant's status with one conditional `UPDATE` of that column (and
-    /// `updated_at`, when the status changes); returns whether the tenant exists.
+    /// `updated_at`, when the status changes); returns whether the tenant exists. `event`
+    /// is stored in the same transaction when the status changed, and not at all when the
+    /// tenant already had it.
     ///
     /// # Errors
     /// Only [`StorageError`].
-    async fn set_status(&self, id: TenantId, status: TenantStatus, at: DateTime<Utc>) -> Result<bool, StorageError>;
+    async fn set_status(
+        &self,
+        id: TenantId,
+        status: TenantStatus,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StorageError>;
 
     /// Deletes a tenant and everything it owns (users, keys); returns whether it existed.
+    /// `event` is stored in the same transaction when it existed; the tenant's earlier
+    /// audit events are kept (until their retention ends).
     ///
     /// # Errors
     /// Only [`StorageError`].
-    async fn delete(&self, id: TenantId) -> Result<bool, StorageError>;
+    async fn delete(&self, id: TenantId, event: &AuditEvent) -> Result<bool, StorageError>;
 }
 
 #[cfg(test)]

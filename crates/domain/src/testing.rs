@@ -1,6 +1,7 @@
 //! In-memory port implementations for the domain's unit tests.
 
 use crate::api_key::{ApiKey, ApiKeyRepository, InsertKeyError, KeyOwner, KeyPublicId};
+use crate::audit::{AuditEvent, AuditFilter, AuditLog, AuditScope};
 use crate::clock::Clock;
 use crate::error::StorageError;
 use crate::ids::{ApiKeyId, SessionId, TenantId, UserId};
@@ -8,13 +9,14 @@ use crate::page::{Page, PageRequest};
 use crate::password::{HashError, Password, PasswordHash, PasswordHasher};
 use crate::policy::SigningAlgorithm;
 use crate::scope::Scope;
+use crate::services::tokens::EntryPoint;
 use crate::session::{Session, SessionRepository, SessionSubject};
 use crate::tenant::{InsertTenantError, Tenant, TenantRef, TenantRepository, TenantStatus};
 use crate::token::{Claims, CryptoError, KeyMaterial, SigningKey, SigningKeyRepository, TokenCodec};
 use crate::user::{User, UserName, UserRepository, WriteUserError};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// A clock stopped at one instant.
 pub struct FixedClock(pub DateTime<Utc>);
@@ -53,6 +55,90 @@ impl Clock for ManualClock {
     }
 }
 
+/// Audit events in a vector: what the in-memory repositories write beside their changes,
+/// and an [`AuditLog`] that filters as the port requires.
+#[derive(Default)]
+pub struct InMemoryAudit(Mutex<Vec<AuditEvent>>);
+
+impl InMemoryAudit {
+    /// Every event stored, oldest first.
+    pub fn events(&self) -> Vec<AuditEvent> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// The actions stored, oldest first.
+    pub fn actions(&self) -> Vec<String> {
+        self.events().into_iter().map(|e| e.action).collect()
+    }
+
+    fn push(&self, event: &AuditEvent) {
+        self.0.lock().unwrap().push(event.clone());
+    }
+}
+
+/// An anonymous administrator, for service calls whose audit trail no test looks at.
+pub fn by_nobody() -> crate::audit::Initiator {
+    let request = crate::audit::RequestContext::new(EntryPoint::Admin);
+    crate::audit::Initiator { actor: crate::audit::Actor::anonymous(), request }
+}
+
+/// An event that no test looks at, for seeding data through the ports.
+pub fn seed_event() -> AuditEvent {
+    let request = crate::audit::RequestContext::new(EntryPoint::Admin);
+    AuditEvent::new(
+        Utc::now(),
+        None,
+        crate::audit::Actor::anonymous(),
+        "test.seed",
+        crate::audit::Outcome::Success,
+        &request,
+    )
+}
+
+#[async_trait]
+impl AuditLog for InMemoryAudit {
+    async fn record(&self, event: &AuditEvent) -> Result<(), StorageError> {
+        self.push(event);
+        Ok(())
+    }
+    async fn list(
+        &self,
+        scope: AuditScope,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> Result<Page<AuditEvent>, StorageError> {
+        let mut matching: Vec<AuditEvent> = self
+            .events()
+            .into_iter()
+            .filter(|e| match scope {
+                AuditScope::All => true,
+                AuditScope::Tenant(t) => e.tenant == Some(t),
+            })
+            .filter(|e| filter.action_prefix.as_ref().is_none_or(|p| e.action.starts_with(p.as_str())))
+            .filter(|e| {
+                filter.actor.as_ref().is_none_or(|a| {
+                    e.actor.name.as_ref().is_some_and(|n| n.eq_ignore_ascii_case(a))
+                        || e.actor.id.is_some_and(|id| id.to_string() == a.to_ascii_lowercase())
+                })
+            })
+            .filter(|e| filter.outcome.is_none_or(|o| o == e.outcome))
+            .filter(|e| filter.since.is_none_or(|s| e.time >= s) && filter.until.is_none_or(|u| e.time < u))
+            .collect();
+        matching.sort_by_key(|e| std::cmp::Reverse((e.time, e.id)));
+        Ok(page_of(matching, page))
+    }
+    async fn purge(&self, cutoff: DateTime<Utc>, limit: u64) -> Result<u64, StorageError> {
+        let mut all = self.0.lock().unwrap();
+        let mut purged = 0;
+        all.retain(|e| {
+            let purge = purged < limit && e.time < cutoff;
+            purged += u64::from(purge);
+            !purge
+        });
+        Ok(purged)
+    }
+}
+
 /// A codec whose keys are only their `kid`: enough for key management, not for tokens.
 pub struct KidOnlyCodec;
 
@@ -76,7 +162,7 @@ impl TokenCodec for KidOnlyCodec {
 /// yield to the runtime first, so that concurrent callers interleave as they would
 /// against a real database.
 #[derive(Default)]
-pub struct InMemorySigningKeys(Mutex<Vec<SigningKey>>);
+pub struct InMemorySigningKeys(Mutex<Vec<SigningKey>>, pub Arc<InMemoryAudit>);
 
 impl InMemorySigningKeys {
     /// Every stored key of `scope`, oldest first.
@@ -111,7 +197,13 @@ impl SigningKeyRepository for InMemorySigningKeys {
     async fn published(&self, scope: Scope, now: DateTime<Utc>) -> Result<Vec<SigningKey>, StorageError> {
         Ok(self.all(scope).into_iter().rev().filter(|k| k.verifies_at(now)).collect())
     }
-    async fn rotate(&self, key: &SigningKey, retain_until: DateTime<Utc>) -> Result<(), StorageError> {
+    async fn rotate(
+        &self,
+        key: &SigningKey,
+        retain_until: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<(), StorageError> {
+        self.1.push(event);
         let mut all = self.0.lock().unwrap();
         for old in all.iter_mut().filter(|k| k.scope == key.scope && k.retired_at.is_none()) {
             old.retired_at = Some(key.created_at);
@@ -137,23 +229,61 @@ impl PasswordHasher for PlainHasher {
 
 /// Users in a vector.
 #[derive(Default)]
-pub struct InMemoryUsers(Mutex<Vec<User>>);
+pub struct InMemoryUsers(Mutex<Vec<User>>, pub Arc<InMemoryAudit>);
 
+/// Seeding and changing users without an audit record, for tests of other services.
 impl InMemoryUsers {
-    fn change(&self, tenant: TenantId, id: UserId, f: impl FnOnce(&mut User)) -> bool {
+    /// Users writing their audit events to `audit`.
+    pub fn with_audit(audit: Arc<InMemoryAudit>) -> Self {
+        Self(Mutex::default(), audit)
+    }
+
+    /// Stores a user (see [`UserRepository::insert`]).
+    pub async fn insert(&self, user: &User) -> Result<(), WriteUserError> {
+        UserRepository::insert(self, user, &seed_event()).await
+    }
+
+    /// Enables or disables a user.
+    pub async fn set_enabled(
+        &self,
+        t: TenantId,
+        id: UserId,
+        on: bool,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        UserRepository::set_enabled(self, t, id, on, at, &seed_event()).await
+    }
+
+    /// Sets a user's password hash.
+    pub async fn set_password(
+        &self,
+        t: TenantId,
+        id: UserId,
+        hash: &PasswordHash,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        UserRepository::set_password(self, t, id, hash, at, &seed_event()).await
+    }
+
+    fn change(&self, tenant: TenantId, id: UserId, event: &AuditEvent, f: impl FnOnce(&mut User)) -> bool {
         let mut all = self.0.lock().unwrap();
-        all.iter_mut().find(|u| u.tenant_id == tenant && u.id == id).map(f).is_some()
+        let changed = all.iter_mut().find(|u| u.tenant_id == tenant && u.id == id).map(f).is_some();
+        if changed {
+            self.1.push(event);
+        }
+        changed
     }
 }
 
 #[async_trait]
 impl UserRepository for InMemoryUsers {
-    async fn insert(&self, user: &User) -> Result<(), WriteUserError> {
+    async fn insert(&self, user: &User, event: &AuditEvent) -> Result<(), WriteUserError> {
         let mut all = self.0.lock().unwrap();
         if all.iter().any(|u| u.tenant_id == user.tenant_id && u.user_name.folded() == user.user_name.folded()) {
             return Err(WriteUserError::NameTaken);
         }
         all.push(user.clone());
+        self.1.push(event);
         Ok(())
     }
     async fn find_by_name(&self, tenant: TenantId, name: &UserName) -> Result<Option<User>, StorageError> {
@@ -167,7 +297,7 @@ impl UserRepository for InMemoryUsers {
         let all: Vec<User> = self.0.lock().unwrap().iter().filter(|u| u.tenant_id == tenant).cloned().collect();
         Ok(page_of(all, page))
     }
-    async fn update(&self, user: &User) -> Result<bool, WriteUserError> {
+    async fn update(&self, user: &User, event: &AuditEvent) -> Result<bool, WriteUserError> {
         let mut all = self.0.lock().unwrap();
         if all.iter().any(|u| {
             u.tenant_id == user.tenant_id && u.id != user.id && u.user_name.folded() == user.user_name.folded()
@@ -183,6 +313,7 @@ impl UserRepository for InMemoryUsers {
                 slot.roles = user.roles.clone();
                 slot.metadata = user.metadata.clone();
                 slot.updated_at = user.updated_at;
+                self.1.push(event);
                 Ok(true)
             }
             None => Ok(false),
@@ -194,8 +325,9 @@ impl UserRepository for InMemoryUsers {
         id: UserId,
         enabled: bool,
         at: DateTime<Utc>,
+        event: &AuditEvent,
     ) -> Result<bool, StorageError> {
-        Ok(self.change(tenant, id, |u| {
+        Ok(self.change(tenant, id, event, |u| {
             u.enabled = enabled;
             u.updated_at = at;
         }))
@@ -206,8 +338,9 @@ impl UserRepository for InMemoryUsers {
         id: UserId,
         hash: &PasswordHash,
         at: DateTime<Utc>,
+        event: &AuditEvent,
     ) -> Result<bool, StorageError> {
-        Ok(self.change(tenant, id, |u| {
+        Ok(self.change(tenant, id, event, |u| {
             u.password_hash = hash.clone();
             u.updated_at = at;
         }))
@@ -218,11 +351,15 @@ impl UserRepository for InMemoryUsers {
         }
         Ok(())
     }
-    async fn delete(&self, tenant: TenantId, id: UserId) -> Result<bool, StorageError> {
+    async fn delete(&self, tenant: TenantId, id: UserId, event: &AuditEvent) -> Result<bool, StorageError> {
         let mut all = self.0.lock().unwrap();
         let before = all.len();
         all.retain(|u| !(u.tenant_id == tenant && u.id == id));
-        Ok(all.len() != before)
+        let existed = all.len() != before;
+        if existed {
+            self.1.push(event);
+        }
+        Ok(existed)
     }
 }
 
@@ -234,16 +371,45 @@ fn page_of<T>(all: Vec<T>, page: PageRequest) -> Page<T> {
 
 /// Tenants in a vector.
 #[derive(Default)]
-pub struct InMemoryTenants(Mutex<Vec<Tenant>>);
+pub struct InMemoryTenants(Mutex<Vec<Tenant>>, pub Arc<InMemoryAudit>);
+
+/// Seeding and changing tenants without an audit record, for tests of other services.
+impl InMemoryTenants {
+    /// Tenants writing their audit events to `audit`.
+    pub fn with_audit(audit: Arc<InMemoryAudit>) -> Self {
+        Self(Mutex::default(), audit)
+    }
+
+    /// Stores a tenant (see [`TenantRepository::insert`]).
+    pub async fn insert(&self, tenant: &Tenant, first_key: &SigningKey) -> Result<(), InsertTenantError> {
+        TenantRepository::insert(self, tenant, first_key, &seed_event()).await
+    }
+
+    /// Sets a tenant's status.
+    pub async fn set_status(
+        &self,
+        id: TenantId,
+        status: TenantStatus,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        TenantRepository::set_status(self, id, status, at, &seed_event()).await
+    }
+}
 
 #[async_trait]
 impl TenantRepository for InMemoryTenants {
-    async fn insert(&self, tenant: &Tenant, _first_key: &SigningKey) -> Result<(), InsertTenantError> {
+    async fn insert(
+        &self,
+        tenant: &Tenant,
+        _first_key: &SigningKey,
+        event: &AuditEvent,
+    ) -> Result<(), InsertTenantError> {
         let mut all = self.0.lock().unwrap();
         if all.iter().any(|t| t.slug == tenant.slug) {
             return Err(InsertTenantError::SlugTaken);
         }
         all.push(tenant.clone());
+        self.1.push(event);
         Ok(())
     }
     async fn find(&self, tenant: &TenantRef) -> Result<Option<Tenant>, StorageError> {
@@ -259,7 +425,7 @@ impl TenantRepository for InMemoryTenants {
     async fn list(&self, page: PageRequest) -> Result<Page<Tenant>, StorageError> {
         Ok(page_of(self.0.lock().unwrap().clone(), page))
     }
-    async fn update(&self, tenant: &Tenant) -> Result<bool, StorageError> {
+    async fn update(&self, tenant: &Tenant, event: &AuditEvent) -> Result<bool, StorageError> {
         let mut all = self.0.lock().unwrap();
         let Some(slot) = all.iter_mut().find(|t| t.id == tenant.id) else {
             return Ok(false);
@@ -269,9 +435,16 @@ impl TenantRepository for InMemoryTenants {
         slot.policy = tenant.policy;
         slot.cluster = tenant.cluster;
         slot.updated_at = tenant.updated_at;
+        self.1.push(event);
         Ok(true)
     }
-    async fn set_status(&self, id: TenantId, status: TenantStatus, at: DateTime<Utc>) -> Result<bool, StorageError> {
+    async fn set_status(
+        &self,
+        id: TenantId,
+        status: TenantStatus,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StorageError> {
         let mut all = self.0.lock().unwrap();
         let Some(slot) = all.iter_mut().find(|t| t.id == id) else {
             return Ok(false);
@@ -279,25 +452,44 @@ impl TenantRepository for InMemoryTenants {
         if slot.status != status {
             slot.status = status;
             slot.updated_at = at;
+            self.1.push(event);
         }
         Ok(true)
     }
-    async fn delete(&self, id: TenantId) -> Result<bool, StorageError> {
+    async fn delete(&self, id: TenantId, event: &AuditEvent) -> Result<bool, StorageError> {
         let mut all = self.0.lock().unwrap();
         let before = all.len();
         all.retain(|t| t.id != id);
-        Ok(all.len() != before)
+        let existed = all.len() != before;
+        if existed {
+            self.1.push(event);
+        }
+        Ok(existed)
     }
 }
 
 /// API keys in a vector.
 #[derive(Default)]
-pub struct InMemoryApiKeys(Mutex<Vec<ApiKey>>);
+pub struct InMemoryApiKeys(Mutex<Vec<ApiKey>>, pub Arc<InMemoryAudit>);
+
+/// Seeding keys without an audit record, for tests of other services.
+impl InMemoryApiKeys {
+    /// Keys writing their audit events to `audit`.
+    pub fn with_audit(audit: Arc<InMemoryAudit>) -> Self {
+        Self(Mutex::default(), audit)
+    }
+
+    /// Stores a key (see [`ApiKeyRepository::insert`]).
+    pub async fn insert(&self, key: &ApiKey) -> Result<(), InsertKeyError> {
+        ApiKeyRepository::insert(self, key, &seed_event()).await
+    }
+}
 
 #[async_trait]
 impl ApiKeyRepository for InMemoryApiKeys {
-    async fn insert(&self, key: &ApiKey) -> Result<(), InsertKeyError> {
+    async fn insert(&self, key: &ApiKey, event: &AuditEvent) -> Result<(), InsertKeyError> {
         self.0.lock().unwrap().push(key.clone());
+        self.1.push(event);
         Ok(())
     }
     async fn find_for_authentication(&self, public_id: &KeyPublicId) -> Result<Option<ApiKey>, StorageError> {
@@ -325,12 +517,21 @@ impl ApiKeyRepository for InMemoryApiKeys {
             .collect();
         Ok(page_of(matching, page))
     }
-    async fn revoke(&self, tenant: TenantId, public_id: &KeyPublicId, at: DateTime<Utc>) -> Result<bool, StorageError> {
+    async fn revoke(
+        &self,
+        tenant: TenantId,
+        public_id: &KeyPublicId,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StorageError> {
         let mut all = self.0.lock().unwrap();
         let Some(key) = all.iter_mut().find(|k| k.tenant_id == tenant && k.public_id == *public_id) else {
             return Ok(false);
         };
-        key.revoked_at.get_or_insert(at);
+        if key.revoked_at.is_none() {
+            key.revoked_at = Some(at);
+            self.1.push(event);
+        }
         Ok(true)
     }
     async fn touch(&self, key: &ApiKey, at: DateTime<Utc>) -> Result<(), StorageError> {
@@ -343,9 +544,14 @@ impl ApiKeyRepository for InMemoryApiKeys {
 
 /// Sessions in a vector.
 #[derive(Default)]
-pub struct InMemorySessions(Mutex<Vec<Session>>);
+pub struct InMemorySessions(Mutex<Vec<Session>>, pub Arc<InMemoryAudit>);
 
 impl InMemorySessions {
+    /// Sessions writing their audit events to `audit`.
+    pub fn with_audit(audit: Arc<InMemoryAudit>) -> Self {
+        Self(Mutex::default(), audit)
+    }
+
     /// Opens an active session of `subject` in `scope`; returns its id.
     pub fn open(&self, scope: Scope, subject: SessionSubject, now: DateTime<Utc>) -> SessionId {
         let session = Session {
@@ -416,6 +622,20 @@ impl SessionRepository for InMemorySessions {
         s.revoked_at = Some(now);
         s.revoked_reason = Some(reason.to_owned());
         Ok(true)
+    }
+    async fn revoke_recorded(
+        &self,
+        scope: Scope,
+        id: SessionId,
+        reason: &str,
+        now: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StorageError> {
+        let ended = self.revoke(scope, id, reason, now).await?;
+        if ended {
+            self.1.push(event);
+        }
+        Ok(ended)
     }
     async fn purge(&self, cutoff: DateTime<Utc>, limit: u64) -> Result<u64, StorageError> {
         let mut all = self.0.lock().unwrap();

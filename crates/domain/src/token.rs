@@ -1,6 +1,7 @@
 //! JWTs: the claims Keyplane puts in access and refresh tokens, signing keys, and the
 //! ports for their storage and for the cryptography.
 
+use crate::audit::AuditEvent;
 use crate::error::StorageError;
 use crate::ids::SigningKeyId;
 use crate::policy::SigningAlgorithm;
@@ -163,9 +164,15 @@ pub trait SigningKeyRepository: Send + Sync {
     /// Makes `key` the active key of its scope: in one transaction, retires the active
     /// key (at `key.created_at`, retained until `retain_until`) and stores `key`, so the
     /// scope never has two active keys nor, to a reader, none. A concurrent rotation of
-    /// the same scope is retried over the winner rather than failing.
+    /// the same scope is retried over the winner rather than failing. `event` is stored in
+    /// the same transaction.
     ///
     /// # Errors
     /// Only [`StorageError`].
-    async fn rotate(&self, key: &SigningKey, retain_until: DateTime<Utc>) -> Result<(), StorageError>;
+    async fn rotate(
+        &self,
+        key: &SigningKey,
+        retain_until: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<(), StorageError>;
 }

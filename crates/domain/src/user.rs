@@ -1,5 +1,6 @@
 //! Tenant users: their value types and the storage port.
 
+use crate::audit::AuditEvent;
 use crate::error::{Invalid, StorageError};
 use crate::ids::{TenantId, UserId};
 use crate::page::{Page, PageRequest};
@@ -182,11 +183,11 @@ pub enum WriteUserError {
 /// Storage of tenant users. Every method is scoped by the tenant id it takes.
 #[async_trait]
 pub trait UserRepository: Send + Sync {
-    /// Stores a new user.
+    /// Stores a new user and `event` (its audit record) in one transaction.
     ///
     /// # Errors
     /// [`WriteUserError::NameTaken`] when the folded name is in use in the tenant.
-    async fn insert(&self, user: &User) -> Result<(), WriteUserError>;
+    async fn insert(&self, user: &User, event: &AuditEvent) -> Result<(), WriteUserError>;
 
     /// Finds a user by name (without regard to case).
     ///
@@ -210,14 +211,16 @@ pub trait UserRepository: Send + Sync {
     /// `updated_at`) and nothing else; returns whether it still existed. `enabled` and the
     /// password hash are never written here, only by [`UserRepository::set_enabled`] and
     /// [`UserRepository::set_password`], so that a profile change racing a disable or a
-    /// password change cannot write the old value back.
+    /// password change cannot write the old value back. `event` is stored in the same
+    /// transaction when the user existed, and not at all otherwise.
     ///
     /// # Errors
     /// [`WriteUserError::NameTaken`] when renamed onto a name in use.
-    async fn update(&self, user: &User) -> Result<bool, WriteUserError>;
+    async fn update(&self, user: &User, event: &AuditEvent) -> Result<bool, WriteUserError>;
 
     /// Enables or disables a user with one conditional `UPDATE` of that column (and
-    /// `updated_at`); returns whether the user exists.
+    /// `updated_at`); returns whether the user exists. `event` is stored in the same
+    /// transaction when the user existed.
     ///
     /// # Errors
     /// Only [`StorageError`].
@@ -227,10 +230,12 @@ pub trait UserRepository: Send + Sync {
         id: UserId,
         enabled: bool,
         at: DateTime<Utc>,
+        event: &AuditEvent,
     ) -> Result<bool, StorageError>;
 
     /// Replaces a user's password hash with one `UPDATE` of that column (and
-    /// `updated_at`); returns whether the user exists.
+    /// `updated_at`); returns whether the user exists. `event` is stored in the same
+    /// transaction when the user existed.
     ///
     /// # Errors
     /// Only [`StorageError`].
@@ -240,6 +245,7 @@ pub trait UserRepository: Send + Sync {
         id: UserId,
         hash: &PasswordHash,
         at: DateTime<Utc>,
+        event: &AuditEvent,
     ) -> Result<bool, StorageError>;
 
     /// Records a successful sign-in.
@@ -248,11 +254,12 @@ pub trait UserRepository: Send + Sync {
     /// Only [`StorageError`].
     async fn record_login(&self, tenant: TenantId, id: UserId, at: DateTime<Utc>) -> Result<(), StorageError>;
 
-    /// Deletes a user and the keys it owns; returns whether it existed.
+    /// Deletes a user and the keys it owns; returns whether it existed. `event` is stored
+    /// in the same transaction when it existed.
     ///
     /// # Errors
     /// Only [`StorageError`].
-    async fn delete(&self, tenant: TenantId, id: UserId) -> Result<bool, StorageError>;
+    async fn delete(&self, tenant: TenantId, id: UserId, event: &AuditEvent) -> Result<bool, StorageError>;
 }
 
 #[cfg(test)]

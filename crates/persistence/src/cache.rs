@@ -10,6 +10,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyplane_domain::api_key::{ApiKey, ApiKeyRepository, InsertKeyError, KeyOwner, KeyPublicId};
+use keyplane_domain::audit::AuditEvent;
 use keyplane_domain::error::StorageError;
 use keyplane_domain::ids::{ApiKeyId, PlatformUserId, SessionId, TenantId, UserId};
 use keyplane_domain::lockout::{BruteForcePolicy, FailureState, LockoutRepository, LockoutSubject};
@@ -66,9 +67,14 @@ impl CachedTenants {
 
 #[async_trait]
 impl TenantRepository for CachedTenants {
-    async fn insert(&self, tenant: &Tenant, first_key: &SigningKey) -> Result<(), InsertTenantError> {
+    async fn insert(
+        &self,
+        tenant: &Tenant,
+        first_key: &SigningKey,
+        event: &AuditEvent,
+    ) -> Result<(), InsertTenantError> {
         self.entries.invalidate_all();
-        self.inner.insert(tenant, first_key).await
+        self.inner.insert(tenant, first_key, event).await
     }
 
     async fn find(&self, tenant: &TenantRef) -> Result<Option<Tenant>, StorageError> {
@@ -79,20 +85,26 @@ impl TenantRepository for CachedTenants {
         self.inner.list(page).await
     }
 
-    async fn update(&self, tenant: &Tenant) -> Result<bool, StorageError> {
-        let result = self.inner.update(tenant).await;
+    async fn update(&self, tenant: &Tenant, event: &AuditEvent) -> Result<bool, StorageError> {
+        let result = self.inner.update(tenant, event).await;
         self.entries.invalidate_all();
         result
     }
 
-    async fn set_status(&self, id: TenantId, status: TenantStatus, at: DateTime<Utc>) -> Result<bool, StorageError> {
-        let result = self.inner.set_status(id, status, at).await;
+    async fn set_status(
+        &self,
+        id: TenantId,
+        status: TenantStatus,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StorageError> {
+        let result = self.inner.set_status(id, status, at, event).await;
         self.entries.invalidate_all();
         result
     }
 
-    async fn delete(&self, id: TenantId) -> Result<bool, StorageError> {
-        let result = self.inner.delete(id).await;
+    async fn delete(&self, id: TenantId, event: &AuditEvent) -> Result<bool, StorageError> {
+        let result = self.inner.delete(id, event).await;
         self.entries.invalidate_all();
         result
     }
@@ -113,9 +125,9 @@ impl CachedUsers {
 
 #[async_trait]
 impl UserRepository for CachedUsers {
-    async fn insert(&self, user: &User) -> Result<(), WriteUserError> {
+    async fn insert(&self, user: &User, event: &AuditEvent) -> Result<(), WriteUserError> {
         self.by_id.invalidate(&(user.tenant_id, user.id)).await;
-        self.inner.insert(user).await
+        self.inner.insert(user, event).await
     }
 
     async fn find_by_name(&self, tenant: TenantId, name: &UserName) -> Result<Option<User>, StorageError> {
@@ -130,8 +142,8 @@ impl UserRepository for CachedUsers {
         self.inner.list(tenant, page).await
     }
 
-    async fn update(&self, user: &User) -> Result<bool, WriteUserError> {
-        let result = self.inner.update(user).await;
+    async fn update(&self, user: &User, event: &AuditEvent) -> Result<bool, WriteUserError> {
+        let result = self.inner.update(user, event).await;
         self.by_id.invalidate(&(user.tenant_id, user.id)).await;
         result
     }
@@ -142,8 +154,9 @@ impl UserRepository for CachedUsers {
         id: UserId,
         enabled: bool,
         at: DateTime<Utc>,
+        event: &AuditEvent,
     ) -> Result<bool, StorageError> {
-        let result = self.inner.set_enabled(tenant, id, enabled, at).await;
+        let result = self.inner.set_enabled(tenant, id, enabled, at, event).await;
         self.by_id.invalidate(&(tenant, id)).await;
         result
     }
@@ -154,8 +167,9 @@ impl UserRepository for CachedUsers {
         id: UserId,
         hash: &PasswordHash,
         at: DateTime<Utc>,
+        event: &AuditEvent,
     ) -> Result<bool, StorageError> {
-        let result = self.inner.set_password(tenant, id, hash, at).await;
+        let result = self.inner.set_password(tenant, id, hash, at, event).await;
         self.by_id.invalidate(&(tenant, id)).await;
         result
     }
@@ -164,8 +178,8 @@ impl UserRepository for CachedUsers {
         self.inner.record_login(tenant, id, at).await
     }
 
-    async fn delete(&self, tenant: TenantId, id: UserId) -> Result<bool, StorageError> {
-        let result = self.inner.delete(tenant, id).await;
+    async fn delete(&self, tenant: TenantId, id: UserId, event: &AuditEvent) -> Result<bool, StorageError> {
+        let result = self.inner.delete(tenant, id, event).await;
         self.by_id.invalidate(&(tenant, id)).await;
         result
     }
@@ -225,9 +239,9 @@ impl CachedApiKeys {
 
 #[async_trait]
 impl ApiKeyRepository for CachedApiKeys {
-    async fn insert(&self, key: &ApiKey) -> Result<(), InsertKeyError> {
+    async fn insert(&self, key: &ApiKey, event: &AuditEvent) -> Result<(), InsertKeyError> {
         self.by_public_id.invalidate(key.public_id.as_str()).await;
-        self.inner.insert(key).await
+        self.inner.insert(key, event).await
     }
 
     async fn find_for_authentication(&self, public_id: &KeyPublicId) -> Result<Option<ApiKey>, StorageError> {
@@ -253,8 +267,14 @@ impl ApiKeyRepository for CachedApiKeys {
         self.inner.list(tenant, owner, unrevoked_only, page).await
     }
 
-    async fn revoke(&self, tenant: TenantId, public_id: &KeyPublicId, at: DateTime<Utc>) -> Result<bool, StorageError> {
-        let result = self.inner.revoke(tenant, public_id, at).await;
+    async fn revoke(
+        &self,
+        tenant: TenantId,
+        public_id: &KeyPublicId,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StorageError> {
+        let result = self.inner.revoke(tenant, public_id, at, event).await;
         self.forget();
         result
     }
@@ -327,6 +347,19 @@ impl SessionRepository for CachedSessions {
         now: DateTime<Utc>,
     ) -> Result<bool, StorageError> {
         let result = self.inner.revoke(scope, id, reason, now).await;
+        self.by_id.invalidate(&(scope, id)).await;
+        result
+    }
+
+    async fn revoke_recorded(
+        &self,
+        scope: Scope,
+        id: SessionId,
+        reason: &str,
+        now: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StorageError> {
+        let result = self.inner.revoke_recorded(scope, id, reason, now, event).await;
         self.by_id.invalidate(&(scope, id)).await;
         result
     }

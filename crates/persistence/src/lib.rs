@@ -9,4 +9,6 @@ pub mod entities;
 mod repos;
 
 pub use db::{connect, migrate, Database};
-pub use repos::{SqlApiKeys, SqlLockout, SqlPlatformUsers, SqlSessions, SqlSigningKeys, SqlTenants, SqlUsers};
+pub use repos::{
+    SqlApiKeys, SqlAuditLog, SqlLockout, SqlPlatformUsers, SqlSessions, SqlSigningKeys, SqlTenants, SqlUsers,
+};

@@ -1,19 +1,25 @@
 //! The repositories against real SQLite and PostgreSQL (a fresh database per test; the
 //! PostgreSQL half is skipped when the server is unreachable, unless
 //! `KEYPLANE_TEST_REQUIRE_POSTGRES=1`): session purging, and one active signing key per
-//! scope whatever the concurrency.
+//! scope whatever the concurrency, audit events committed with their changes, and the
+//! audit trail's filters and tenant scoping.
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
+use keyplane_domain::audit::{
+    Actor, ActorKind, AuditEvent, AuditFilter, AuditLog, AuditScope, Outcome, RequestContext,
+};
 use keyplane_domain::ids::{PlatformUserId, SessionId, SigningKeyId, TenantId};
 use keyplane_domain::lockout::{BruteForcePolicy, LockoutRepository, LockoutSubject};
+use keyplane_domain::page::PageRequest;
 use keyplane_domain::policy::{ClusterKind, SigningAlgorithm, TokenPolicy};
 use keyplane_domain::scope::Scope;
+use keyplane_domain::services::tokens::EntryPoint;
 use keyplane_domain::session::{Session, SessionRepository, SessionSubject};
 use keyplane_domain::tenant::{InsertTenantError, Tenant, TenantName, TenantRepository, TenantSlug, TenantStatus};
 use keyplane_domain::token::{SigningKey, SigningKeyRepository};
 use keyplane_migrations::{Migrator, MigratorTrait};
 use keyplane_persistence::entities::{sessions, signing_keys};
-use keyplane_persistence::{Database, SqlLockout, SqlSessions, SqlSigningKeys, SqlTenants};
+use keyplane_persistence::{Database, SqlAuditLog, SqlLockout, SqlSessions, SqlSigningKeys, SqlTenants};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -112,6 +118,8 @@ macro_rules! on_both {
 }
 
 on_both!(
+    an_audited_change_commits_with_its_event_or_not_at_all,
+    the_audit_trail_filters_within_its_scope,
     purge_deletes_ended_sessions_past_the_cutoff_in_bounded_batches,
     one_active_key_per_scope_under_concurrent_first_inserts,
     rotation_retires_before_it_inserts_even_when_concurrent,
@@ -218,7 +226,7 @@ async fn one_active_key_per_scope_under_concurrent_first_inserts(db: Database) {
     let repo = Arc::new(SqlSigningKeys::new(db.clone()));
     let acme = tenant("acme");
     let first = key(Scope::Tenant(acme.id), now());
-    SqlTenants::new(db.clone()).insert(&acme, &first).await.unwrap();
+    SqlTenants::new(db.clone()).insert(&acme, &first, &event(Some(acme.id), "tenant.created")).await.unwrap();
 
     for scope in [Scope::Platform, Scope::Tenant(acme.id)] {
         let tasks: Vec<_> = (0..16)
@@ -244,7 +252,7 @@ async fn rotation_retires_before_it_inserts_even_when_concurrent(db: Database) {
     let first = repo.insert_if_absent(&key(Scope::Platform, start)).await.unwrap();
     let second = key(Scope::Platform, start + Duration::seconds(1));
     let retain_until = start + Duration::hours(12);
-    repo.rotate(&second, retain_until).await.unwrap();
+    repo.rotate(&second, retain_until, &event(None, "signing_key.rotated")).await.unwrap();
 
     let old = repo.find_by_kid(&first.kid).await.unwrap().unwrap();
     assert_eq!((old.retired_at, old.retain_until), (Some(second.created_at), Some(retain_until)));
@@ -254,7 +262,7 @@ async fn rotation_retires_before_it_inserts_even_when_concurrent(db: Database) {
         .map(|i| {
             let repo = repo.clone();
             let next = key(Scope::Platform, start + Duration::seconds(2 + i));
-            tokio::spawn(async move { repo.rotate(&next, retain_until).await })
+            tokio::spawn(async move { repo.rotate(&next, retain_until, &event(None, "signing_key.rotated")).await })
         })
         .collect();
     for task in tasks {
@@ -269,12 +277,15 @@ async fn a_tenant_and_its_first_key_are_stored_together_or_not_at_all(db: Databa
     let keys = SqlSigningKeys::new(db.clone());
     let acme = tenant("acme");
     let acme_key = key(Scope::Tenant(acme.id), now());
-    tenants.insert(&acme, &acme_key).await.unwrap();
+    tenants.insert(&acme, &acme_key, &event(Some(acme.id), "tenant.created")).await.unwrap();
     assert_eq!(keys.active(Scope::Tenant(acme.id)).await.unwrap(), Some(acme_key));
 
     let clash = tenant("acme");
     let clash_key = key(Scope::Tenant(clash.id), now());
-    assert!(matches!(tenants.insert(&clash, &clash_key).await, Err(InsertTenantError::SlugTaken)));
+    assert!(matches!(
+        tenants.insert(&clash, &clash_key, &event(Some(clash.id), "tenant.created")).await,
+        Err(InsertTenantError::SlugTaken)
+    ));
     assert_eq!(keys.find_by_kid(&clash_key.kid).await.unwrap(), None, "no key without its tenant");
 }
 
@@ -358,4 +369,105 @@ async fn concurrent_failures_all_count_and_the_lock_never_shrinks(db: Database) 
     // Records past the cutoff and not locked are purged.
     assert_eq!(repo.purge(t0 + Duration::seconds(901), 100).await.unwrap(), 1);
     assert_eq!(repo.state(scope, &alice).await.unwrap(), None);
+}
+
+/// An event of `action` in `tenant`, now.
+fn event(tenant: Option<TenantId>, action: &'static str) -> AuditEvent {
+    let request = RequestContext::new(EntryPoint::Admin);
+    AuditEvent::new(now(), tenant, Actor::anonymous(), action, Outcome::Success, &request)
+}
+
+async fn stored(db: &Database, id: uuid::Uuid) -> bool {
+    let log = SqlAuditLog::new(db.clone());
+    let page = PageRequest::parse(None, Some(100)).unwrap();
+    let all = log.list(AuditScope::All, &AuditFilter::default(), page).await.unwrap();
+    all.items.iter().any(|e| e.id == id)
+}
+
+async fn an_audited_change_commits_with_its_event_or_not_at_all(db: Database) {
+    let tenants = SqlTenants::new(db.clone());
+    let acme = tenant("acme");
+    let created = event(Some(acme.id), "tenant.created");
+    tenants.insert(&acme, &key(Scope::Tenant(acme.id), now()), &created).await.unwrap();
+    assert!(stored(&db, created.id).await, "the event is there as soon as the change is");
+
+    // A change that fails writes no event.
+    let clash = tenant("acme");
+    let refused = event(Some(clash.id), "tenant.created");
+    assert!(tenants.insert(&clash, &key(Scope::Tenant(clash.id), now()), &refused).await.is_err());
+    assert!(!stored(&db, refused.id).await);
+
+    // An event that cannot be stored (its id is taken) takes the change down with it.
+    let mut duplicate = event(Some(acme.id), "tenant.suspended");
+    duplicate.id = created.id;
+    assert!(tenants.set_status(acme.id, TenantStatus::Suspended, now(), &duplicate).await.is_err());
+    let found = tenants.find(&keyplane_domain::tenant::TenantRef::Id(acme.id)).await.unwrap().unwrap();
+    assert_eq!(found.status, TenantStatus::Active, "the status change rolled back with its event");
+
+    // A write that changes nothing records nothing.
+    let resumed = event(Some(acme.id), "tenant.resumed");
+    assert!(tenants.set_status(acme.id, TenantStatus::Active, now(), &resumed).await.unwrap());
+    assert!(!stored(&db, resumed.id).await);
+}
+
+async fn the_audit_trail_filters_within_its_scope(db: Database) {
+    let log = SqlAuditLog::new(db.clone());
+    let (a, b) = (TenantId::generate(), TenantId::generate());
+    let alice = uuid::Uuid::now_v7();
+    let start = now();
+    let specs: [(Option<TenantId>, &'static str, Outcome, i64); 5] = [
+        (Some(a), "user.sign_in.failed", Outcome::Failure, 0),
+        (Some(a), "user.sign_in.succeeded", Outcome::Success, 1),
+        (Some(a), "user.signXin.other", Outcome::Success, 2),
+        (Some(b), "user.sign_in.failed", Outcome::Failure, 3),
+        (None, "tenant.created", Outcome::Success, 4),
+    ];
+    for (tenant, action, outcome, secs) in specs {
+        let actor = Actor { kind: ActorKind::User, id: Some(alice), name: Some("Alice".into()) };
+        let mut e = AuditEvent::new(
+            start + Duration::seconds(secs),
+            tenant,
+            actor,
+            action,
+            outcome,
+            &RequestContext::new(EntryPoint::Native),
+        );
+        e.client_address = Some("192.0.2.1".into());
+        log.record(&e).await.unwrap();
+    }
+    let page = PageRequest::parse(None, Some(100)).unwrap();
+    let list = |scope, filter: AuditFilter| {
+        let log = log.clone();
+        async move { log.list(scope, &filter, page).await.unwrap() }
+    };
+    let all = list(AuditScope::All, AuditFilter::default()).await;
+    assert_eq!(all.total, 5);
+    let times: Vec<_> = all.items.iter().map(|e| e.time).collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
+    let only_a = list(AuditScope::Tenant(a), AuditFilter::default()).await;
+    assert_eq!(only_a.total, 3);
+    assert!(only_a.items.iter().all(|e| e.tenant == Some(a)));
+    // `_` is not a wildcard.
+    let prefix = AuditFilter { action_prefix: Some("user.sign_in".into()), ..Default::default() };
+    assert_eq!(list(AuditScope::Tenant(a), prefix).await.total, 2);
+    for actor in ["alice", "ALICE", &alice.to_string()] {
+        let by = AuditFilter { actor: Some(actor.to_owned()), ..Default::default() };
+        assert_eq!(list(AuditScope::All, by).await.total, 5, "{actor}");
+    }
+    let nobody = AuditFilter { actor: Some("bob".into()), ..Default::default() };
+    assert_eq!(list(AuditScope::All, nobody).await.total, 0);
+    let failures = AuditFilter { outcome: Some(Outcome::Failure), ..Default::default() };
+    assert_eq!(list(AuditScope::All, failures).await.total, 2);
+    let window = AuditFilter {
+        since: Some(start + Duration::seconds(1)),
+        until: Some(start + Duration::seconds(3)),
+        ..Default::default()
+    };
+    assert_eq!(list(AuditScope::All, window).await.total, 2, "since inclusive, until exclusive");
+    let e = &list(AuditScope::Tenant(b), AuditFilter::default()).await.items[0];
+    assert_eq!((e.entry_point, e.client_address.as_deref()), (EntryPoint::Native, Some("192.0.2.1")));
+
+    assert_eq!(log.purge(start + Duration::seconds(2), 1).await.unwrap(), 1);
+    assert_eq!(log.purge(start + Duration::seconds(2), 10).await.unwrap(), 1);
+    assert_eq!(list(AuditScope::All, AuditFilter::default()).await.total, 3);
 }

@@ -2,6 +2,7 @@
 //! fragment together. [`apis`] is the one list of them, which the server mounts (most
 //! specific path first, so module order does not matter) and `openapi.rs` documents.
 
+pub mod audit;
 pub mod auth;
 pub mod brute_force;
 pub mod dialects;
@@ -73,6 +74,7 @@ pub fn apis() -> Vec<Api> {
         users::api(),
         auth::api(),
         sessions::api(),
+        audit::api(),
         user_keys::api(),
         oauth::api(),
         well_known::api(),

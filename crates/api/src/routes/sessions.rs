@@ -1,6 +1,7 @@
 //! Sessions: a user lists and ends its own (`/api/v1/users/auth/sessions`); a tenant
 //! admin lists and ends any user's (`/api/v1/users/{user_name}/sessions`).
 
+use crate::audit::Origin;
 use crate::auth::{ActingTenant, Authenticated, TenantAdmin, TenantReader};
 use crate::dto::{Empty, PageInfo, PageParams};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
@@ -129,12 +130,14 @@ pub async fn end_own(
     auth: Authenticated,
     state: web::Data<AppState>,
     path: web::Path<String>,
+    Origin(origin): Origin,
 ) -> Result<HttpResponse, ApiError> {
     let (scope, subject) = own_subject(&auth.principal)?;
     let sid = parse_sid(&path)?;
     let session =
         state.tokens.session(scope, sid).await?.filter(|s| s.subject == subject).ok_or_else(session_not_found)?;
-    state.tokens.end_session(scope, session.id, "logout").await?;
+    let by = state.audit.initiator(&auth.principal, origin).await;
+    state.sessions.end(scope, session.id, "logout", &by).await?;
     Ok(HttpResponse::Ok().json(Empty {}))
 }
 
@@ -178,6 +181,7 @@ pub async fn end_user(
     caller: ActingTenant<TenantAdmin>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
+    Origin(origin): Origin,
 ) -> Result<HttpResponse, ApiError> {
     let (user, sid) = path.into_inner();
     let subject = caller.user(&state, &user).await?;
@@ -185,6 +189,7 @@ pub async fn end_user(
     let sid = parse_sid(&sid)?;
     let session =
         state.tokens.session(scope, sid).await?.filter(|s| s.subject == subject).ok_or_else(session_not_found)?;
-    state.tokens.end_session(scope, session.id, "revoked").await?;
+    let by = state.audit.initiator(&caller.principal, origin).await;
+    state.sessions.end(scope, session.id, "revoked", &by).await?;
     Ok(HttpResponse::Ok().json(Empty {}))
 }

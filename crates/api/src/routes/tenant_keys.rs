@@ -1,6 +1,7 @@
 //! `/api/v1/platform/tenants/{tenant}/keys`: the tenant's application API keys. The secret
 //! is returned once, at creation; only its digest is stored.
 
+use crate::audit::Origin;
 use crate::auth::{PathTenant, TenantAdmin, TenantReader};
 use crate::dto::{Empty, PageInfo, PageParams};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
@@ -173,11 +174,13 @@ fn parse_new(body: CreateKeyRequest) -> Result<NewKey, Invalid> {
 pub async fn create(
     caller: PathTenant<TenantAdmin>,
     state: web::Data<AppState>,
+    Origin(origin): Origin,
     JsonBody(body): JsonBody<CreateKeyRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = caller.tenant;
     let new = parse_new(body).map_err(|e| ApiError::invalid(ErrorCode::InvalidData, &e))?;
-    let created = state.keys.create(tenant.id, new).await.map_err(|e| key_error(e, ""))?;
+    let by = state.audit.initiator(&caller.principal, origin).await;
+    let created = state.keys.create(tenant.id, new, &by).await.map_err(|e| key_error(e, ""))?;
     let (access_key_id, secret_access_key) = created.access_key_pair();
     let body = CreatedKeyResponse {
         access_key_id: access_key_id.to_owned(),
@@ -247,9 +250,11 @@ pub async fn revoke(
     caller: PathTenant<TenantAdmin>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
+    Origin(origin): Origin,
 ) -> Result<HttpResponse, ApiError> {
     let (_, key_id) = path.into_inner();
     let tenant = caller.tenant;
-    state.keys.revoke(tenant.id, &key_id, None).await.map_err(|e| key_error(e, &key_id))?;
+    let by = state.audit.initiator(&caller.principal, origin).await;
+    state.keys.revoke(tenant.id, &key_id, None, &by).await.map_err(|e| key_error(e, &key_id))?;
     Ok(HttpResponse::Ok().json(Empty {}))
 }

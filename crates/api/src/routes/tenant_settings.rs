@@ -2,6 +2,7 @@
 //! (rotation), under `/api/v1/platform/tenants/{tenant}`. Readable by the tenant's
 //! viewers, changeable by its admins and platform admins.
 
+use crate::audit::Origin;
 use crate::auth::{PathTenant, TenantAdmin, TenantReader};
 use crate::dto::Empty;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
@@ -172,11 +173,13 @@ pub async fn get_cluster(caller: PathTenant<TenantReader>) -> Result<HttpRespons
 pub async fn put_cluster(
     caller: PathTenant<TenantAdmin>,
     state: web::Data<AppState>,
+    Origin(origin): Origin,
     JsonBody(body): JsonBody<ClusterConfig>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = caller.tenant;
     let kind = ClusterKind::parse(&body.kind).map_err(|e| ApiError::invalid(ErrorCode::InvalidData, &e))?;
-    let tenant = state.tenants.set_cluster(tenant, Some(kind)).await.map_err(access_error)?;
+    let by = state.audit.initiator(&caller.principal, origin).await;
+    let tenant = state.tenants.set_cluster(tenant, Some(kind), &by).await.map_err(access_error)?;
     Ok(HttpResponse::Ok().json(ClusterConfig { kind: tenant.cluster.map_or("", |c| c.as_str()).to_owned() }))
 }
 
@@ -194,9 +197,11 @@ pub async fn put_cluster(
 pub async fn delete_cluster(
     caller: PathTenant<TenantAdmin>,
     state: web::Data<AppState>,
+    Origin(origin): Origin,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = caller.tenant;
-    state.tenants.set_cluster(tenant, None).await.map_err(access_error)?;
+    let by = state.audit.initiator(&caller.principal, origin).await;
+    state.tenants.set_cluster(tenant, None, &by).await.map_err(access_error)?;
     Ok(HttpResponse::Ok().json(Empty {}))
 }
 
@@ -230,6 +235,7 @@ pub async fn get_policy(caller: PathTenant<TenantReader>) -> Result<HttpResponse
 pub async fn put_policy(
     caller: PathTenant<TenantAdmin>,
     state: web::Data<AppState>,
+    Origin(origin): Origin,
     JsonBody(body): JsonBody<PolicyUpdate>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = caller.tenant;
@@ -246,7 +252,8 @@ pub async fn put_policy(
         algorithm,
     )
     .map_err(invalid)?;
-    let tenant = state.tenants.set_policy(tenant, policy).await.map_err(access_error)?;
+    let by = state.audit.initiator(&caller.principal, origin).await;
+    let tenant = state.tenants.set_policy(tenant, policy, &by).await.map_err(access_error)?;
     Ok(HttpResponse::Ok().json(policy_body(&tenant.policy)))
 }
 
@@ -286,6 +293,7 @@ pub async fn rotate(
     state: web::Data<AppState>,
     body: web::Bytes,
     req: actix_web::HttpRequest,
+    Origin(origin): Origin,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = caller.tenant;
     let options: RotateRequest = if body.iter().all(u8::is_ascii_whitespace) {
@@ -301,10 +309,11 @@ pub async fn rotate(
         None => tenant.policy.signing_algorithm,
     };
     let retain_for = tenant.policy.session_ttl.max(tenant.policy.access_token_ttl);
+    let by = state.audit.initiator(&caller.principal, origin).await;
     let key = state
         .tokens
         .signing()
-        .rotate(Scope::Tenant(tenant.id), algorithm, retain_for)
+        .rotate(Scope::Tenant(tenant.id), algorithm, retain_for, &by)
         .await
         .map_err(|e| ApiError::internal(&e))?;
     Ok(HttpResponse::Ok().json(key_body(key)))

@@ -1,5 +1,6 @@
 //! `/api/v1/platform/tenants`: tenant administration by platform operators.
 
+use crate::audit::Origin;
 use crate::auth::{tenant_for, Authenticated, PathTenant, PlatformAdmin, PlatformReader, TenantReader};
 use crate::dto::{Empty, PageInfo, PageParams};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
@@ -123,13 +124,15 @@ fn access_error(e: TenantAccessError) -> ApiError {
     ),
     security(("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
 pub async fn create(
-    _auth: Authenticated<PlatformAdmin>,
+    auth: Authenticated<PlatformAdmin>,
     state: web::Data<AppState>,
+    Origin(origin): Origin,
     JsonBody(body): JsonBody<CreateTenantRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let slug = TenantSlug::parse(&body.slug).map_err(|e| invalid(&e))?;
     let name = TenantName::parse(&body.name).map_err(|e| invalid(&e))?;
-    let tenant = state.tenants.create(slug, name).await.map_err(|e| match e {
+    let by = state.audit.initiator(&auth.principal, origin).await;
+    let tenant = state.tenants.create(slug, name, &by).await.map_err(|e| match e {
         CreateTenantError::SlugTaken => {
             ApiError::new(ErrorCode::TenantSlugConflict, format!("A tenant with slug '{}' already exists.", body.slug))
                 .with_fields(["slug"])
@@ -189,11 +192,13 @@ pub async fn update(
     auth: Authenticated<PlatformAdmin>,
     state: web::Data<AppState>,
     path: web::Path<String>,
+    Origin(origin): Origin,
     JsonBody(body): JsonBody<UpdateTenantRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = tenant_for(&state, &auth.principal, &path, Access::Admin).await?;
     let patch = TenantPatch { name: body.name.as_deref().map(TenantName::parse).transpose().map_err(|e| invalid(&e))? };
-    let tenant = state.tenants.update(tenant, patch).await.map_err(access_error)?;
+    let by = state.audit.initiator(&auth.principal, origin).await;
+    let tenant = state.tenants.update(tenant, patch, &by).await.map_err(access_error)?;
     Ok(HttpResponse::Ok().json(TenantResponse::from(tenant)))
 }
 
@@ -211,9 +216,11 @@ pub async fn delete(
     auth: Authenticated<PlatformAdmin>,
     state: web::Data<AppState>,
     path: web::Path<String>,
+    Origin(origin): Origin,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = tenant_for(&state, &auth.principal, &path, Access::Admin).await?;
-    state.tenants.delete(&tenant).await.map_err(access_error)?;
+    let by = state.audit.initiator(&auth.principal, origin).await;
+    state.tenants.delete(&tenant, &by).await.map_err(access_error)?;
     Ok(HttpResponse::Ok().json(Empty {}))
 }
 
@@ -222,9 +229,11 @@ async fn set_status(
     state: &AppState,
     raw: &str,
     status: TenantStatus,
+    origin: Origin,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = tenant_for(state, &auth.principal, raw, Access::Admin).await?;
-    let tenant = state.tenants.set_status(tenant, status).await.map_err(access_error)?;
+    let by = state.audit.initiator(&auth.principal, origin.0).await;
+    let tenant = state.tenants.set_status(tenant, status, &by).await.map_err(access_error)?;
     Ok(HttpResponse::Ok().json(TenantResponse::from(tenant)))
 }
 
@@ -242,8 +251,9 @@ pub async fn suspend(
     auth: Authenticated<PlatformAdmin>,
     state: web::Data<AppState>,
     path: web::Path<String>,
+    origin: Origin,
 ) -> Result<HttpResponse, ApiError> {
-    set_status(&auth, &state, &path, TenantStatus::Suspended).await
+    set_status(&auth, &state, &path, TenantStatus::Suspended, origin).await
 }
 
 /// Resume a suspended tenant. Idempotent.
@@ -260,6 +270,7 @@ pub async fn resume(
     auth: Authenticated<PlatformAdmin>,
     state: web::Data<AppState>,
     path: web::Path<String>,
+    origin: Origin,
 ) -> Result<HttpResponse, ApiError> {
-    set_status(&auth, &state, &path, TenantStatus::Active).await
+    set_status(&auth, &state, &path, TenantStatus::Active, origin).await
 }

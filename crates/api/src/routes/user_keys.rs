@@ -2,6 +2,7 @@
 //! user, `/api/v1/users/{user_id}/auth/keys` for tenant admins. A user's key acts as its
 //! owner, with the owner's current roles, while the owner is enabled.
 
+use crate::audit::Origin;
 use crate::auth::{ActingTenant, Authenticated, TenantAdmin, TenantReader};
 use crate::dto::Empty;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
@@ -12,6 +13,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use keyplane_domain::api_key::{ApiKey, KeyDescription, KeyOwner};
+use keyplane_domain::audit::Initiator;
 use keyplane_domain::error::Invalid;
 use keyplane_domain::ids::{TenantId, UserId};
 use keyplane_domain::page::PageRequest;
@@ -207,6 +209,7 @@ fn not_deleted(key: ApiKey) -> Result<ApiKey, ApiError> {
 pub async fn create_own(
     auth: Authenticated,
     state: web::Data<AppState>,
+    Origin(origin): Origin,
     JsonBody(body): JsonBody<CreateUserKeyRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, user) = session_user(&auth.principal)?;
@@ -219,7 +222,8 @@ pub async fn create_own(
         roles: Roles::default(),
         expires_at: lifetime.map(|l| state.keys.now() + l),
     };
-    let created = state.keys.create(tenant, new).await.map_err(key_error)?;
+    let by = state.audit.initiator(&auth.principal, origin).await;
+    let created = state.keys.create(tenant, new, &by).await.map_err(key_error)?;
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(created_response(created)))
 }
 
@@ -270,16 +274,24 @@ pub async fn delete_own(
     auth: Authenticated,
     state: web::Data<AppState>,
     path: web::Path<String>,
+    Origin(origin): Origin,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, user) = own_user(&auth.principal)?;
-    delete_one(&state, tenant, user, &path).await?;
+    let by = state.audit.initiator(&auth.principal, origin).await;
+    delete_one(&state, tenant, user, &path, &by).await?;
     Ok(HttpResponse::Ok().json(Empty {}))
 }
 
-async fn delete_one(state: &AppState, tenant: TenantId, user: UserId, id: &str) -> Result<(), ApiError> {
+async fn delete_one(
+    state: &AppState,
+    tenant: TenantId,
+    user: UserId,
+    id: &str,
+    by: &Initiator,
+) -> Result<(), ApiError> {
     let key = state.keys.get(tenant, id, Some(KeyOwner::User(user))).await.map_err(key_error)?;
     not_deleted(key)?;
-    state.keys.revoke(tenant, id, Some(KeyOwner::User(user))).await.map_err(key_error)?;
+    state.keys.revoke(tenant, id, Some(KeyOwner::User(user)), by).await.map_err(key_error)?;
     Ok(())
 }
 
@@ -295,6 +307,7 @@ async fn delete_one(state: &AppState, tenant: TenantId, user: UserId, id: &str) 
 pub async fn delete_own_bulk(
     auth: Authenticated,
     state: web::Data<AppState>,
+    Origin(origin): Origin,
     JsonBody(body): JsonBody<DeleteKeysRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, user) = own_user(&auth.principal)?;
@@ -309,8 +322,9 @@ pub async fn delete_own_bulk(
             );
         }
     }
+    let by = state.audit.initiator(&auth.principal, origin).await;
     for id in &body.keys {
-        state.keys.revoke(tenant, id, Some(KeyOwner::User(user))).await.map_err(key_error)?;
+        state.keys.revoke(tenant, id, Some(KeyOwner::User(user)), &by).await.map_err(key_error)?;
     }
     Ok(HttpResponse::Ok().json(Empty {}))
 }
@@ -375,11 +389,13 @@ pub async fn delete_user(
     caller: ActingTenant<TenantAdmin>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
+    Origin(origin): Origin,
 ) -> Result<HttpResponse, ApiError> {
     let (user, id) = path.into_inner();
     let user = caller.user(&state, &user).await?;
     let (tenant, user) = (caller.tenant.id, user.id);
-    delete_one(&state, tenant, user, &id).await?;
+    let by = state.audit.initiator(&caller.principal, origin).await;
+    delete_one(&state, tenant, user, &id, &by).await?;
     Ok(HttpResponse::Ok().json(Empty {}))
 }
 

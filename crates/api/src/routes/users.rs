@@ -1,6 +1,7 @@
 //! `/api/v1/users`: user administration within the caller's tenant (a tenant key with
 //! `tenant_admin`, or a platform operator naming the tenant in `X-Keyplane-Tenant`).
 
+use crate::audit::Origin;
 use crate::auth::{ActingTenant, TenantAdmin, TenantReader};
 use crate::dto::{Empty, PageInfo, PageParams};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
@@ -271,12 +272,14 @@ fn required<T>(field: &'static str, value: Option<Option<T>>) -> Result<Option<T
 pub async fn create(
     caller: ActingTenant<TenantAdmin>,
     state: web::Data<AppState>,
+    Origin(origin): Origin,
     JsonBody(body): JsonBody<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = &caller.tenant;
     let name = body.user_name.clone();
     let new = parse_new(body).map_err(invalid)?;
-    let user = state.users.create(tenant.id, new).await.map_err(|e| write_error(e, &name))?;
+    let by = state.audit.initiator(&caller.principal, origin).await;
+    let user = state.users.create(tenant.id, new, &by).await.map_err(|e| write_error(e, &name))?;
     Ok(HttpResponse::Ok().json(UserResponse::from(user)))
 }
 
@@ -346,13 +349,15 @@ pub async fn update(
     caller: ActingTenant<TenantAdmin>,
     state: web::Data<AppState>,
     path: web::Path<String>,
+    Origin(origin): Origin,
     JsonBody(body): JsonBody<UpdateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = &caller.tenant;
     let patch = parse_patch(body).map_err(invalid)?;
     // A new password ends the user's other sessions; the caller's own one survives.
     let keep = caller.principal.session;
-    let user = state.users.update(tenant.id, &path, patch, keep).await.map_err(|e| write_error(e, &path))?;
+    let by = state.audit.initiator(&caller.principal, origin).await;
+    let user = state.users.update(tenant.id, &path, patch, keep, &by).await.map_err(|e| write_error(e, &path))?;
     Ok(HttpResponse::Ok().json(UserResponse::from(user).with_lockout(&state, tenant.id).await?))
 }
 
@@ -370,8 +375,10 @@ pub async fn delete(
     caller: ActingTenant<TenantAdmin>,
     state: web::Data<AppState>,
     path: web::Path<String>,
+    Origin(origin): Origin,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = &caller.tenant;
-    state.users.delete(tenant.id, &path).await.map_err(|e| find_error(e, &path))?;
+    let by = state.audit.initiator(&caller.principal, origin).await;
+    state.users.delete(tenant.id, &path, &by).await.map_err(|e| find_error(e, &path))?;
     Ok(HttpResponse::Ok().json(Empty {}))
 }

@@ -4,6 +4,7 @@
 use crate::api_key::{
     split_key_text, ApiKey, ApiKeyRepository, GeneratedKey, InsertKeyError, KeyDescription, KeyOwner, KeyPublicId,
 };
+use crate::audit::{action, Initiator};
 use crate::clock::SharedClock;
 use crate::error::{Invalid, StorageError};
 use crate::ids::{ApiKeyId, TenantId};
@@ -88,11 +89,12 @@ impl ApiKeyService {
         self.clock.now()
     }
 
-    /// Creates a key in `tenant`.
+    /// Creates a key in `tenant`, recording `api_key.created` by `by` with it (the key's
+    /// public id, owner and roles; never its secret).
     ///
     /// # Errors
     /// `Invalid` for an expiry in the past; `NotFound` when the owner vanished.
-    pub async fn create(&self, tenant: TenantId, new: NewKey) -> Result<CreatedKey, KeyError> {
+    pub async fn create(&self, tenant: TenantId, new: NewKey, by: &Initiator) -> Result<CreatedKey, KeyError> {
         let now = self.clock.now();
         if new.expires_at.is_some_and(|exp| exp <= now) {
             return Err(Invalid::new("expires_at", "must lie in the future").into());
@@ -111,7 +113,16 @@ impl ApiKeyService {
             last_used_at: None,
             revoked_at: None,
         };
-        match self.repo.insert(&key).await {
+        let owner = match key.owner {
+            KeyOwner::Application => serde_json::Value::Null,
+            KeyOwner::User(u) => u.to_string().into(),
+        };
+        let event = by
+            .event(Some(tenant), action::API_KEY_CREATED, now)
+            .with("key_id", key.public_id.as_str())
+            .with("owner_user_id", owner)
+            .with("roles", key.roles.to_strings());
+        match self.repo.insert(&key, &event).await {
             Ok(()) => Ok(CreatedKey { key, full_text: generated.full_text }),
             Err(InsertKeyError::OwnerGone) => Err(KeyError::NotFound),
             Err(InsertKeyError::Storage(e)) => Err(e.into()),
@@ -148,14 +159,22 @@ impl ApiKeyService {
 
     /// Revokes a key and ends every session it opened (client credentials, InvestSuite
     /// sign-ins): their refresh tokens are refused and their access tokens introspect as
-    /// inactive at once. Revoking a revoked key is a no-op. Returns the key as it now is.
+    /// inactive at once. Revoking a revoked key is a no-op (and no second event). Returns
+    /// the key as it now is; records `api_key.revoked` by `by` with the revocation.
     ///
     /// # Errors
     /// `NotFound` or `Storage`.
-    pub async fn revoke(&self, tenant: TenantId, public_id: &str, owner: Option<KeyOwner>) -> Result<ApiKey, KeyError> {
+    pub async fn revoke(
+        &self,
+        tenant: TenantId,
+        public_id: &str,
+        owner: Option<KeyOwner>,
+        by: &Initiator,
+    ) -> Result<ApiKey, KeyError> {
         let key = self.get(tenant, public_id, owner).await?;
         let now = self.clock.now();
-        if !self.repo.revoke(tenant, &key.public_id, now).await? {
+        let event = by.event(Some(tenant), action::API_KEY_REVOKED, now).with("key_id", key.public_id.as_str());
+        if !self.repo.revoke(tenant, &key.public_id, now, &event).await? {
             return Err(KeyError::NotFound);
         }
         self.sessions.revoke_subject(Scope::Tenant(tenant), SessionSubject::ApiKey(key.id), KEY_REVOKED, now).await?;
@@ -170,6 +189,13 @@ mod tests {
     use crate::ids::UserId;
     use crate::testing::{FixedClock, InMemoryApiKeys, InMemorySessions};
 
+    fn by() -> Initiator {
+        Initiator {
+            actor: crate::audit::Actor::anonymous(),
+            request: crate::audit::RequestContext::new(crate::services::tokens::EntryPoint::Admin),
+        }
+    }
+
     fn new_key(owner: KeyOwner) -> NewKey {
         NewKey { description: KeyDescription::default(), owner, roles: Roles::default(), expires_at: None }
     }
@@ -180,8 +206,8 @@ mod tests {
         let clock = Arc::new(FixedClock::default());
         let svc = ApiKeyService::new(Arc::new(InMemoryApiKeys::default()), sessions.clone(), clock.clone());
         let t = TenantId::generate();
-        let revoked = svc.create(t, new_key(KeyOwner::Application)).await.unwrap();
-        let kept = svc.create(t, new_key(KeyOwner::User(UserId::generate()))).await.unwrap();
+        let revoked = svc.create(t, new_key(KeyOwner::Application), &by()).await.unwrap();
+        let kept = svc.create(t, new_key(KeyOwner::User(UserId::generate())), &by()).await.unwrap();
         let scope = Scope::Tenant(t);
         let ended = [
             sessions.open(scope, SessionSubject::ApiKey(revoked.key.id), clock.0),
@@ -189,17 +215,38 @@ mod tests {
         ];
         let other = sessions.open(scope, SessionSubject::ApiKey(kept.key.id), clock.0);
 
-        let key = svc.revoke(t, revoked.key.public_id.as_str(), None).await.unwrap();
+        let key = svc.revoke(t, revoked.key.public_id.as_str(), None, &by()).await.unwrap();
         assert_eq!(key.revoked_at, Some(clock.0));
         for id in ended {
             assert_eq!(sessions.ended(id).as_deref(), Some(KEY_REVOKED));
         }
         assert_eq!(sessions.ended(other), None);
         // Idempotent; another owner's view does not find it.
-        svc.revoke(t, revoked.key.public_id.as_str(), None).await.unwrap();
+        svc.revoke(t, revoked.key.public_id.as_str(), None, &by()).await.unwrap();
         let wrong_owner = Some(KeyOwner::User(UserId::generate()));
-        assert!(matches!(svc.revoke(t, kept.key.public_id.as_str(), wrong_owner).await, Err(KeyError::NotFound)));
+        assert!(matches!(
+            svc.revoke(t, kept.key.public_id.as_str(), wrong_owner, &by()).await,
+            Err(KeyError::NotFound)
+        ));
         assert_eq!(sessions.ended(other), None);
+    }
+
+    #[tokio::test]
+    async fn creation_and_revocation_are_recorded_once_without_the_secret() {
+        let audit = Arc::new(crate::testing::InMemoryAudit::default());
+        let clock = Arc::new(FixedClock::default());
+        let keys = Arc::new(InMemoryApiKeys::with_audit(audit.clone()));
+        let svc = ApiKeyService::new(keys, Arc::new(InMemorySessions::default()), clock);
+        let t = TenantId::generate();
+        let created = svc.create(t, new_key(KeyOwner::Application), &by()).await.unwrap();
+        let id = created.key.public_id.as_str();
+        svc.revoke(t, id, None, &by()).await.unwrap();
+        svc.revoke(t, id, None, &by()).await.unwrap();
+        assert_eq!(audit.actions(), [crate::audit::action::API_KEY_CREATED, crate::audit::action::API_KEY_REVOKED]);
+        let events = audit.events();
+        assert!(events.iter().all(|e| e.details.get("key_id") == Some(&id.into())));
+        let (_, secret) = created.access_key_pair();
+        assert!(!format!("{events:?}").contains(secret));
     }
 
     #[tokio::test]
@@ -209,7 +256,7 @@ mod tests {
             Arc::new(InMemorySessions::default()),
             Arc::new(FixedClock::default()),
         );
-        let created = svc.create(TenantId::generate(), new_key(KeyOwner::Application)).await.unwrap();
+        let created = svc.create(TenantId::generate(), new_key(KeyOwner::Application), &by()).await.unwrap();
         let (id, secret) = created.access_key_pair();
         assert_eq!(id, created.key.public_id.as_str());
         assert_eq!(created.full_text, format!("kp_{id}_{secret}"));

@@ -1,6 +1,7 @@
 //! Services: one per aggregate, each owning the ports it needs.
 
 pub mod api_keys;
+pub mod audit;
 pub mod bootstrap;
 pub mod retention;
 pub mod signing;

@@ -101,6 +101,16 @@ mod tests {
         async fn revoke(&self, _: Scope, _: SessionId, _: &str, _: DateTime<Utc>) -> Result<bool, StorageError> {
             unimplemented!()
         }
+        async fn revoke_recorded(
+            &self,
+            _: Scope,
+            _: SessionId,
+            _: &str,
+            _: DateTime<Utc>,
+            _: &crate::audit::AuditEvent,
+        ) -> Result<bool, StorageError> {
+            unimplemented!()
+        }
         async fn revoke_subject(
             &self,
             _: Scope,

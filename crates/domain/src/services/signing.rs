@@ -4,6 +4,7 @@
 //! valid and no longer. What a replica read is cached, bounded in size and for a short
 //! time, so that a retirement made elsewhere is seen soon.
 
+use crate::audit::{action, Initiator};
 use crate::clock::SharedClock;
 use crate::error::StorageError;
 use crate::ids::SigningKeyId;
@@ -145,7 +146,8 @@ impl SigningKeys {
 
     /// Generates a new active key with `algorithm` and retires the old one, which stays
     /// published and verifying for `retain_for` (the longest lifetime of a token it
-    /// signed).
+    /// signed). Records `signing_key.rotated` by `by` (the new key's public `kid` and
+    /// algorithm) in the rotation's transaction.
     ///
     /// # Errors
     /// [`SigningError`].
@@ -154,10 +156,15 @@ impl SigningKeys {
         scope: Scope,
         algorithm: SigningAlgorithm,
         retain_for: Duration,
+        by: &Initiator,
     ) -> Result<SigningKey, SigningError> {
         let key = self.new_key(scope, algorithm)?;
         let now = key.created_at;
-        self.repo.rotate(&key, now + retain_for).await?;
+        let event = by
+            .event(scope.tenant(), action::SIGNING_KEY_ROTATED, now)
+            .with("kid", key.kid.as_str())
+            .with("algorithm", algorithm.as_str());
+        self.repo.rotate(&key, now + retain_for, &event).await?;
         // The retired key may be cached as active: forget every key, to re-read them.
         self.by_kid.invalidate_all();
         self.published.invalidate(&scope);

@@ -1,6 +1,7 @@
 //! User administration within one tenant.
 
 use crate::api_key::{ApiKeyRepository, KeyOwner};
+use crate::audit::{action, Initiator};
 use crate::clock::SharedClock;
 use crate::error::{Invalid, StorageError};
 use crate::ids::{ApiKeyId, SessionId, TenantId, UserId};
@@ -124,11 +125,11 @@ impl UserService {
         Self { repo, keys, sessions, hasher, clock }
     }
 
-    /// Creates a user in `tenant`.
+    /// Creates a user in `tenant`, recording `user.created` by `by` with it.
     ///
     /// # Errors
     /// `NameTaken`, `Hash` (busy hashing pool) or `Storage`.
-    pub async fn create(&self, tenant: TenantId, new: NewUser) -> Result<User, WriteError> {
+    pub async fn create(&self, tenant: TenantId, new: NewUser, by: &Initiator) -> Result<User, WriteError> {
         let password_hash = self.hasher.hash(Scope::Tenant(tenant), &new.password).await?;
         let now = self.clock.now();
         let user = User {
@@ -145,7 +146,11 @@ impl UserService {
             updated_at: now,
             last_login_at: None,
         };
-        self.repo.insert(&user).await?;
+        let event = by
+            .event(Some(tenant), action::USER_CREATED, now)
+            .with("user_id", user.id.to_string())
+            .with("user_name", user.user_name.as_str());
+        self.repo.insert(&user, &event).await?;
         Ok(user)
     }
 
@@ -193,6 +198,10 @@ impl UserService {
     /// ends all their sessions but `keep_session` (the caller's own session, when the
     /// user changes their own password with a bearer token).
     ///
+    /// Each write carries its audit event by `by`: `user.updated` (naming the profile
+    /// fields changed, never their values), `user.password_changed`, and `user.disabled`
+    /// or `user.enabled`.
+    ///
     /// # Errors
     /// `NotFound`, `Invalid` (the merged metadata), `NameTaken`, `Hash` or `Storage`.
     pub async fn update(
@@ -201,14 +210,21 @@ impl UserService {
         name_or_id: &str,
         patch: UserPatch,
         keep_session: Option<SessionId>,
+        by: &Initiator,
     ) -> Result<User, WriteError> {
         let mut user = self.get(tenant, name_or_id).await.map_err(not_found)?;
         let now = self.clock.now();
-        let profile_changed = patch.user_name.is_some()
-            || patch.email.is_some()
-            || patch.full_name.is_some()
-            || patch.roles.is_some()
-            || patch.metadata.is_some();
+        let changed: Vec<&str> = [
+            ("user_name", patch.user_name.is_some()),
+            ("email", patch.email.is_some()),
+            ("full_name", patch.full_name.is_some()),
+            ("roles", patch.roles.is_some()),
+            ("metadata", patch.metadata.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(field, present)| present.then_some(field))
+        .collect();
+        let profile_changed = !changed.is_empty();
         if let Some(meta_patch) = patch.metadata {
             let mut merged = user.metadata.to_value();
             json_patch::merge(&mut merged, &meta_patch);
@@ -235,16 +251,23 @@ impl UserService {
             user.roles = roles;
         }
         user.updated_at = now;
-        if profile_changed && !self.repo.update(&user).await? {
+        let event = |name: &'static str| {
+            by.event(Some(tenant), name, now)
+                .with("user_id", user.id.to_string())
+                .with("user_name", user.user_name.as_str())
+        };
+        if profile_changed && !self.repo.update(&user, &event(action::USER_UPDATED).with("fields", changed)).await? {
             return Err(WriteError::NotFound);
         }
         if let Some(hash) = &password_hash {
-            if !self.repo.set_password(tenant, user.id, hash, now).await? {
+            let event = event(action::USER_PASSWORD_CHANGED);
+            if !self.repo.set_password(tenant, user.id, hash, now, &event).await? {
                 return Err(WriteError::NotFound);
             }
         }
         if let Some(enabled) = patch.enabled {
-            if !self.repo.set_enabled(tenant, user.id, enabled, now).await? {
+            let event = event(if enabled { action::USER_ENABLED } else { action::USER_DISABLED });
+            if !self.repo.set_enabled(tenant, user.id, enabled, now, &event).await? {
                 return Err(WriteError::NotFound);
             }
         }
@@ -257,15 +280,19 @@ impl UserService {
     }
 
     /// Deletes the user named `name_or_id` and the keys it owns, and ends the sessions
-    /// of both.
+    /// of both; records `user.deleted` by `by` with the deletion.
     ///
     /// # Errors
     /// `NotFound` or `Storage`.
-    pub async fn delete(&self, tenant: TenantId, name_or_id: &str) -> Result<(), FindUserError> {
+    pub async fn delete(&self, tenant: TenantId, name_or_id: &str, by: &Initiator) -> Result<(), FindUserError> {
         let user = self.get(tenant, name_or_id).await?;
         // The keys go with the user, so learn them first.
         let keys = self.key_ids(tenant, user.id).await?;
-        let existed = self.repo.delete(tenant, user.id).await?;
+        let event = by
+            .event(Some(tenant), action::USER_DELETED, self.clock.now())
+            .with("user_id", user.id.to_string())
+            .with("user_name", user.user_name.as_str());
+        let existed = self.repo.delete(tenant, user.id, &event).await?;
         self.end_sessions_of(tenant, user.id, &keys, USER_DELETED).await?;
         if existed {
             Ok(())
@@ -382,6 +409,13 @@ mod tests {
         Fixture { svc, keys, sessions, clock }
     }
 
+    fn by() -> Initiator {
+        Initiator {
+            actor: crate::audit::Actor::anonymous(),
+            request: crate::audit::RequestContext::new(crate::services::tokens::EntryPoint::Admin),
+        }
+    }
+
     fn service() -> UserService {
         fixture().svc
     }
@@ -433,8 +467,8 @@ mod tests {
     }
 
     async fn sessions_of_alice_and_others(f: &Fixture, t: TenantId) -> (User, Sessions) {
-        let alice = f.svc.create(t, new_user("alice")).await.unwrap();
-        let bob = f.svc.create(t, new_user("bob")).await.unwrap();
+        let alice = f.svc.create(t, new_user("alice"), &by()).await.unwrap();
+        let bob = f.svc.create(t, new_user("bob"), &by()).await.unwrap();
         let alice_key = f.key(t, KeyOwner::User(alice.id)).await;
         let app_key = f.key(t, KeyOwner::Application).await;
         let sessions = Sessions {
@@ -447,13 +481,55 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn every_write_is_recorded_by_its_initiator_without_the_password() {
+        let audit = Arc::new(crate::testing::InMemoryAudit::default());
+        let svc = UserService::new(
+            Arc::new(InMemoryUsers::with_audit(audit.clone())),
+            Arc::new(InMemoryApiKeys::default()),
+            Arc::new(InMemorySessions::default()),
+            Arc::new(PlainHasher),
+            Arc::new(FixedClock::default()),
+        );
+        let t = TenantId::generate();
+        let admin = crate::audit::Actor { name: Some("root".into()), ..crate::audit::Actor::anonymous() };
+        let by = Initiator { actor: admin.clone(), ..by() };
+        svc.create(t, new_user("alice"), &by).await.unwrap();
+        let patch = UserPatch {
+            email: Some(Some(Email::parse("a@example.com").unwrap())),
+            password: Some(Password::parse_new("new password".into()).unwrap()),
+            enabled: Some(false),
+            ..Default::default()
+        };
+        svc.update(t, "alice", patch, None, &by).await.unwrap();
+        svc.delete(t, "alice", &by).await.unwrap();
+        assert!(matches!(svc.delete(t, "alice", &by).await, Err(FindUserError::NotFound)));
+        assert_eq!(
+            audit.actions(),
+            [
+                action::USER_CREATED,
+                action::USER_UPDATED,
+                action::USER_PASSWORD_CHANGED,
+                action::USER_DISABLED,
+                action::USER_DELETED
+            ]
+        );
+        let events = audit.events();
+        assert!(events.iter().all(|e| e.actor == admin && e.tenant == Some(t)));
+        assert_eq!(events[1].details.get("fields"), Some(&json!(["email"])));
+        let shown = format!("{events:?}");
+        for secret in ["correct horse", "new password", "a@example.com"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+    }
+
+    #[tokio::test]
     async fn names_are_unique_without_case_within_a_tenant_only() {
         let svc = service();
         let t1 = TenantId::generate();
         let t2 = TenantId::generate();
-        svc.create(t1, new_user("Alice")).await.unwrap();
-        assert!(matches!(svc.create(t1, new_user("alice")).await, Err(WriteError::NameTaken)));
-        svc.create(t2, new_user("alice")).await.unwrap();
+        svc.create(t1, new_user("Alice"), &by()).await.unwrap();
+        assert!(matches!(svc.create(t1, new_user("alice"), &by()).await, Err(WriteError::NameTaken)));
+        svc.create(t2, new_user("alice"), &by()).await.unwrap();
         assert_eq!(svc.get(t1, "ALICE").await.unwrap().user_name.as_str(), "Alice");
         assert!(matches!(svc.get(t2, "bob").await, Err(FindUserError::NotFound)));
     }
@@ -464,10 +540,10 @@ mod tests {
         let t = TenantId::generate();
         let mut nu = new_user("carol");
         nu.email = Some(Email::parse("c@example.com").unwrap());
-        svc.create(t, nu).await.unwrap();
+        svc.create(t, nu, &by()).await.unwrap();
         let patch =
             UserPatch { email: Some(None), metadata: Some(json!({"team": null, "x": true})), ..Default::default() };
-        let u = svc.update(t, "carol", patch, None).await.unwrap();
+        let u = svc.update(t, "carol", patch, None, &by()).await.unwrap();
         assert_eq!(u.email, None);
         assert_eq!(u.metadata.to_value(), json!({"level": 1, "x": true}));
     }
@@ -478,7 +554,7 @@ mod tests {
         let t = TenantId::generate();
         let (_, s) = sessions_of_alice_and_others(&f, t).await;
         let patch = UserPatch { enabled: Some(false), ..Default::default() };
-        let alice = f.svc.update(t, "alice", patch, Some(s.alice[0])).await.unwrap();
+        let alice = f.svc.update(t, "alice", patch, Some(s.alice[0]), &by()).await.unwrap();
         assert!(!alice.enabled);
         for ended in [s.alice[0], s.alice[1], s.alice_key] {
             assert_eq!(f.sessions.ended(ended).as_deref(), Some(USER_DISABLED));
@@ -497,7 +573,7 @@ mod tests {
             enabled: Some(true),
             ..Default::default()
         };
-        f.svc.update(t, "alice", patch, None).await.unwrap();
+        f.svc.update(t, "alice", patch, None, &by()).await.unwrap();
         for active in [s.alice[0], s.alice[1], s.alice_key, s.bob, s.app_key] {
             assert_eq!(f.sessions.ended(active), None);
         }
@@ -508,13 +584,13 @@ mod tests {
         let f = fixture();
         let t = TenantId::generate();
         let (_, s) = sessions_of_alice_and_others(&f, t).await;
-        f.svc.delete(t, "alice").await.unwrap();
+        f.svc.delete(t, "alice", &by()).await.unwrap();
         for ended in [s.alice[0], s.alice[1], s.alice_key] {
             assert_eq!(f.sessions.ended(ended).as_deref(), Some(USER_DELETED));
         }
         assert_eq!(f.sessions.ended(s.bob), None);
         assert_eq!(f.sessions.ended(s.app_key), None);
-        assert!(matches!(f.svc.delete(t, "alice").await, Err(FindUserError::NotFound)));
+        assert!(matches!(f.svc.delete(t, "alice", &by()).await, Err(FindUserError::NotFound)));
     }
 
     #[tokio::test]
@@ -524,7 +600,7 @@ mod tests {
         let (alice, s) = sessions_of_alice_and_others(&f, t).await;
         let patch =
             UserPatch { password: Some(Password::parse_new("new password".into()).unwrap()), ..Default::default() };
-        let changed = f.svc.update(t, "alice", patch, Some(s.alice[0])).await.unwrap();
+        let changed = f.svc.update(t, "alice", patch, Some(s.alice[0]), &by()).await.unwrap();
         assert_eq!(changed.password_hash.as_phc(), "plain:new password");
         assert_ne!(changed.password_hash, alice.password_hash);
         assert_eq!(f.sessions.ended(s.alice[0]), None, "the caller's session survives");
@@ -543,14 +619,14 @@ mod tests {
         let patch =
             UserPatch { password: Some(Password::parse_new("new password".into()).unwrap()), ..Default::default() };
         // An admin's own session is not Alice's: nothing of hers is kept.
-        f.svc.update(t, "alice", patch, Some(s.bob)).await.unwrap();
+        f.svc.update(t, "alice", patch, Some(s.bob), &by()).await.unwrap();
         assert_eq!(f.sessions.ended(s.alice[0]).as_deref(), Some(PASSWORD_CHANGED));
         assert_eq!(f.sessions.ended(s.alice[1]).as_deref(), Some(PASSWORD_CHANGED));
         assert_eq!(f.sessions.ended(s.bob), None);
         let patch =
             UserPatch { password: Some(Password::parse_new("newer password".into()).unwrap()), ..Default::default() };
         let other = f.open(t, SessionSubject::User(f.svc.get(t, "alice").await.unwrap().id));
-        f.svc.update(t, "alice", patch, None).await.unwrap();
+        f.svc.update(t, "alice", patch, None, &by()).await.unwrap();
         assert_eq!(f.sessions.ended(other).as_deref(), Some(PASSWORD_CHANGED));
     }
 
@@ -558,14 +634,14 @@ mod tests {
     async fn a_profile_patch_leaves_enabled_and_the_password_to_their_own_writes() {
         let f = fixture();
         let t = TenantId::generate();
-        let alice = f.svc.create(t, new_user("alice")).await.unwrap();
+        let alice = f.svc.create(t, new_user("alice"), &by()).await.unwrap();
         let patch = UserPatch {
             full_name: Some(Some(FullName::parse("Alice").unwrap())),
             password: Some(Password::parse_new("new password".into()).unwrap()),
             enabled: Some(false),
             ..Default::default()
         };
-        let updated = f.svc.update(t, "alice", patch, None).await.unwrap();
+        let updated = f.svc.update(t, "alice", patch, None, &by()).await.unwrap();
         assert_eq!(updated.full_name.as_ref().map(FullName::as_str), Some("Alice"));
         assert!(!updated.enabled);
         assert_eq!(updated.password_hash.as_phc(), "plain:new password");

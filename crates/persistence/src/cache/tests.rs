@@ -11,7 +11,7 @@ struct Keys(Mutex<Vec<ApiKey>>);
 
 #[async_trait]
 impl ApiKeyRepository for Keys {
-    async fn insert(&self, key: &ApiKey) -> Result<(), InsertKeyError> {
+    async fn insert(&self, key: &ApiKey, _: &AuditEvent) -> Result<(), InsertKeyError> {
         self.0.lock().unwrap().push(key.clone());
         Ok(())
     }
@@ -33,7 +33,13 @@ impl ApiKeyRepository for Keys {
     ) -> Result<Page<ApiKey>, StorageError> {
         unimplemented!()
     }
-    async fn revoke(&self, tenant: TenantId, public_id: &KeyPublicId, at: DateTime<Utc>) -> Result<bool, StorageError> {
+    async fn revoke(
+        &self,
+        tenant: TenantId,
+        public_id: &KeyPublicId,
+        at: DateTime<Utc>,
+        _: &AuditEvent,
+    ) -> Result<bool, StorageError> {
         let mut all = self.0.lock().unwrap();
         let key = all.iter_mut().find(|k| k.tenant_id == tenant && k.public_id == *public_id && k.revoked_at.is_none());
         Ok(key.map(|k| k.revoked_at = Some(at)).is_some())
@@ -44,6 +50,14 @@ impl ApiKeyRepository for Keys {
         }
         Ok(())
     }
+}
+
+/// An audit event nobody reads.
+fn event() -> AuditEvent {
+    use keyplane_domain::audit::{Actor, Outcome, RequestContext};
+    use keyplane_domain::services::tokens::EntryPoint;
+    let request = RequestContext::new(EntryPoint::Admin);
+    AuditEvent::new(Utc::now(), None, Actor::anonymous(), "test.event", Outcome::Success, &request)
 }
 
 fn key() -> ApiKey {
@@ -71,7 +85,7 @@ async fn a_touch_keeps_the_cached_copy_with_the_new_time() {
     let store = Arc::new(Keys::default());
     let keys = cached(&store);
     let original = key();
-    keys.insert(&original).await.unwrap();
+    keys.insert(&original, &event()).await.unwrap();
     let read = keys.find_for_authentication(&original.public_id).await.unwrap().unwrap();
     let at = Utc::now();
     keys.touch(&read, at).await.unwrap();
@@ -87,11 +101,11 @@ async fn a_touch_that_finishes_after_a_revocation_does_not_bring_the_key_back() 
     let store = Arc::new(Keys::default());
     let keys = cached(&store);
     let original = key();
-    keys.insert(&original).await.unwrap();
+    keys.insert(&original, &event()).await.unwrap();
     // A request reads the key (unrevoked) …
     let read = keys.find_for_authentication(&original.public_id).await.unwrap().unwrap();
     // … meanwhile an administrator revokes it …
-    assert!(keys.revoke(original.tenant_id, &original.public_id, Utc::now()).await.unwrap());
+    assert!(keys.revoke(original.tenant_id, &original.public_id, Utc::now(), &event()).await.unwrap());
     // … and then the request's touch completes with its stale copy.
     keys.touch(&read, Utc::now()).await.unwrap();
 
@@ -104,9 +118,9 @@ async fn a_touch_after_the_entry_was_replaced_leaves_the_newer_copy() {
     let store = Arc::new(Keys::default());
     let keys = cached(&store);
     let original = key();
-    keys.insert(&original).await.unwrap();
+    keys.insert(&original, &event()).await.unwrap();
     let stale = keys.find_for_authentication(&original.public_id).await.unwrap().unwrap();
-    keys.revoke(original.tenant_id, &original.public_id, Utc::now()).await.unwrap();
+    keys.revoke(original.tenant_id, &original.public_id, Utc::now(), &event()).await.unwrap();
     // Another request re-reads the (revoked) key into the cache.
     let fresh = keys.find_for_authentication(&original.public_id).await.unwrap().unwrap();
     keys.touch(&stale, Utc::now()).await.unwrap();

@@ -1,6 +1,7 @@
 //! sea-orm entities, one file per table.
 
 pub mod api_keys;
+pub mod audit_events;
 pub mod brute_force_policies;
 pub mod platform_users;
 pub mod sessions;

@@ -1,5 +1,7 @@
-//! [`ApiKeyRepository`] over the `api_keys` table.
+//! [`ApiKeyRepository`] over the `api_keys` table. A key's creation and revocation commit
+//! together with their audit events.
 
+use super::audit::{commit_if_changed, insert_event};
 use super::fetch_page;
 use crate::convert::{classify, key_from_row, roles_to_json, storage, WriteFailure};
 use crate::entities::api_keys;
@@ -7,11 +9,12 @@ use crate::Database;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyplane_domain::api_key::{ApiKey, ApiKeyRepository, InsertKeyError, KeyOwner, KeyPublicId};
+use keyplane_domain::audit::AuditEvent;
 use keyplane_domain::error::StorageError;
 use keyplane_domain::ids::{ApiKeyId, TenantId};
 use keyplane_domain::page::{Page, PageRequest};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
 
 /// API keys in SQL.
 #[derive(Clone)]
@@ -32,7 +35,7 @@ fn scoped(tenant: TenantId) -> sea_orm::Select<api_keys::Entity> {
 
 #[async_trait]
 impl ApiKeyRepository for SqlApiKeys {
-    async fn insert(&self, key: &ApiKey) -> Result<(), InsertKeyError> {
+    async fn insert(&self, key: &ApiKey, event: &AuditEvent) -> Result<(), InsertKeyError> {
         let model = api_keys::ActiveModel {
             id: Set(key.id.as_uuid()),
             tenant_id: Set(key.tenant_id.as_uuid()),
@@ -49,14 +52,17 @@ impl ApiKeyRepository for SqlApiKeys {
             last_used_at: Set(key.last_used_at),
             revoked_at: Set(key.revoked_at),
         };
-        match api_keys::Entity::insert(model).exec_without_returning(&self.db).await {
-            Ok(_) => Ok(()),
-            Err(e) => Err(match classify(e) {
+        let txn = self.db.begin().await.map_err(storage)?;
+        if let Err(e) = api_keys::Entity::insert(model).exec_without_returning(&txn).await {
+            return Err(match classify(e) {
                 WriteFailure::ForeignKey => InsertKeyError::OwnerGone,
                 WriteFailure::Unique => InsertKeyError::Storage(StorageError::new("API key id collision")),
                 WriteFailure::Other(s) => InsertKeyError::Storage(s),
-            }),
+            });
         }
+        insert_event(&txn, event).await.map_err(storage)?;
+        txn.commit().await.map_err(storage)?;
+        Ok(())
     }
 
     async fn find_for_authentication(&self, public_id: &KeyPublicId) -> Result<Option<ApiKey>, StorageError> {
@@ -102,15 +108,25 @@ impl ApiKeyRepository for SqlApiKeys {
         fetch_page(&self.db, select, page, key_from_row).await
     }
 
-    async fn revoke(&self, tenant: TenantId, public_id: &KeyPublicId, at: DateTime<Utc>) -> Result<bool, StorageError> {
-        api_keys::Entity::update_many()
+    async fn revoke(
+        &self,
+        tenant: TenantId,
+        public_id: &KeyPublicId,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StorageError> {
+        let txn = self.db.begin().await.map_err(storage)?;
+        let result = api_keys::Entity::update_many()
             .col_expr(api_keys::Column::RevokedAt, Expr::value(at))
             .filter(api_keys::Column::TenantId.eq(tenant.as_uuid()))
             .filter(api_keys::Column::PublicId.eq(public_id.as_str()))
             .filter(api_keys::Column::RevokedAt.is_null())
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(storage)?;
+        if commit_if_changed(txn, result.rows_affected == 1, event).await? {
+            return Ok(true);
+        }
         Ok(self.find(tenant, public_id).await?.is_some())
     }
 

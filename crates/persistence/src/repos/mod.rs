@@ -1,6 +1,7 @@
 //! Repositories: the domain's storage ports over sea-orm.
 
 mod api_keys;
+mod audit;
 mod lockout;
 mod platform_users;
 mod sessions;
@@ -9,6 +10,7 @@ mod tenants;
 mod users;
 
 pub use api_keys::SqlApiKeys;
+pub use audit::SqlAuditLog;
 pub use lockout::SqlLockout;
 pub use platform_users::SqlPlatformUsers;
 pub use sessions::SqlSessions;

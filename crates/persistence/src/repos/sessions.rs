@@ -9,13 +9,14 @@ use crate::entities::sessions;
 use crate::Database;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use keyplane_domain::audit::AuditEvent;
 use keyplane_domain::error::StorageError;
 use keyplane_domain::ids::{SessionId, TenantId};
 use keyplane_domain::page::{Page, PageRequest};
 use keyplane_domain::scope::Scope;
 use keyplane_domain::session::{Session, SessionRepository, SessionSubject};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
 
 /// Sessions in SQL.
 #[derive(Clone)]
@@ -120,6 +121,27 @@ impl SessionRepository for SqlSessions {
             .await
             .map_err(storage)?;
         Ok(result.rows_affected == 1)
+    }
+
+    async fn revoke_recorded(
+        &self,
+        scope: Scope,
+        id: SessionId,
+        reason: &str,
+        now: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StorageError> {
+        let txn = self.db.begin().await.map_err(storage)?;
+        let result = sessions::Entity::update_many()
+            .col_expr(sessions::Column::RevokedAt, Expr::value(now))
+            .col_expr(sessions::Column::RevokedReason, Expr::value(reason))
+            .filter(scope_filter(sessions::Column::TenantId, scope))
+            .filter(sessions::Column::Id.eq(id.as_uuid()))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .exec(&txn)
+            .await
+            .map_err(storage)?;
+        super::audit::commit_if_changed(txn, result.rows_affected == 1, event).await
     }
 
     async fn revoke_subject(

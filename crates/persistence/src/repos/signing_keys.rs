@@ -1,13 +1,15 @@
 //! [`SigningKeyRepository`] over the `signing_keys` table. A unique partial index allows
 //! one non-retired key per scope (migration `m20261124_000007`); a scope's first key is
 //! an `INSERT … ON CONFLICT DO NOTHING` followed by a read of the winner, and a rotation
-//! retires the old key before inserting the new one, in one transaction.
+//! retires the old key before inserting the new one, in one transaction with its audit
+//! event.
 
 use crate::convert::{classify, scope_filter, storage, WriteFailure};
 use crate::entities::signing_keys;
 use crate::Database;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use keyplane_domain::audit::AuditEvent;
 use keyplane_domain::error::StorageError;
 use keyplane_domain::ids::{SigningKeyId, TenantId};
 use keyplane_domain::policy::SigningAlgorithm;
@@ -66,7 +68,12 @@ pub(crate) fn new_row(key: &SigningKey) -> signing_keys::ActiveModel {
 }
 
 /// Retires the active key of `key`'s scope and inserts `key`, in one transaction.
-async fn rotate_once(db: &crate::Database, key: &SigningKey, retain_until: DateTime<Utc>) -> Result<(), DbErr> {
+async fn rotate_once(
+    db: &crate::Database,
+    key: &SigningKey,
+    retain_until: DateTime<Utc>,
+    event: &AuditEvent,
+) -> Result<(), DbErr> {
     let txn = db.begin().await?;
     signing_keys::Entity::update_many()
         .col_expr(signing_keys::Column::RetiredAt, Expr::value(key.created_at))
@@ -76,6 +83,7 @@ async fn rotate_once(db: &crate::Database, key: &SigningKey, retain_until: DateT
         .exec(&txn)
         .await?;
     signing_keys::Entity::insert(new_row(key)).exec_without_returning(&txn).await?;
+    super::audit::insert_event(&txn, event).await?;
     txn.commit().await
 }
 
@@ -134,10 +142,15 @@ impl SigningKeyRepository for SqlSigningKeys {
         rows.into_iter().map(from_row).collect()
     }
 
-    async fn rotate(&self, key: &SigningKey, retain_until: DateTime<Utc>) -> Result<(), StorageError> {
+    async fn rotate(
+        &self,
+        key: &SigningKey,
+        retain_until: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<(), StorageError> {
         let mut attempt = 1;
         loop {
-            match rotate_once(&self.db, key, retain_until).await.map_err(classify) {
+            match rotate_once(&self.db, key, retain_until, event).await.map_err(classify) {
                 Ok(()) => return Ok(()),
                 // Another rotation inserted its key after this one retired the old key.
                 Err(WriteFailure::Unique) if attempt < ROTATE_ATTEMPTS => attempt += 1,

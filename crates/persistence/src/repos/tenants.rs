@@ -1,6 +1,8 @@
 //! [`TenantRepository`] over the `tenants` table. A new tenant's row and its first
-//! signing key are written in one transaction.
+//! signing key are written in one transaction; every administrative write commits with
+//! its audit event.
 
+use super::audit::{commit_if_changed, insert_event};
 use super::fetch_page;
 use super::signing_keys::new_row;
 use crate::convert::{classify, storage, tenant_from_row, WriteFailure};
@@ -8,6 +10,7 @@ use crate::entities::{signing_keys, tenants};
 use crate::Database;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use keyplane_domain::audit::AuditEvent;
 use keyplane_domain::error::StorageError;
 use keyplane_domain::ids::TenantId;
 use keyplane_domain::page::{Page, PageRequest};
@@ -48,7 +51,12 @@ fn active(t: &Tenant) -> tenants::ActiveModel {
 
 #[async_trait]
 impl TenantRepository for SqlTenants {
-    async fn insert(&self, tenant: &Tenant, first_key: &SigningKey) -> Result<(), InsertTenantError> {
+    async fn insert(
+        &self,
+        tenant: &Tenant,
+        first_key: &SigningKey,
+        event: &AuditEvent,
+    ) -> Result<(), InsertTenantError> {
         let txn = self.db.begin().await.map_err(storage)?;
         if let Err(e) = tenants::Entity::insert(active(tenant)).exec_without_returning(&txn).await {
             return Err(match classify(e) {
@@ -60,6 +68,7 @@ impl TenantRepository for SqlTenants {
             });
         }
         signing_keys::Entity::insert(new_row(first_key)).exec_without_returning(&txn).await.map_err(storage)?;
+        insert_event(&txn, event).await.map_err(storage)?;
         txn.commit().await.map_err(storage)?;
         Ok(())
     }
@@ -77,32 +86,40 @@ impl TenantRepository for SqlTenants {
         fetch_page(&self.db, select, page, tenant_from_row).await
     }
 
-    async fn update(&self, tenant: &Tenant) -> Result<bool, StorageError> {
+    async fn update(&self, tenant: &Tenant, event: &AuditEvent) -> Result<bool, StorageError> {
         // Never the status: `set_status` alone writes it.
         let mut model = active(tenant);
         model.id = NotSet;
         model.slug = NotSet;
         model.created_at = NotSet;
         model.status = NotSet;
+        let txn = self.db.begin().await.map_err(storage)?;
         let result = tenants::Entity::update_many()
             .set(model)
             .filter(tenants::Column::Id.eq(tenant.id.as_uuid()))
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(storage)?;
-        Ok(result.rows_affected == 1)
+        commit_if_changed(txn, result.rows_affected == 1, event).await
     }
 
-    async fn set_status(&self, id: TenantId, status: TenantStatus, at: DateTime<Utc>) -> Result<bool, StorageError> {
+    async fn set_status(
+        &self,
+        id: TenantId,
+        status: TenantStatus,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StorageError> {
+        let txn = self.db.begin().await.map_err(storage)?;
         let result = tenants::Entity::update_many()
             .col_expr(tenants::Column::Status, Expr::value(status.as_str()))
             .col_expr(tenants::Column::UpdatedAt, Expr::value(at))
             .filter(tenants::Column::Id.eq(id.as_uuid()))
             .filter(tenants::Column::Status.ne(status.as_str()))
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(storage)?;
-        if result.rows_affected == 1 {
+        if commit_if_changed(txn, result.rows_affected == 1, event).await? {
             return Ok(true);
         }
         // Unchanged: it already had this status, or it is gone.
@@ -110,8 +127,9 @@ impl TenantRepository for SqlTenants {
         Ok(exists)
     }
 
-    async fn delete(&self, id: TenantId) -> Result<bool, StorageError> {
-        let result = tenants::Entity::delete_by_id(id.as_uuid()).exec(&self.db).await.map_err(storage)?;
-        Ok(result.rows_affected == 1)
+    async fn delete(&self, id: TenantId, event: &AuditEvent) -> Result<bool, StorageError> {
+        let txn = self.db.begin().await.map_err(storage)?;
+        let result = tenants::Entity::delete_by_id(id.as_uuid()).exec(&txn).await.map_err(storage)?;
+        commit_if_changed(txn, result.rows_affected == 1, event).await
     }
 }

@@ -1,11 +1,14 @@
-//! [`UserRepository`] over the `users` table; every query filters on the tenant id.
+//! [`UserRepository`] over the `users` table; every query filters on the tenant id. Each
+//! administrative write and its audit event commit in one transaction.
 
+use super::audit::{commit_if_changed, insert_event};
 use super::fetch_page;
 use crate::convert::{classify, roles_to_json, storage, user_from_row, WriteFailure};
 use crate::entities::users;
 use crate::Database;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use keyplane_domain::audit::AuditEvent;
 use keyplane_domain::error::StorageError;
 use keyplane_domain::ids::{TenantId, UserId};
 use keyplane_domain::page::{Page, PageRequest};
@@ -13,7 +16,7 @@ use keyplane_domain::password::PasswordHash;
 use keyplane_domain::user::{User, UserName, UserRepository, WriteUserError};
 use sea_orm::sea_query::Expr;
 use sea_orm::ActiveValue::{NotSet, Set};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
 
 /// Tenant users in SQL.
 #[derive(Clone)]
@@ -60,8 +63,11 @@ fn scoped(tenant: TenantId) -> sea_orm::Select<users::Entity> {
 
 #[async_trait]
 impl UserRepository for SqlUsers {
-    async fn insert(&self, user: &User) -> Result<(), WriteUserError> {
-        users::Entity::insert(active(user)).exec_without_returning(&self.db).await.map_err(write_error)?;
+    async fn insert(&self, user: &User, event: &AuditEvent) -> Result<(), WriteUserError> {
+        let txn = self.db.begin().await.map_err(storage)?;
+        users::Entity::insert(active(user)).exec_without_returning(&txn).await.map_err(write_error)?;
+        insert_event(&txn, event).await.map_err(storage)?;
+        txn.commit().await.map_err(storage)?;
         Ok(())
     }
 
@@ -84,7 +90,7 @@ impl UserRepository for SqlUsers {
         fetch_page(&self.db, select, page, user_from_row).await
     }
 
-    async fn update(&self, user: &User) -> Result<bool, WriteUserError> {
+    async fn update(&self, user: &User, event: &AuditEvent) -> Result<bool, WriteUserError> {
         // The profile only: `enabled` and the password hash have their own writes, and
         // the id, tenant and times of creation and last sign-in never change here.
         let mut model = active(user);
@@ -94,14 +100,20 @@ impl UserRepository for SqlUsers {
         model.enabled = NotSet;
         model.password_hash = NotSet;
         model.last_login_at = NotSet;
+        let txn = self.db.begin().await.map_err(storage)?;
         let result = users::Entity::update_many()
             .set(model)
             .filter(users::Column::TenantId.eq(user.tenant_id.as_uuid()))
             .filter(users::Column::Id.eq(user.id.as_uuid()))
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(write_error)?;
-        Ok(result.rows_affected == 1)
+        if result.rows_affected != 1 {
+            return Ok(false);
+        }
+        insert_event(&txn, event).await.map_err(storage)?;
+        txn.commit().await.map_err(storage)?;
+        Ok(true)
     }
 
     async fn set_enabled(
@@ -110,16 +122,18 @@ impl UserRepository for SqlUsers {
         id: UserId,
         enabled: bool,
         at: DateTime<Utc>,
+        event: &AuditEvent,
     ) -> Result<bool, StorageError> {
+        let txn = self.db.begin().await.map_err(storage)?;
         let result = users::Entity::update_many()
             .col_expr(users::Column::Enabled, Expr::value(enabled))
             .col_expr(users::Column::UpdatedAt, Expr::value(at))
             .filter(users::Column::TenantId.eq(tenant.as_uuid()))
             .filter(users::Column::Id.eq(id.as_uuid()))
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(storage)?;
-        Ok(result.rows_affected == 1)
+        commit_if_changed(txn, result.rows_affected == 1, event).await
     }
 
     async fn set_password(
@@ -128,16 +142,18 @@ impl UserRepository for SqlUsers {
         id: UserId,
         hash: &PasswordHash,
         at: DateTime<Utc>,
+        event: &AuditEvent,
     ) -> Result<bool, StorageError> {
+        let txn = self.db.begin().await.map_err(storage)?;
         let result = users::Entity::update_many()
             .col_expr(users::Column::PasswordHash, Expr::value(hash.as_phc()))
             .col_expr(users::Column::UpdatedAt, Expr::value(at))
             .filter(users::Column::TenantId.eq(tenant.as_uuid()))
             .filter(users::Column::Id.eq(id.as_uuid()))
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(storage)?;
-        Ok(result.rows_affected == 1)
+        commit_if_changed(txn, result.rows_affected == 1, event).await
     }
 
     async fn record_login(&self, tenant: TenantId, id: UserId, at: DateTime<Utc>) -> Result<(), StorageError> {
@@ -151,13 +167,14 @@ impl UserRepository for SqlUsers {
         Ok(())
     }
 
-    async fn delete(&self, tenant: TenantId, id: UserId) -> Result<bool, StorageError> {
+    async fn delete(&self, tenant: TenantId, id: UserId, event: &AuditEvent) -> Result<bool, StorageError> {
+        let txn = self.db.begin().await.map_err(storage)?;
         let result = users::Entity::delete_many()
             .filter(users::Column::TenantId.eq(tenant.as_uuid()))
             .filter(users::Column::Id.eq(id.as_uuid()))
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(storage)?;
-        Ok(result.rows_affected == 1)
+        commit_if_changed(txn, result.rows_affected == 1, event).await
     }
 }

@@ -32,7 +32,7 @@ async fn a_retired_key_verifies_until_its_retention_ends_and_then_never() {
     let keys = f.replica();
     let scope = tenant();
     let old = keys.active(scope, ALG).await.unwrap();
-    let new = keys.rotate(scope, ALG, Duration::hours(1)).await.unwrap();
+    let new = keys.rotate(scope, ALG, Duration::hours(1), &crate::testing::by_nobody()).await.unwrap();
 
     assert_eq!(keys.by_kid(&old.kid).await.unwrap().map(|k| k.kid.clone()), Some(old.kid.clone()));
     f.clock.advance(Duration::minutes(59));
@@ -52,7 +52,7 @@ async fn a_replica_that_cached_a_key_as_active_learns_of_its_retirement() {
     let old = here.active(scope, ALG).await.unwrap();
     assert!(here.by_kid(&old.kid).await.unwrap().is_some());
 
-    there.rotate(scope, ALG, Duration::hours(1)).await.unwrap();
+    there.rotate(scope, ALG, Duration::hours(1), &crate::testing::by_nobody()).await.unwrap();
     f.clock.advance(Duration::hours(1));
 
     assert_eq!(here.by_kid(&old.kid).await.unwrap(), None);
@@ -99,8 +99,9 @@ async fn rotation_leaves_one_active_key_which_signs_from_then_on() {
     let keys = f.replica();
     let scope = tenant();
     let first = keys.active(scope, ALG).await.unwrap();
-    let second = keys.rotate(scope, ALG, Duration::hours(1)).await.unwrap();
-    let third = keys.rotate(scope, SigningAlgorithm::Es256, Duration::hours(2)).await.unwrap();
+    let second = keys.rotate(scope, ALG, Duration::hours(1), &crate::testing::by_nobody()).await.unwrap();
+    let third =
+        keys.rotate(scope, SigningAlgorithm::Es256, Duration::hours(2), &crate::testing::by_nobody()).await.unwrap();
 
     let active: Vec<String> = f.repo.all(scope).into_iter().filter(|k| k.retired_at.is_none()).map(|k| k.kid).collect();
     assert_eq!(active, vec![third.kid.clone()]);

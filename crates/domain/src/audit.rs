@@ -1,0 +1,523 @@
+//! The audit trail: who did what, in which tenant, through which entry point, from where,
+//! and with what outcome. Administrative changes are stored with the change itself (the
+//! write ports take the [`AuditEvent`] describing them); sign-in events go through
+//! [`AuditLog::record`], which may batch them off the request path.
+
+use crate::error::{Invalid, StorageError};
+use crate::ids::TenantId;
+use crate::page::{Page, PageRequest};
+use crate::principal::{Principal, Subject};
+use crate::services::tokens::EntryPoint;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use std::net::IpAddr;
+use uuid::Uuid;
+
+/// The stable action names. They are part of the API contract: never renamed once
+/// released. Refreshing a token is deliberately not an event (far too many).
+pub mod action {
+    /// A sign-in succeeded (any entry point).
+    pub const USER_SIGN_IN_SUCCEEDED: &str = "user.sign_in.succeeded";
+    /// A sign-in failed (wrong password, unknown name, locked, wrong key secret, …).
+    pub const USER_SIGN_IN_FAILED: &str = "user.sign_in.failed";
+    /// Repeated failures locked a user out.
+    pub const USER_LOCKED: &str = "user.locked";
+    /// An administrator unlocked a user.
+    pub const USER_UNLOCKED: &str = "user.unlocked";
+    /// A rotated refresh token was presented again; the session was revoked.
+    pub const SESSION_REUSE_DETECTED: &str = "session.reuse_detected";
+    /// A session was ended by an administrator or by its own user.
+    pub const SESSION_REVOKED: &str = "session.revoked";
+    /// A user was created.
+    pub const USER_CREATED: &str = "user.created";
+    /// A user's profile (name, email, full name, roles, metadata) changed.
+    pub const USER_UPDATED: &str = "user.updated";
+    /// A user was disabled.
+    pub const USER_DISABLED: &str = "user.disabled";
+    /// A disabled user was enabled again.
+    pub const USER_ENABLED: &str = "user.enabled";
+    /// A user was deleted.
+    pub const USER_DELETED: &str = "user.deleted";
+    /// A user's password was set.
+    pub const USER_PASSWORD_CHANGED: &str = "user.password_changed";
+    /// An API key was created.
+    pub const API_KEY_CREATED: &str = "api_key.created";
+    /// An API key was revoked.
+    pub const API_KEY_REVOKED: &str = "api_key.revoked";
+    /// A tenant was created.
+    pub const TENANT_CREATED: &str = "tenant.created";
+    /// A tenant was renamed.
+    pub const TENANT_UPDATED: &str = "tenant.updated";
+    /// A tenant was suspended.
+    pub const TENANT_SUSPENDED: &str = "tenant.suspended";
+    /// A suspended tenant was resumed.
+    pub const TENANT_RESUMED: &str = "tenant.resumed";
+    /// A tenant was deleted.
+    pub const TENANT_DELETED: &str = "tenant.deleted";
+    /// A tenant's token policy was replaced.
+    pub const TOKEN_POLICY_UPDATED: &str = "token_policy.updated";
+    /// A tenant's brute-force policy was replaced.
+    pub const BRUTE_FORCE_POLICY_UPDATED: &str = "brute_force_policy.updated";
+    /// A signing key was rotated.
+    pub const SIGNING_KEY_ROTATED: &str = "signing_key.rotated";
+    /// A tenant's authentication cluster was configured or removed.
+    pub const AUTHENTICATION_CLUSTER_UPDATED: &str = "authentication_cluster.updated";
+
+    /// Every action above.
+    pub const ALL: &[&str] = &[
+        USER_SIGN_IN_SUCCEEDED,
+        USER_SIGN_IN_FAILED,
+        USER_LOCKED,
+        USER_UNLOCKED,
+        SESSION_REUSE_DETECTED,
+        SESSION_REVOKED,
+        USER_CREATED,
+        USER_UPDATED,
+        USER_DISABLED,
+        USER_ENABLED,
+        USER_DELETED,
+        USER_PASSWORD_CHANGED,
+        API_KEY_CREATED,
+        API_KEY_REVOKED,
+        TENANT_CREATED,
+        TENANT_UPDATED,
+        TENANT_SUSPENDED,
+        TENANT_RESUMED,
+        TENANT_DELETED,
+        TOKEN_POLICY_UPDATED,
+        BRUTE_FORCE_POLICY_UPDATED,
+        SIGNING_KEY_ROTATED,
+        AUTHENTICATION_CLUSTER_UPDATED,
+    ];
+}
+
+/// What kind of caller acted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActorKind {
+    /// A tenant user.
+    User,
+    /// A platform operator.
+    PlatformUser,
+    /// An API key.
+    ApiKey,
+    /// Nobody identified (a failed sign-in of an unknown name, for instance).
+    Anonymous,
+}
+
+impl ActorKind {
+    /// The stable name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::PlatformUser => "platform_user",
+            Self::ApiKey => "api_key",
+            Self::Anonymous => "anonymous",
+        }
+    }
+
+    /// Reads a stored name.
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::User, Self::PlatformUser, Self::ApiKey, Self::Anonymous].into_iter().find(|k| k.as_str() == raw)
+    }
+}
+
+/// Who acted: kind, id and a display name (a user name, or an API key's public id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The kind.
+    pub kind: ActorKind,
+    /// The user, operator or key row id.
+    pub id: Option<Uuid>,
+    /// The user name, or the key's public id; never a secret.
+    pub name: Option<String>,
+}
+
+impl Actor {
+    /// Nobody identified.
+    pub fn anonymous() -> Self {
+        Self { kind: ActorKind::Anonymous, id: None, name: None }
+    }
+
+    /// The subject of a verified credential, named `name` when known.
+    pub fn of(principal: &Principal, name: Option<String>) -> Self {
+        let (kind, id) = match principal.subject {
+            Subject::User(u) => (ActorKind::User, u.as_uuid()),
+            Subject::PlatformUser(u) => (ActorKind::PlatformUser, u.as_uuid()),
+            Subject::ApiKey { key, .. } => (ActorKind::ApiKey, key.as_uuid()),
+        };
+        Self { kind, id: Some(id), name }
+    }
+}
+
+/// Whether the action succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It did.
+    Success,
+    /// It was refused or failed.
+    Failure,
+}
+
+impl Outcome {
+    /// The stable name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+        }
+    }
+
+    /// Reads a stored or requested name.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "success" => Some(Self::Success),
+            "failure" => Some(Self::Failure),
+            _ => None,
+        }
+    }
+}
+
+/// Reads the stable name of an [`EntryPoint`] (see [`EntryPoint::as_str`]).
+pub fn parse_entry_point(raw: &str) -> Option<EntryPoint> {
+    [
+        EntryPoint::Native,
+        EntryPoint::Sensu,
+        EntryPoint::Tenovos,
+        EntryPoint::InvestSuite,
+        EntryPoint::OAuth2,
+        EntryPoint::Admin,
+    ]
+    .into_iter()
+    .find(|e| e.as_str() == raw)
+}
+
+/// Longest user agent kept; longer ones are cut.
+pub const MAX_USER_AGENT_CHARS: usize = 256;
+/// Longest request id kept.
+pub const MAX_REQUEST_ID_CHARS: usize = 64;
+
+/// Where a request came from, as the HTTP layer saw it: built once per request and passed
+/// to every audited operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestContext {
+    /// The surface the request came through.
+    pub entry_point: EntryPoint,
+    /// The client's address (the peer, or what a trusted proxy forwarded).
+    pub client_address: Option<IpAddr>,
+    /// The `User-Agent` header, cut to [`MAX_USER_AGENT_CHARS`].
+    pub user_agent: Option<String>,
+    /// The request's correlation id (also in the logs).
+    pub request_id: Option<String>,
+}
+
+impl RequestContext {
+    /// A context with only an entry point (tests, background work).
+    pub fn new(entry_point: EntryPoint) -> Self {
+        Self { entry_point, client_address: None, user_agent: None, request_id: None }
+    }
+
+    /// Sets the user agent, cut to [`MAX_USER_AGENT_CHARS`] characters.
+    #[must_use]
+    pub fn with_user_agent(mut self, agent: Option<&str>) -> Self {
+        self.user_agent = agent.map(|a| a.chars().take(MAX_USER_AGENT_CHARS).collect());
+        self
+    }
+
+    /// Sets the request id, cut to [`MAX_REQUEST_ID_CHARS`] characters.
+    #[must_use]
+    pub fn with_request_id(mut self, id: Option<&str>) -> Self {
+        self.request_id = id.map(|a| a.chars().take(MAX_REQUEST_ID_CHARS).collect());
+        self
+    }
+}
+
+/// Who is acting and through which request: what every audited administrative operation
+/// takes, so that it can describe the change it makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Initiator {
+    /// The caller.
+    pub actor: Actor,
+    /// The request.
+    pub request: RequestContext,
+}
+
+impl Initiator {
+    /// A successful event of `action` in `tenant` (`None`: the platform) at `time`.
+    pub fn event(&self, tenant: Option<TenantId>, action: &'static str, time: DateTime<Utc>) -> AuditEvent {
+        AuditEvent::new(time, tenant, self.actor.clone(), action, Outcome::Success, &self.request)
+    }
+}
+
+/// A small JSON object of facts about an event: ids, names and lists of field names.
+/// Keys are chosen by code (`&'static str`), never by a client. It must never hold a
+/// secret: no password, key secret, token, hash or key material, and no field value a
+/// client sent except names and ids.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Details(Map<String, Value>);
+
+impl Details {
+    /// Adds a fact.
+    #[must_use]
+    pub fn with(mut self, key: &'static str, value: impl Into<Value>) -> Self {
+        self.0.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// Wraps what was stored (a non-object becomes empty).
+    pub fn from_stored(value: Value) -> Self {
+        match value {
+            Value::Object(map) => Self(map),
+            _ => Self::default(),
+        }
+    }
+
+    /// The JSON object.
+    pub fn to_value(&self) -> Value {
+        Value::Object(self.0.clone())
+    }
+
+    /// Looks a fact up.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.0.get(key)
+    }
+}
+
+/// One entry of the audit trail. Nothing in it is ever a secret (see [`Details`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// Time-ordered (v7) identifier.
+    pub id: Uuid,
+    /// When it happened.
+    pub time: DateTime<Utc>,
+    /// The tenant it concerns; `None` for the platform.
+    pub tenant: Option<TenantId>,
+    /// Who acted.
+    pub actor: Actor,
+    /// What happened: one of [`action`]'s names.
+    pub action: String,
+    /// Whether it succeeded.
+    pub outcome: Outcome,
+    /// The surface it came through.
+    pub entry_point: EntryPoint,
+    /// The client's address.
+    pub client_address: Option<String>,
+    /// The client's user agent.
+    pub user_agent: Option<String>,
+    /// The request's correlation id.
+    pub request_id: Option<String>,
+    /// Facts about it; never a secret.
+    pub details: Details,
+}
+
+impl AuditEvent {
+    /// An event with a fresh id and empty details.
+    pub fn new(
+        time: DateTime<Utc>,
+        tenant: Option<TenantId>,
+        actor: Actor,
+        action: &'static str,
+        outcome: Outcome,
+        request: &RequestContext,
+    ) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            time,
+            tenant,
+            actor,
+            action: action.to_owned(),
+            outcome,
+            entry_point: request.entry_point,
+            client_address: request.client_address.map(|a| a.to_string()),
+            user_agent: request.user_agent.clone(),
+            request_id: request.request_id.clone(),
+            details: Details::default(),
+        }
+    }
+
+    /// Adds a fact to the details (see [`Details`]: never a secret).
+    #[must_use]
+    pub fn with(mut self, key: &'static str, value: impl Into<Value>) -> Self {
+        self.details = self.details.with(key, value);
+        self
+    }
+}
+
+/// Which tenants' events a query may see: decided by the caller's credential before the
+/// query, and applied by every implementation in the query itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditScope {
+    /// Every event, the platform's and every tenant's (platform operators).
+    All,
+    /// One tenant's events only.
+    Tenant(TenantId),
+}
+
+/// Longest `action` or `actor` filter accepted.
+pub const MAX_FILTER_CHARS: usize = 128;
+
+/// Filters of an audit query; all must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// The action starts with this (`user.` matches every user event).
+    pub action_prefix: Option<String>,
+    /// The actor's name (without regard to case) or id.
+    pub actor: Option<String>,
+    /// The outcome.
+    pub outcome: Option<Outcome>,
+    /// At or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Before this time.
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl AuditFilter {
+    /// Validates raw filters.
+    ///
+    /// # Errors
+    /// [`Invalid`] naming `action` (not made of `a-z`, `0-9`, `.` and `_`, or too long),
+    /// `actor` (empty or too long), `outcome` (neither `success` nor `failure`) or
+    /// `until` (before `since`).
+    pub fn parse(
+        action: Option<&str>,
+        actor: Option<&str>,
+        outcome: Option<&str>,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<Self, Invalid> {
+        let action_prefix = match action {
+            None => None,
+            Some(a)
+                if !a.is_empty()
+                    && a.len() <= MAX_FILTER_CHARS
+                    && a.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_') =>
+            {
+                Some(a.to_owned())
+            }
+            Some(_) => return Err(Invalid::new("action", "must be 1 to 128 of a-z, 0-9, '.' and '_'")),
+        };
+        let actor = match actor.map(str::trim) {
+            None => None,
+            Some(a) if !a.is_empty() && a.chars().count() <= MAX_FILTER_CHARS => Some(a.to_owned()),
+            Some(_) => return Err(Invalid::new("actor", "must be a name or id of 1 to 128 characters")),
+        };
+        let outcome = match outcome {
+            None => None,
+            Some(o) => Some(Outcome::parse(o).ok_or_else(|| Invalid::new("outcome", "must be success or failure"))?),
+        };
+        if let (Some(s), Some(u)) = (since, until) {
+            if u < s {
+                return Err(Invalid::new("until", "must not lie before since"));
+            }
+        }
+        Ok(Self { action_prefix, actor, outcome, since, until })
+    }
+}
+
+/// Storage of the audit trail.
+///
+/// Implementations must: store every field of an event as given (the id is unique; a
+/// repeated id is an error); apply the [`AuditScope`] and every filter of [`AuditFilter`]
+/// in the query itself, so that no event of another tenant is ever read; list newest
+/// first (by time, then id); and never fail an event for its content (an unknown action
+/// is stored as is). Administrative changes do not come here: their write ports take the
+/// event and store it in the change's own transaction.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Stores one event. A buffered implementation may return before the event is
+    /// durable, but must store it before a graceful shutdown completes.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    async fn record(&self, event: &AuditEvent) -> Result<(), StorageError>;
+
+    /// Stores several events; a store that can should do it in one statement, all or
+    /// nothing. The default stores them one by one.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    async fn record_batch(&self, events: &[AuditEvent]) -> Result<(), StorageError> {
+        for event in events {
+            self.record(event).await?;
+        }
+        Ok(())
+    }
+
+    /// One page of the events in `scope` matching `filter`, newest first, with the total
+    /// number of matches.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    async fn list(
+        &self,
+        scope: AuditScope,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> Result<Page<AuditEvent>, StorageError>;
+
+    /// Deletes at most `limit` events older than `cutoff`; returns how many.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    async fn purge(&self, cutoff: DateTime<Utc>, limit: u64) -> Result<u64, StorageError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for kind in [ActorKind::User, ActorKind::PlatformUser, ActorKind::ApiKey, ActorKind::Anonymous] {
+            assert_eq!(ActorKind::parse(kind.as_str()), Some(kind));
+        }
+        for o in [Outcome::Success, Outcome::Failure] {
+            assert_eq!(Outcome::parse(o.as_str()), Some(o));
+        }
+        for e in [EntryPoint::Native, EntryPoint::Sensu, EntryPoint::Tenovos, EntryPoint::InvestSuite] {
+            assert_eq!(parse_entry_point(e.as_str()), Some(e));
+        }
+        assert_eq!(parse_entry_point("oauth2"), Some(EntryPoint::OAuth2));
+        assert_eq!(parse_entry_point("admin"), Some(EntryPoint::Admin));
+        assert_eq!(parse_entry_point("x"), None);
+    }
+
+    #[test]
+    fn actions_are_unique_dotted_names() {
+        let mut seen = std::collections::BTreeSet::new();
+        for a in action::ALL {
+            assert!(seen.insert(*a), "{a} twice");
+            assert!(a.contains('.') && a.bytes().all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_'), "{a}");
+        }
+    }
+
+    #[test]
+    fn filters_are_validated_and_name_the_field() {
+        let ok = AuditFilter::parse(Some("user.sign_in"), Some(" alice "), Some("failure"), None, None).unwrap();
+        assert_eq!(ok.action_prefix.as_deref(), Some("user.sign_in"));
+        assert_eq!(ok.actor.as_deref(), Some("alice"));
+        assert_eq!(ok.outcome, Some(Outcome::Failure));
+        for (action, field) in [("User", "action"), ("a%", "action"), ("", "action")] {
+            assert_eq!(AuditFilter::parse(Some(action), None, None, None, None).unwrap_err().field, field);
+        }
+        assert_eq!(AuditFilter::parse(None, Some(" "), None, None, None).unwrap_err().field, "actor");
+        assert_eq!(AuditFilter::parse(None, None, Some("ok"), None, None).unwrap_err().field, "outcome");
+        let now = Utc::now();
+        let before = now - chrono::Duration::seconds(1);
+        assert_eq!(AuditFilter::parse(None, None, None, Some(now), Some(before)).unwrap_err().field, "until");
+    }
+
+    #[test]
+    fn events_carry_the_request_and_cut_long_headers() {
+        let request = RequestContext::new(EntryPoint::Admin)
+            .with_user_agent(Some(&"x".repeat(1000)))
+            .with_request_id(Some("req-1"));
+        let initiator = Initiator { actor: Actor::anonymous(), request };
+        let e = initiator.event(None, action::TENANT_CREATED, Utc::now()).with("slug", "acme");
+        assert_eq!(e.user_agent.as_ref().map(String::len), Some(MAX_USER_AGENT_CHARS));
+        assert_eq!(e.request_id.as_deref(), Some("req-1"));
+        assert_eq!(e.entry_point, EntryPoint::Admin);
+        assert_eq!(e.outcome, Outcome::Success);
+        assert_eq!(e.details.to_value(), serde_json::json!({"slug": "acme"}));
+    }
+}

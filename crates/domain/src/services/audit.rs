@@ -1,0 +1,219 @@
+//! The audit trail as a service: naming the caller of an audited operation, reading the
+//! trail within the caller's reach, ending sessions on record, and purging events past
+//! their retention.
+
+use crate::api_key::ApiKeyRepository;
+use crate::audit::{action, Actor, AuditEvent, AuditFilter, AuditLog, AuditScope, Initiator, RequestContext};
+use crate::clock::SharedClock;
+use crate::error::StorageError;
+use crate::ids::SessionId;
+use crate::page::{Page, PageRequest};
+use crate::platform::PlatformUserRepository;
+use crate::principal::{Principal, Subject};
+use crate::scope::Scope;
+use crate::session::SessionRepository;
+use crate::user::UserRepository;
+use chrono::Duration;
+use std::sync::Arc;
+
+/// Reading the audit trail, and naming callers for it.
+#[derive(Clone)]
+pub struct AuditService {
+    log: Arc<dyn AuditLog>,
+    users: Arc<dyn UserRepository>,
+    platform_users: Arc<dyn PlatformUserRepository>,
+    keys: Arc<dyn ApiKeyRepository>,
+}
+
+impl AuditService {
+    /// Builds the service over its ports: the trail, and where callers' names are read.
+    pub fn new(
+        log: Arc<dyn AuditLog>,
+        users: Arc<dyn UserRepository>,
+        platform_users: Arc<dyn PlatformUserRepository>,
+        keys: Arc<dyn ApiKeyRepository>,
+    ) -> Self {
+        Self { log, users, platform_users, keys }
+    }
+
+    /// The initiator of an operation by `principal` through `request`: the actor named by
+    /// its user name (or an API key's public id). A name that cannot be read (the caller
+    /// was deleted meanwhile, or storage failed) is left out rather than failing the
+    /// operation: the actor's id is always there.
+    pub async fn initiator(&self, principal: &Principal, request: RequestContext) -> Initiator {
+        let name = match (&principal.subject, principal.tenant) {
+            (Subject::User(u), Some(t)) => {
+                self.users.find_by_id(t, *u).await.ok().flatten().map(|u| u.user_name.to_string())
+            }
+            (Subject::PlatformUser(u), _) => {
+                self.platform_users.find_by_id(*u).await.ok().flatten().map(|u| u.user_name)
+            }
+            (Subject::ApiKey { key, .. }, Some(t)) => {
+                self.keys.find_by_id(t, *key).await.ok().flatten().map(|k| k.public_id.as_str().to_owned())
+            }
+            _ => None,
+        };
+        Initiator { actor: Actor::of(principal, name), request }
+    }
+
+    /// One page of the events in `scope` matching `filter`, newest first.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    pub async fn list(
+        &self,
+        scope: AuditScope,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> Result<Page<AuditEvent>, StorageError> {
+        self.log.list(scope, filter, page).await
+    }
+}
+
+/// Ending one session on record (`session.revoked`): by an administrator, or by its own
+/// user from the session list. Sign-out is not this: it belongs to the token engine.
+#[derive(Clone)]
+pub struct SessionAdmin {
+    sessions: Arc<dyn SessionRepository>,
+    clock: SharedClock,
+}
+
+impl SessionAdmin {
+    /// Builds the service over its ports.
+    pub fn new(sessions: Arc<dyn SessionRepository>, clock: SharedClock) -> Self {
+        Self { sessions, clock }
+    }
+
+    /// Ends session `sid` of `scope` for `reason`, recording `session.revoked` by `by` in
+    /// the same transaction; returns whether this call ended it (an ended session is
+    /// neither ended nor recorded again).
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    pub async fn end(&self, scope: Scope, sid: SessionId, reason: &str, by: &Initiator) -> Result<bool, StorageError> {
+        let now = self.clock.now();
+        let event = by
+            .event(scope.tenant(), action::SESSION_REVOKED, now)
+            .with("session_id", sid.to_string())
+            .with("reason", reason.to_owned());
+        self.sessions.revoke_recorded(scope, sid, reason, now, &event).await
+    }
+}
+
+/// How long audit events are kept and how many are deleted per statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditRetentionPolicy {
+    /// How long an event is kept.
+    pub keep_for: Duration,
+    /// The most events one delete statement removes.
+    pub batch_size: u64,
+}
+
+impl Default for AuditRetentionPolicy {
+    /// Ninety days, 1000 per batch.
+    fn default() -> Self {
+        Self { keep_for: Duration::days(90), batch_size: 1000 }
+    }
+}
+
+/// Deletes audit events past their retention.
+pub struct AuditRetention {
+    log: Arc<dyn AuditLog>,
+    clock: SharedClock,
+    policy: AuditRetentionPolicy,
+}
+
+impl AuditRetention {
+    /// Builds the service over its ports.
+    pub fn new(log: Arc<dyn AuditLog>, clock: SharedClock, policy: AuditRetentionPolicy) -> Self {
+        Self { log, clock, policy }
+    }
+
+    /// Deletes batches of events older than `keep_for` until one comes back short;
+    /// returns how many were deleted in all.
+    ///
+    /// # Errors
+    /// Only [`StorageError`] (the batches before it stay deleted).
+    pub async fn purge(&self) -> Result<u64, StorageError> {
+        let Some(cutoff) = self.clock.now().checked_sub_signed(self.policy.keep_for) else { return Ok(0) };
+        let mut total = 0;
+        loop {
+            let deleted = self.log.purge(cutoff, self.policy.batch_size).await?;
+            total += deleted;
+            if deleted < self.policy.batch_size {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{AuditFilter, Outcome};
+    use crate::ids::TenantId;
+    use crate::services::tokens::EntryPoint;
+    use crate::testing::{by_nobody, FixedClock, InMemoryAudit, InMemorySessions};
+
+    async fn failure_at(audit: &InMemoryAudit, at: chrono::DateTime<chrono::Utc>) {
+        let request = RequestContext::new(EntryPoint::Native);
+        let e = AuditEvent::new(at, None, Actor::anonymous(), action::USER_SIGN_IN_FAILED, Outcome::Failure, &request);
+        audit.record(&e).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn retention_purges_in_batches_and_keeps_the_window() {
+        let clock = FixedClock::default();
+        let now = clock.0;
+        let audit = Arc::new(InMemoryAudit::default());
+        for _ in 0..25 {
+            failure_at(&audit, now - Duration::days(91)).await;
+        }
+        failure_at(&audit, now - Duration::days(89)).await;
+        let policy = AuditRetentionPolicy { keep_for: Duration::days(90), batch_size: 10 };
+        let retention = AuditRetention::new(audit.clone(), Arc::new(clock), policy);
+        assert_eq!(retention.purge().await.unwrap(), 25);
+        assert_eq!(audit.events().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn ending_a_session_is_recorded_once() {
+        let clock = Arc::new(FixedClock::default());
+        let audit = Arc::new(InMemoryAudit::default());
+        let sessions = Arc::new(InMemorySessions::with_audit(audit.clone()));
+        let t = TenantId::generate();
+        let sid = sessions.open(
+            Scope::Tenant(t),
+            crate::session::SessionSubject::User(crate::ids::UserId::generate()),
+            clock.0,
+        );
+        let admin = SessionAdmin::new(sessions.clone(), clock);
+        assert!(admin.end(Scope::Tenant(t), sid, "revoked", &by_nobody()).await.unwrap());
+        assert!(!admin.end(Scope::Tenant(t), sid, "revoked", &by_nobody()).await.unwrap());
+        let events = audit.events();
+        assert_eq!(events.len(), 1);
+        assert_eq!((events[0].action.as_str(), events[0].tenant), (action::SESSION_REVOKED, Some(t)));
+        assert_eq!(events[0].details.get("session_id"), Some(&sid.to_string().into()));
+    }
+
+    #[tokio::test]
+    async fn listing_stays_in_scope_and_filters() {
+        let audit = Arc::new(InMemoryAudit::default());
+        let (a, b) = (TenantId::generate(), TenantId::generate());
+        let now = FixedClock::default().0;
+        let request = RequestContext::new(EntryPoint::Admin);
+        for (tenant, name) in
+            [(Some(a), action::USER_CREATED), (Some(b), action::USER_CREATED), (None, action::TENANT_CREATED)]
+        {
+            let e = AuditEvent::new(now, tenant, Actor::anonymous(), name, Outcome::Success, &request);
+            audit.record(&e).await.unwrap();
+        }
+        let page = PageRequest::default();
+        let all = audit.list(AuditScope::All, &AuditFilter::default(), page).await.unwrap();
+        assert_eq!(all.total, 3);
+        let only_a = audit.list(AuditScope::Tenant(a), &AuditFilter::default(), page).await.unwrap();
+        assert_eq!(only_a.items.iter().map(|e| e.tenant).collect::<Vec<_>>(), [Some(a)]);
+        let filter = AuditFilter { action_prefix: Some("tenant.".into()), ..Default::default() };
+        assert_eq!(audit.list(AuditScope::All, &filter, page).await.unwrap().total, 1);
+    }
+}
