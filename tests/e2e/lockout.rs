@@ -87,6 +87,39 @@ async fn failures_add_up_across_entry_points_and_a_lock_hides_the_right_password
 
     let resp = app.with_key(&key, Method::POST, "/api/v1/users/nobody/_unlock").send().await.unwrap();
     assert_error(resp, 404, "user.not_found").await;
+
+    // The trail: every failure with its entry point, the lock, the unlock, the successes;
+    // sign-in events are written off the request path, so allow them a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let trail: Value = app
+            .with_key(&key, Method::GET, "/api/v1/audit?action=user.&size=100")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let events = trail["events"].as_array().cloned().unwrap_or_default();
+        let count = |action: &str| events.iter().filter(|e| e["action"] == action).count();
+        let entry_points: std::collections::BTreeSet<String> = events
+            .iter()
+            .filter(|e| e["action"] == "user.sign_in.failed")
+            .map(|e| e["entry_point"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        let complete = count("user.sign_in.failed") >= 11
+            && count("user.locked") == 1
+            && count("user.unlocked") == 1
+            && count("user.sign_in.succeeded") >= 4
+            && entry_points.len() == 5;
+        if complete {
+            let text = trail.to_string();
+            assert!(!text.contains(PASSWORD) && !text.contains("wrong password"), "no password in the trail");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "incomplete trail: {entry_points:?} {trail}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 async fn login(app: &TestApp, key: &str, password: &str) -> u16 {

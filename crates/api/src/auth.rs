@@ -4,6 +4,7 @@
 //! `Authorization: ApiKey <key>` (ECE), `Authorization: Key <key>` (Sensu), and (for
 //! platform operators) `Authorization: Basic`.
 
+use crate::audit::Origin;
 use crate::error::{ApiError, ErrorCode};
 use crate::failure::Failure;
 use crate::state::AppState;
@@ -14,10 +15,11 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use futures_util::future::LocalBoxFuture;
 use keyplane_domain::api_key::PresentedKey;
+use keyplane_domain::audit::RequestContext;
 use keyplane_domain::password::Password;
 use keyplane_domain::principal::Principal;
 use keyplane_domain::services::tenants::{Access, TenantAccessError};
-use keyplane_domain::services::tokens::{Credentials, EntryPoint, Realm, SignInError};
+use keyplane_domain::services::tokens::{Credentials, Realm, SignInError};
 use keyplane_domain::services::users::FindUserError;
 use keyplane_domain::tenant::{Tenant, TenantRef};
 use std::marker::PhantomData;
@@ -93,9 +95,10 @@ impl<R: Requirement + 'static> FromRequest for Authenticated<R> {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let presented = Presented::from_request(req);
+        let origin = Origin::of(req).0;
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal(&std::io::Error::other("application state missing")))?;
-            let (principal, via) = authenticate(&state, presented?).await?;
+            let (principal, via) = authenticate(&state, presented?, &origin).await?;
             if !R::allows(&principal) {
                 return Err(ApiError::forbidden());
             }
@@ -167,11 +170,10 @@ impl Presented {
     ///
     /// # Errors
     /// `root.unauthorized` for a bad key; internal errors.
-    pub async fn key_tenant(&self, state: &AppState) -> Result<Option<Tenant>, ApiError> {
+    pub async fn key_tenant(&self, state: &AppState, origin: &RequestContext) -> Result<Option<Tenant>, ApiError> {
         let Some(key) = &self.key else { return Ok(None) };
         let credentials = Credentials::ApiKey(key.clone());
-        let verified =
-            state.tokens.check(Realm::KeyTenant, &credentials, EntryPoint::Admin).await.map_err(credential_error)?;
+        let verified = state.tokens.check(Realm::KeyTenant, &credentials, origin).await.map_err(credential_error)?;
         Ok(verified.tenant)
     }
 }
@@ -200,28 +202,31 @@ fn credential_error(e: SignInError) -> ApiError {
 ///
 /// # Errors
 /// `root.unauthorized`, `root.rate_limited` (busy hashing pool) or an internal error.
-pub async fn authenticate(state: &AppState, presented: Presented) -> Result<(Principal, Via), ApiError> {
+pub async fn authenticate(
+    state: &AppState,
+    presented: Presented,
+    origin: &RequestContext,
+) -> Result<(Principal, Via), ApiError> {
     if let Some(token) = &presented.bearer {
         let context = state.tokens.authenticate(token, false).await?;
         let principal = context.principal();
-        if let Some(tenant) = presented.key_tenant(state).await? {
+        if let Some(tenant) = presented.key_tenant(state, origin).await? {
             if principal.tenant != Some(tenant.id) {
                 return Err(ApiError::unauthorized("The API key and the bearer token belong to different tenants."));
             }
         }
         return Ok((principal, Via::Bearer));
     }
-    let tenant = if presented.basic.is_some() { presented.key_tenant(state).await? } else { None };
+    let tenant = if presented.basic.is_some() { presented.key_tenant(state, origin).await? } else { None };
     if let Some((user_name, password)) = presented.basic {
         let realm = tenant.as_ref().map_or(Realm::Platform, Realm::Tenant);
         let credentials = Credentials::Password { user_name, password };
-        let verified = state.tokens.check(realm, &credentials, EntryPoint::Admin).await.map_err(credential_error)?;
+        let verified = state.tokens.check(realm, &credentials, origin).await.map_err(credential_error)?;
         return Ok((verified.principal(), Via::Basic));
     }
     if let Some(key) = presented.key {
         let credentials = Credentials::ApiKey(key);
-        let verified =
-            state.tokens.check(Realm::KeyTenant, &credentials, EntryPoint::Admin).await.map_err(credential_error)?;
+        let verified = state.tokens.check(Realm::KeyTenant, &credentials, origin).await.map_err(credential_error)?;
         return Ok((verified.principal(), Via::ApiKey));
     }
     Err(ApiError::unauthorized(

@@ -126,6 +126,7 @@ impl Application {
                 clusters,
                 hasher: hasher.clone(),
                 lockout: repos.lockout.clone(),
+                audit: audit_sink.clone(),
                 clock: clock.clone(),
             },
             &base_url,

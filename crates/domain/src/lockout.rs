@@ -4,6 +4,7 @@
 //! Wrong API-key secrets are counted per key id too, but never lock the key: its 256-bit
 //! secret cannot be guessed, and its public id is no secret. Counting is one atomic statement in the database, so replicas agree.
 
+use crate::audit::AuditEvent;
 use crate::error::{Invalid, StorageError};
 use crate::scope::Scope;
 use async_trait::async_trait;
@@ -144,12 +145,25 @@ pub trait LockoutRepository: Send + Sync {
     /// Only [`StorageError`].
     async fn policy(&self, scope: Scope) -> Result<BruteForcePolicy, StorageError>;
 
-    /// Replaces the scope's policy.
+    /// Replaces the scope's policy, storing `event` (`brute_force_policy.updated`) in the
+    /// same transaction.
     ///
     /// # Errors
     /// Only [`StorageError`].
-    async fn set_policy(&self, scope: Scope, policy: &BruteForcePolicy, now: DateTime<Utc>)
-        -> Result<(), StorageError>;
+    async fn set_policy(
+        &self,
+        scope: Scope,
+        policy: &BruteForcePolicy,
+        now: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<(), StorageError>;
+
+    /// An administrator's unlock: forgets the subject's failures and lock, storing `event`
+    /// (`user.unlocked`) in the same transaction. Returns whether there was a record.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    async fn unlock(&self, scope: Scope, subject: &LockoutSubject, event: &AuditEvent) -> Result<bool, StorageError>;
 
     /// The subject's record, if it has one.
     ///

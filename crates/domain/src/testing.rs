@@ -701,6 +701,7 @@ impl crate::lockout::LockoutRepository for InMemoryLockout {
         scope: Scope,
         policy: &crate::lockout::BruteForcePolicy,
         _: DateTime<Utc>,
+        _: &AuditEvent,
     ) -> Result<(), StorageError> {
         let mut all = self.policies.lock().unwrap();
         all.retain(|(s, _)| *s != scope);
@@ -738,6 +739,14 @@ impl crate::lockout::LockoutRepository for InMemoryLockout {
             state.locked_until = Some(state.locked_until.map_or(now + lock, |held| held.max(now + lock)));
         }
         Ok(*state)
+    }
+    async fn unlock(
+        &self,
+        scope: Scope,
+        subject: &crate::lockout::LockoutSubject,
+        _: &AuditEvent,
+    ) -> Result<bool, StorageError> {
+        crate::lockout::LockoutRepository::clear(self, scope, subject).await
     }
     async fn clear(&self, scope: Scope, subject: &crate::lockout::LockoutSubject) -> Result<bool, StorageError> {
         let mut all = self.records.lock().unwrap();

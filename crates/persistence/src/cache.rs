@@ -421,8 +421,9 @@ impl LockoutRepository for CachedLockout {
         scope: Scope,
         policy: &BruteForcePolicy,
         now: DateTime<Utc>,
+        event: &AuditEvent,
     ) -> Result<(), StorageError> {
-        let result = self.inner.set_policy(scope, policy, now).await;
+        let result = self.inner.set_policy(scope, policy, now, event).await;
         self.policies.invalidate(&scope).await;
         result
     }
@@ -443,6 +444,10 @@ impl LockoutRepository for CachedLockout {
 
     async fn clear(&self, scope: Scope, subject: &LockoutSubject) -> Result<bool, StorageError> {
         self.inner.clear(scope, subject).await
+    }
+
+    async fn unlock(&self, scope: Scope, subject: &LockoutSubject, event: &AuditEvent) -> Result<bool, StorageError> {
+        self.inner.unlock(scope, subject, event).await
     }
 
     async fn purge(&self, cutoff: DateTime<Utc>, limit: u64) -> Result<u64, StorageError> {

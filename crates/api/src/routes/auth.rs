@@ -2,6 +2,7 @@
 //! tenant comes from the `X-API-Key` (or `Authorization: ApiKey`) of the tenant's
 //! application; without one, the platform operators sign in.
 
+use crate::audit::Origin;
 use crate::auth::{Authenticated, Presented};
 use crate::dto::Empty;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
@@ -15,7 +16,7 @@ use chrono::{DateTime, Utc};
 use keyplane_domain::password::Password;
 use keyplane_domain::principal::Subject;
 use keyplane_domain::scope::Scope;
-use keyplane_domain::services::tokens::{Credentials, EntryPoint, Issued, Realm, Renewal, SignInRequest};
+use keyplane_domain::services::tokens::{Credentials, Issued, Realm, Renewal, SignInRequest};
 use keyplane_domain::services::users::FindUserError;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -148,7 +149,8 @@ pub async fn login(
     req: HttpRequest,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = Presented::from_request(&req)?.key_tenant(&state).await?;
+    let origin = Origin::of(&req).0;
+    let tenant = Presented::from_request(&req)?.key_tenant(&state, &origin).await?;
     let issued = state
         .tokens
         .sign_in(SignInRequest {
@@ -157,7 +159,7 @@ pub async fn login(
                 user_name: body.username,
                 password: Password::presented(body.password),
             },
-            entry: EntryPoint::Native,
+            origin: &origin,
             with_refresh: true,
         })
         .await?;
@@ -189,7 +191,8 @@ pub async fn login(
     security(("bearer" = []), ("basic" = []), ("api_key" = [], "bearer" = []), ("api_key" = [], "basic" = [])))]
 pub async fn refresh(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let presented = Presented::from_request(&req)?;
-    let tenant = presented.key_tenant(&state).await?;
+    let origin = Origin::of(&req).0;
+    let tenant = presented.key_tenant(&state, &origin).await?;
     if let Some((user_name, password)) = presented.basic {
         // ECE's own example: `--user name:password` issues a token for that user.
         let issued = state
@@ -197,14 +200,20 @@ pub async fn refresh(state: web::Data<AppState>, req: HttpRequest) -> Result<Htt
             .sign_in(SignInRequest {
                 realm: tenant.as_ref().map_or(Realm::Platform, Realm::Tenant),
                 credentials: Credentials::Password { user_name, password },
-                entry: EntryPoint::Native,
+                origin: &origin,
                 with_refresh: false,
             })
             .await?;
         return Ok(refresh_response(issued, false));
     }
     let token = presented.bearer.ok_or_else(bearer_required)?;
-    let renewal = Renewal { token: &token, tenant: tenant.map(|t| t.id), companion: None, accept_access: true };
+    let renewal = Renewal {
+        token: &token,
+        tenant: tenant.map(|t| t.id),
+        companion: None,
+        accept_access: true,
+        origin: Some(&origin),
+    };
     let renewed = state.tokens.renew(renewal).await?;
     Ok(refresh_response(renewed.issued, renewed.rotated))
 }
@@ -242,7 +251,7 @@ pub async fn logout(auth: Authenticated, state: web::Data<AppState>) -> Result<H
     ),
     security((), ("api_key" = [])))]
 pub async fn methods(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let password_enabled = match Presented::from_request(&req)?.key_tenant(&state).await? {
+    let password_enabled = match Presented::from_request(&req)?.key_tenant(&state, &Origin::of(&req).0).await? {
         Some(tenant) => tenant.cluster.is_some(),
         None => true,
     };

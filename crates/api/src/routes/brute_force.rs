@@ -1,6 +1,7 @@
 //! Brute-force lockout administration: each tenant's policy beside its token policy, the
 //! platform's own, and unlocking a locked user (tenant users and platform operators).
 
+use crate::audit::Origin;
 use crate::auth::{ActingTenant, Authenticated, PathTenant, PlatformAdmin, PlatformReader, TenantAdmin, TenantReader};
 use crate::dto::Empty;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
@@ -8,6 +9,7 @@ use crate::extract::JsonBody;
 use crate::routes::{Api, Route};
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
+use keyplane_domain::audit::Initiator;
 use keyplane_domain::lockout::BruteForcePolicy;
 use keyplane_domain::scope::Scope;
 use serde::{Deserialize, Serialize};
@@ -98,7 +100,12 @@ fn body(p: &BruteForcePolicy) -> BruteForceBody {
     }
 }
 
-async fn update(state: &AppState, scope: Scope, change: BruteForceUpdate) -> Result<HttpResponse, ApiError> {
+async fn update(
+    state: &AppState,
+    scope: Scope,
+    change: BruteForceUpdate,
+    by: &Initiator,
+) -> Result<HttpResponse, ApiError> {
     let current = state.tokens.brute_force_policy(scope).await?;
     let policy = BruteForcePolicy::new(
         change.enabled.unwrap_or(current.enabled),
@@ -108,7 +115,7 @@ async fn update(state: &AppState, scope: Scope, change: BruteForceUpdate) -> Res
         change.failure_reset_seconds.unwrap_or(current.failure_reset.num_seconds()),
     )
     .map_err(|e| ApiError::invalid(ErrorCode::InvalidData, &e))?;
-    state.tokens.set_brute_force_policy(scope, &policy).await?;
+    state.tokens.set_brute_force_policy(scope, &policy, by).await?;
     Ok(HttpResponse::Ok().json(body(&policy)))
 }
 
@@ -144,9 +151,11 @@ pub async fn get_tenant_policy(
 pub async fn put_tenant_policy(
     caller: PathTenant<TenantAdmin>,
     state: web::Data<AppState>,
+    Origin(origin): Origin,
     JsonBody(change): JsonBody<BruteForceUpdate>,
 ) -> Result<HttpResponse, ApiError> {
-    update(&state, Scope::Tenant(caller.tenant.id), change).await
+    let by = state.audit.initiator(&caller.principal, origin).await;
+    update(&state, Scope::Tenant(caller.tenant.id), change, &by).await
 }
 
 /// The platform operators' brute-force policy.
@@ -174,11 +183,13 @@ pub async fn get_platform_policy(
     ),
     security(("bearer" = []), ("basic" = [])))]
 pub async fn put_platform_policy(
-    _caller: Authenticated<PlatformAdmin>,
+    caller: Authenticated<PlatformAdmin>,
     state: web::Data<AppState>,
+    Origin(origin): Origin,
     JsonBody(change): JsonBody<BruteForceUpdate>,
 ) -> Result<HttpResponse, ApiError> {
-    update(&state, Scope::Platform, change).await
+    let by = state.audit.initiator(&caller.principal, origin).await;
+    update(&state, Scope::Platform, change, &by).await
 }
 
 /// Unlock a user of the tenant and forget their failed sign-ins.
@@ -195,10 +206,12 @@ pub async fn put_platform_policy(
 pub async fn unlock_user(
     caller: ActingTenant<TenantAdmin>,
     state: web::Data<AppState>,
+    Origin(origin): Origin,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user(&state, &path).await?;
-    state.tokens.unlock(Scope::Tenant(caller.tenant.id), user.user_name.as_str()).await?;
+    let by = state.audit.initiator(&caller.principal, origin).await;
+    state.tokens.unlock(Scope::Tenant(caller.tenant.id), user.user_name.as_str(), &by).await?;
     Ok(HttpResponse::Ok().json(Empty {}))
 }
 
@@ -212,10 +225,12 @@ pub async fn unlock_user(
     ),
     security(("bearer" = []), ("basic" = [])))]
 pub async fn unlock_operator(
-    _caller: Authenticated<PlatformAdmin>,
+    caller: Authenticated<PlatformAdmin>,
     state: web::Data<AppState>,
+    Origin(origin): Origin,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    state.tokens.unlock(Scope::Platform, &path).await?;
+    let by = state.audit.initiator(&caller.principal, origin).await;
+    state.tokens.unlock(Scope::Platform, &path, &by).await?;
     Ok(HttpResponse::Ok().json(Empty {}))
 }

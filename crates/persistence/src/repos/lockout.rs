@@ -3,16 +3,20 @@
 //! failures on any number of replicas all add up; the lock is then raised by a
 //! conditional update that never shortens one in force.
 
+use super::audit::insert_event;
 use crate::convert::storage;
 use crate::entities::{brute_force_policies, sign_in_failures};
 use crate::Database;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use keyplane_domain::audit::AuditEvent;
 use keyplane_domain::error::StorageError;
 use keyplane_domain::lockout::{BruteForcePolicy, FailureState, LockoutRepository, LockoutSubject};
 use keyplane_domain::scope::Scope;
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, DbBackend, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, DbBackend, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
+};
 use uuid::Uuid;
 
 /// Lockout state in SQL.
@@ -70,7 +74,9 @@ impl LockoutRepository for SqlLockout {
         scope: Scope,
         policy: &BruteForcePolicy,
         now: DateTime<Utc>,
+        event: &AuditEvent,
     ) -> Result<(), StorageError> {
+        let txn = self.db.begin().await.map_err(storage)?;
         let model = brute_force_policies::ActiveModel {
             scope_key: Set(scope_key(scope)),
             enabled: Set(policy.enabled),
@@ -93,10 +99,23 @@ impl LockoutRepository for SqlLockout {
             .to_owned();
         brute_force_policies::Entity::insert(model)
             .on_conflict(upsert)
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&txn)
             .await
             .map_err(storage)?;
-        Ok(())
+        insert_event(&txn, event).await.map_err(storage)?;
+        txn.commit().await.map_err(storage)
+    }
+
+    async fn unlock(&self, scope: Scope, subject: &LockoutSubject, event: &AuditEvent) -> Result<bool, StorageError> {
+        let txn = self.db.begin().await.map_err(storage)?;
+        let result = sign_in_failures::Entity::delete_many()
+            .filter(subject_filter(scope, subject))
+            .exec(&txn)
+            .await
+            .map_err(storage)?;
+        insert_event(&txn, event).await.map_err(storage)?;
+        txn.commit().await.map_err(storage)?;
+        Ok(result.rows_affected > 0)
     }
 
     async fn state(&self, scope: Scope, subject: &LockoutSubject) -> Result<Option<FailureState>, StorageError> {

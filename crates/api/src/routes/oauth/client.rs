@@ -11,7 +11,8 @@ use actix_web::{web, HttpMessage, HttpRequest};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use keyplane_domain::api_key::PresentedKey;
-use keyplane_domain::services::tokens::{Credentials, EntryPoint, Realm, Verified};
+use keyplane_domain::audit::RequestContext;
+use keyplane_domain::services::tokens::{Credentials, Realm, Verified};
 use keyplane_domain::tenant::{Tenant, TenantRef};
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -89,9 +90,14 @@ pub fn client_key(req: &HttpRequest, params: &HashMap<String, String>) -> Result
 ///
 /// # Errors
 /// `invalid_client` for a bad or foreign key; internal failures.
-pub async fn authenticate_client(state: &AppState, tenant: &Tenant, key: PresentedKey) -> Result<Verified, OAuthError> {
+pub async fn authenticate_client(
+    state: &AppState,
+    tenant: &Tenant,
+    key: PresentedKey,
+    origin: &RequestContext,
+) -> Result<Verified, OAuthError> {
     let credentials = Credentials::ApiKey(key);
-    match state.tokens.check(Realm::Tenant(tenant), &credentials, EntryPoint::OAuth2).await.map_err(Failure::from) {
+    match state.tokens.check(Realm::Tenant(tenant), &credentials, origin).await.map_err(Failure::from) {
         Ok(verified) => Ok(verified),
         Err(Failure::BadCredentials | Failure::TenantSuspended) => Err(OAuthError::invalid_client()),
         Err(other) => Err(other.into()),

@@ -10,6 +10,7 @@ mod error;
 pub use client::find_tenant;
 pub use error::{method_not_allowed, OAuthError, OAuthErrorBody};
 
+use crate::audit::Origin;
 use crate::failure::Failure;
 use crate::routes::{Api, Route};
 use crate::state::AppState;
@@ -17,7 +18,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use client::{authenticate_client, client_key, form, read_params, require};
 use keyplane_domain::password::Password;
-use keyplane_domain::services::tokens::{Credentials, EntryPoint, Issued, Realm, Renewal, SignInRequest};
+use keyplane_domain::services::tokens::{Credentials, Issued, Realm, Renewal, SignInRequest};
 use keyplane_domain::token::ACCESS;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -208,6 +209,7 @@ pub async fn token(
     payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
     let tenant = find_tenant(&state, &path).await?;
+    let origin = Origin::of(&req).0;
     let params = read_params(&req, payload).await?;
     let client = client_key(&req, &params)?;
     let form: TokenForm = form(&params)?;
@@ -218,13 +220,13 @@ pub async fn token(
             user_name: user_name.to_owned(),
             password: Password::presented(password.to_owned()),
         },
-        entry: EntryPoint::OAuth2,
+        origin: &origin,
         with_refresh: true,
     };
     let issued = match grant {
         "password" => {
             if let Some(key) = client {
-                authenticate_client(&state, &tenant, key).await?;
+                authenticate_client(&state, &tenant, key, &origin).await?;
             }
             let request = password_grant(require(&form.username, "username")?, require(&form.password, "password")?);
             state.tokens.sign_in(request).await?
@@ -233,12 +235,8 @@ pub async fn token(
             // The client is the subject: a bad key is a bad client, not a bad grant.
             let key = client.ok_or_else(OAuthError::invalid_client)?;
             let credentials = Credentials::ApiKey(key);
-            let request = SignInRequest {
-                realm: Realm::Tenant(&tenant),
-                credentials,
-                entry: EntryPoint::OAuth2,
-                with_refresh: false,
-            };
+            let request =
+                SignInRequest { realm: Realm::Tenant(&tenant), credentials, origin: &origin, with_refresh: false };
             state.tokens.sign_in(request).await.map_err(|e| match Failure::from(e) {
                 Failure::BadCredentials | Failure::TenantSuspended => OAuthError::invalid_client(),
                 other => other.into(),
@@ -246,10 +244,14 @@ pub async fn token(
         }
         "refresh_token" => {
             if let Some(key) = client {
-                authenticate_client(&state, &tenant, key).await?;
+                authenticate_client(&state, &tenant, key, &origin).await?;
             }
             let refresh = require(&form.refresh_token, "refresh_token")?;
-            state.tokens.renew(Renewal::refresh(refresh, Some(tenant.id))).await?.issued
+            state
+                .tokens
+                .renew(Renewal { origin: Some(&origin), ..Renewal::refresh(refresh, Some(tenant.id)) })
+                .await?
+                .issued
         }
         other => {
             return Err(OAuthError::new(
@@ -280,11 +282,12 @@ pub async fn introspect(
     payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
     let tenant = find_tenant(&state, &path).await?;
+    let origin = Origin::of(&req).0;
     let params = read_params(&req, payload).await?;
     let key = client_key(&req, &params)?.ok_or_else(OAuthError::invalid_client)?;
     // A resource server asks with the tenant's application key; a user's own key would
     // let one user read another's sessions.
-    if authenticate_client(&state, &tenant, key).await?.key_owner.is_some() {
+    if authenticate_client(&state, &tenant, key, &origin).await?.key_owner.is_some() {
         return Err(OAuthError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
@@ -334,9 +337,10 @@ pub async fn revoke(
     payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
     let tenant = find_tenant(&state, &path).await?;
+    let origin = Origin::of(&req).0;
     let params = read_params(&req, payload).await?;
     if let Some(key) = client_key(&req, &params)? {
-        authenticate_client(&state, &tenant, key).await?;
+        authenticate_client(&state, &tenant, key, &origin).await?;
     }
     let param: TokenParam = form(&params)?;
     let token = require(&param.token, "token")?;

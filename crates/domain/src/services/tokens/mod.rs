@@ -187,6 +187,8 @@ pub struct TokenPorts {
     pub hasher: Arc<dyn PasswordHasher>,
     /// Brute-force policies and failure counters.
     pub lockout: Arc<dyn crate::lockout::LockoutRepository>,
+    /// The audit trail (sign-in events; may buffer off the request path).
+    pub audit: Arc<dyn crate::audit::AuditLog>,
     /// Time.
     pub clock: SharedClock,
 }

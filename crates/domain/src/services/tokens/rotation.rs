@@ -4,7 +4,9 @@
 //! retry). ECE's `_refresh` also renews with an access token, without rotation.
 
 use super::issue::{TokenKind, VerifiedToken};
+use super::sign_in::{actor_of, EntryPoint};
 use super::{Issued, TokenError, TokenService, PLATFORM_POLICY};
+use crate::audit::{action, AuditEvent, Outcome, RequestContext};
 use crate::ids::{SessionId, TenantId};
 use crate::scope::Scope;
 use crate::session::Session;
@@ -24,6 +26,8 @@ pub struct Renewal<'a> {
     pub companion: Option<&'a str>,
     /// Whether a valid access token may renew its own session (ECE's `_refresh`).
     pub accept_access: bool,
+    /// Where the request came from, for the audit log (reuse detection).
+    pub origin: Option<&'a RequestContext>,
 }
 
 impl std::fmt::Debug for Renewal<'_> {
@@ -38,7 +42,7 @@ impl std::fmt::Debug for Renewal<'_> {
 impl<'a> Renewal<'a> {
     /// A plain refresh-token exchange, restricted to `tenant` when given.
     pub fn refresh(token: &'a str, tenant: Option<TenantId>) -> Self {
-        Self { token, tenant, companion: None, accept_access: false }
+        Self { token, tenant, companion: None, accept_access: false, origin: None }
     }
 }
 
@@ -73,7 +77,7 @@ impl TokenService {
             }
         }
         match token.kind {
-            TokenKind::Refresh => Ok(Renewed { issued: self.rotate(token).await?, rotated: true }),
+            TokenKind::Refresh => Ok(Renewed { issued: self.rotate(token, request.origin).await?, rotated: true }),
             TokenKind::Access if request.accept_access => {
                 let tenant = self.active_tenant(token.scope).await?;
                 let session = self.live_session(token.scope, token.claims.sid).await?;
@@ -85,7 +89,7 @@ impl TokenService {
         }
     }
 
-    async fn rotate(&self, token: VerifiedToken) -> Result<Issued, TokenError> {
+    async fn rotate(&self, token: VerifiedToken, origin: Option<&RequestContext>) -> Result<Issued, TokenError> {
         let scope = token.scope;
         let tenant = self.active_tenant(scope).await?;
         let now = self.ports.clock.now();
@@ -93,7 +97,7 @@ impl TokenService {
         let new_jti = Uuid::new_v4().to_string();
         let session = match self.ports.sessions.rotate(scope, sid, &token.claims.jti, &new_jti, now).await? {
             Some(rotated) => rotated,
-            None => self.not_current(scope, sid, &token.claims.jti, tenant.as_ref()).await?,
+            None => self.not_current(scope, sid, &token.claims.jti, tenant.as_ref(), origin).await?,
         };
         let (roles, _) = self.live_subject(&session).await?;
         Ok(self.mint(tenant.as_ref(), session, &roles, true).await?)
@@ -108,6 +112,7 @@ impl TokenService {
         sid: SessionId,
         jti: &str,
         tenant: Option<&Tenant>,
+        origin: Option<&RequestContext>,
     ) -> Result<Session, TokenError> {
         let now = self.ports.clock.now();
         let session = self.ports.sessions.find(scope, sid).await?.ok_or(TokenError::Invalid("no session"))?;
@@ -122,6 +127,17 @@ impl TokenService {
             return Ok(session);
         }
         self.ports.sessions.revoke(scope, sid, "refresh_token_reuse", now).await?;
+        let unknown = RequestContext::new(EntryPoint::Native);
+        let event = AuditEvent::new(
+            now,
+            scope.tenant(),
+            actor_of(session.subject, &session.subject_name),
+            action::SESSION_REUSE_DETECTED,
+            Outcome::Failure,
+            origin.unwrap_or(&unknown),
+        )
+        .with("session_id", sid.to_string());
+        self.ports.audit.record(&event).await?;
         Err(TokenError::ReuseDetected)
     }
 }

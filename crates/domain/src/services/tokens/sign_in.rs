@@ -7,6 +7,7 @@
 use super::issue::SessionOwner;
 use super::{Issued, SignInError, TokenError, TokenService};
 use crate::api_key::{ApiKey, KeyOwner, PresentedKey};
+use crate::audit::{action, Actor, ActorKind, AuditEvent, Initiator, Outcome, RequestContext};
 use crate::authc::ClusterError;
 use crate::error::StorageError;
 use crate::ids::UserId;
@@ -26,8 +27,19 @@ const TOUCH_INTERVAL: Duration = Duration::seconds(60);
 struct Attempt {
     scope: Scope,
     subject: LockoutSubject,
+    name: String,
     policy: BruteForcePolicy,
     had_record: bool,
+}
+
+/// The audit actor of a session subject.
+pub(super) fn actor_of(subject: SessionSubject, name: &str) -> Actor {
+    let kind = match subject {
+        SessionSubject::User(_) => ActorKind::User,
+        SessionSubject::PlatformUser(_) => ActorKind::PlatformUser,
+        SessionSubject::ApiKey(_) => ActorKind::ApiKey,
+    };
+    Actor { kind, id: Some(subject.id()), name: Some(name.to_owned()) }
 }
 
 /// The way in a sign-in came through (for the audit trail and metrics).
@@ -104,8 +116,8 @@ pub struct SignInRequest<'a> {
     pub realm: Realm<'a>,
     /// The credential.
     pub credentials: Credentials,
-    /// The way in.
-    pub entry: EntryPoint,
+    /// Where the request came from (entry point, client address, …), for the audit log.
+    pub origin: &'a RequestContext,
     /// Whether the session gets a refresh token.
     pub with_refresh: bool,
 }
@@ -143,14 +155,25 @@ impl TokenService {
     /// # Errors
     /// See [`SignInError`]; every credential failure is `InvalidCredentials`.
     pub async fn sign_in(&self, request: SignInRequest<'_>) -> Result<Issued, SignInError> {
-        let verified = self.check(request.realm, &request.credentials, request.entry).await?;
+        let verified = self.check(request.realm, &request.credentials, request.origin).await?;
         if let SessionSubject::User(user) = verified.subject {
             if let Some(tenant) = &verified.tenant {
                 self.ports.users.record_login(tenant.id, user, self.ports.clock.now()).await?;
             }
         }
+        let tenant_id = verified.tenant.as_ref().map(|t| t.id);
+        let event = AuditEvent::new(
+            self.ports.clock.now(),
+            tenant_id,
+            actor_of(verified.subject, &verified.name),
+            action::USER_SIGN_IN_SUCCEEDED,
+            Outcome::Success,
+            request.origin,
+        );
         let owner = SessionOwner { kind: verified.subject, name: verified.name, roles: verified.roles };
-        self.start_session(verified.tenant.as_ref(), owner, request.with_refresh).await
+        let issued = self.start_session(verified.tenant.as_ref(), owner, request.with_refresh).await?;
+        self.ports.audit.record(&event.with("session_id", issued.session.id.to_string())).await?;
+        Ok(issued)
     }
 
     /// Checks a credential without opening a session (credentials on an administrative
@@ -162,25 +185,30 @@ impl TokenService {
         &self,
         realm: Realm<'_>,
         credentials: &Credentials,
-        _entry: EntryPoint,
+        origin: &RequestContext,
     ) -> Result<Verified, SignInError> {
         match (credentials, realm) {
             (Credentials::Password { user_name, password }, Realm::Platform) => {
-                self.check_operator(user_name, password).await
+                self.check_operator(user_name, password, origin).await
             }
             (Credentials::Password { user_name, password }, Realm::Tenant(tenant)) => {
-                self.check_user(tenant, user_name, password).await
+                self.check_user(tenant, user_name, password, origin).await
             }
             (Credentials::Password { .. }, Realm::KeyTenant) => Err(SignInError::InvalidCredentials),
-            (Credentials::ApiKey(key), Realm::Tenant(tenant)) => self.check_key(key, Some(tenant)).await,
-            (Credentials::ApiKey(key), Realm::KeyTenant) => self.check_key(key, None).await,
+            (Credentials::ApiKey(key), Realm::Tenant(tenant)) => self.check_key(key, Some(tenant), origin).await,
+            (Credentials::ApiKey(key), Realm::KeyTenant) => self.check_key(key, None, origin).await,
             // The platform has no API keys yet.
             (Credentials::ApiKey(_), Realm::Platform) => Err(SignInError::InvalidCredentials),
         }
     }
 
-    async fn check_operator(&self, user_name: &str, password: &Password) -> Result<Verified, SignInError> {
-        let attempt = self.begin_attempt(Scope::Platform, LockoutSubject::user_name(user_name)).await?;
+    async fn check_operator(
+        &self,
+        user_name: &str,
+        password: &Password,
+        origin: &RequestContext,
+    ) -> Result<Verified, SignInError> {
+        let attempt = self.begin_attempt(Scope::Platform, user_name, origin).await?;
         let user = self.ports.platform_users.find_by_name(user_name).await?;
         let ok = self
             .ports
@@ -188,7 +216,9 @@ impl TokenService {
             .verify(Scope::Platform, password, user.as_ref().map(|u| &u.password_hash))
             .await
             .map_err(hash)?;
-        let Some(user) = user.filter(|u| ok && u.enabled) else { return Err(self.failed(attempt).await) };
+        let Some(user) = user.filter(|u| ok && u.enabled) else {
+            return Err(self.failed(attempt, origin, "wrong_credentials").await);
+        };
         self.succeeded(attempt).await?;
         Ok(Verified {
             subject: SessionSubject::PlatformUser(user.id),
@@ -199,12 +229,18 @@ impl TokenService {
         })
     }
 
-    async fn check_user(&self, tenant: &Tenant, user_name: &str, password: &Password) -> Result<Verified, SignInError> {
+    async fn check_user(
+        &self,
+        tenant: &Tenant,
+        user_name: &str,
+        password: &Password,
+        origin: &RequestContext,
+    ) -> Result<Verified, SignInError> {
         let kind = tenant.cluster.ok_or(SignInError::NoCluster)?;
         let cluster = self.ports.clusters.get(kind).map_err(cluster_error)?;
-        let attempt = self.begin_attempt(Scope::Tenant(tenant.id), LockoutSubject::user_name(user_name)).await?;
+        let attempt = self.begin_attempt(Scope::Tenant(tenant.id), user_name, origin).await?;
         let user = cluster.verify(tenant.id, user_name, password).await.map_err(cluster_error)?;
-        let Some(user) = user else { return Err(self.failed(attempt).await) };
+        let Some(user) = user else { return Err(self.failed(attempt, origin, "wrong_credentials").await) };
         self.succeeded(attempt).await?;
         // Only a caller who knows a user's password learns that the tenant is suspended.
         if tenant.status != TenantStatus::Active {
@@ -221,7 +257,12 @@ impl TokenService {
 
     /// An API key: known, matching (constant time), live, of `expected` when given, its
     /// tenant active, and its owner enabled when it is a user's key.
-    async fn check_key(&self, presented: &PresentedKey, expected: Option<&Tenant>) -> Result<Verified, SignInError> {
+    async fn check_key(
+        &self,
+        presented: &PresentedKey,
+        expected: Option<&Tenant>,
+        origin: &RequestContext,
+    ) -> Result<Verified, SignInError> {
         let now = self.ports.clock.now();
         let key = self.ports.keys.find_for_authentication(&presented.public_id).await?;
         let key =
@@ -237,6 +278,12 @@ impl TokenService {
                 let subject = LockoutSubject::key(key.public_id.as_str());
                 self.ports.lockout.record_failure(scope, &subject, &counting_only, now).await?;
             }
+            let actor =
+                Actor { kind: ActorKind::ApiKey, id: Some(key.id.as_uuid()), name: Some(key.public_id.to_string()) };
+            let event =
+                AuditEvent::new(now, Some(key.tenant_id), actor, action::USER_SIGN_IN_FAILED, Outcome::Failure, origin)
+                    .with("reason", "wrong_key_secret");
+            self.ports.audit.record(&event).await?;
             return Err(SignInError::InvalidCredentials);
         }
         if !key.is_usable(now) {
@@ -267,37 +314,68 @@ impl TokenService {
         })
     }
 
-    /// Starts a counted attempt: `None` when the scope's policy is off; a locked subject
-    /// gets [`SignInError::InvalidCredentials`] at once (the same answer as a wrong
-    /// password, without the hash), and that attempt counts too.
-    async fn begin_attempt(&self, scope: Scope, subject: LockoutSubject) -> Result<Option<Attempt>, SignInError> {
+    /// Starts a counted attempt for `user_name` in `scope`: `None` when the scope's policy
+    /// is off; a locked name gets [`SignInError::InvalidCredentials`] at once (the same
+    /// answer as a wrong password, without the hash), and that attempt counts too.
+    async fn begin_attempt(
+        &self,
+        scope: Scope,
+        user_name: &str,
+        origin: &RequestContext,
+    ) -> Result<Attempt, SignInError> {
+        let subject = LockoutSubject::user_name(user_name);
         let policy = self.ports.lockout.policy(scope).await?;
+        let attempt = Attempt { scope, subject, name: user_name.to_owned(), policy, had_record: false };
         if !policy.enabled {
-            return Ok(None);
+            return Ok(attempt);
         }
         let now = self.ports.clock.now();
-        let state = self.ports.lockout.state(scope, &subject).await?;
-        let attempt = Attempt { scope, subject, policy, had_record: state.is_some() };
+        let state = self.ports.lockout.state(scope, &attempt.subject).await?;
+        let attempt = Attempt { had_record: state.is_some(), ..attempt };
         if state.is_some_and(|s| s.is_locked(now)) {
-            return Err(self.failed(Some(attempt)).await);
+            return Err(self.failed(attempt, origin, "locked").await);
         }
-        Ok(Some(attempt))
+        Ok(attempt)
     }
 
-    /// Counts a failed attempt; returns the error to answer with.
-    async fn failed(&self, attempt: Option<Attempt>) -> SignInError {
-        let Some(a) = attempt else { return SignInError::InvalidCredentials };
+    /// Counts a failed attempt and records it; returns the error to answer with.
+    async fn failed(&self, a: Attempt, origin: &RequestContext, reason: &'static str) -> SignInError {
         let now = self.ports.clock.now();
-        // The lock the new count brings is the audit log's `user.locked` (once it exists).
-        match self.ports.lockout.record_failure(a.scope, &a.subject, &a.policy, now).await {
-            Ok(_) => SignInError::InvalidCredentials,
-            Err(e) => SignInError::Storage(e),
+        let tenant = a.scope.tenant();
+        let failed =
+            AuditEvent::new(now, tenant, Actor::anonymous(), action::USER_SIGN_IN_FAILED, Outcome::Failure, origin)
+                .with("user_name", a.name.clone())
+                .with("reason", reason);
+        if !a.policy.enabled {
+            return match self.ports.audit.record(&failed).await {
+                Ok(()) => SignInError::InvalidCredentials,
+                Err(e) => SignInError::Storage(e),
+            };
         }
+        let state = match self.ports.lockout.record_failure(a.scope, &a.subject, &a.policy, now).await {
+            Ok(state) => state,
+            Err(e) => return SignInError::Storage(e),
+        };
+        let mut events = vec![failed.with("failed_attempts", state.failures)];
+        // The failure that reaches the limit is the one that locks.
+        if state.failures == a.policy.max_failures {
+            let locked =
+                AuditEvent::new(now, tenant, Actor::anonymous(), action::USER_LOCKED, Outcome::Failure, origin)
+                    .with("user_name", a.name.clone())
+                    .with("locked_until", state.locked_until.map(|t| t.to_rfc3339()).unwrap_or_default());
+            events.push(locked);
+        }
+        for event in &events {
+            if let Err(e) = self.ports.audit.record(event).await {
+                return SignInError::Storage(e);
+            }
+        }
+        SignInError::InvalidCredentials
     }
 
     /// A success resets the count.
-    async fn succeeded(&self, attempt: Option<Attempt>) -> Result<(), SignInError> {
-        if let Some(a) = attempt.filter(|a| a.had_record) {
+    async fn succeeded(&self, a: Attempt) -> Result<(), SignInError> {
+        if a.had_record {
             self.ports.lockout.clear(a.scope, &a.subject).await?;
         }
         Ok(())
@@ -319,8 +397,10 @@ impl TokenService {
     ///
     /// # Errors
     /// Only [`StorageError`].
-    pub async fn unlock(&self, scope: Scope, user_name: &str) -> Result<bool, StorageError> {
-        self.ports.lockout.clear(scope, &LockoutSubject::user_name(user_name)).await
+    pub async fn unlock(&self, scope: Scope, user_name: &str, by: &Initiator) -> Result<bool, StorageError> {
+        let event =
+            by.event(scope.tenant(), action::USER_UNLOCKED, self.ports.clock.now()).with("user_name", user_name);
+        self.ports.lockout.unlock(scope, &LockoutSubject::user_name(user_name), &event).await
     }
 
     /// The scope's brute-force policy.
@@ -335,8 +415,18 @@ impl TokenService {
     ///
     /// # Errors
     /// Only [`StorageError`].
-    pub async fn set_brute_force_policy(&self, scope: Scope, policy: &BruteForcePolicy) -> Result<(), StorageError> {
-        self.ports.lockout.set_policy(scope, policy, self.ports.clock.now()).await
+    pub async fn set_brute_force_policy(
+        &self,
+        scope: Scope,
+        policy: &BruteForcePolicy,
+        by: &Initiator,
+    ) -> Result<(), StorageError> {
+        let now = self.ports.clock.now();
+        let event = by
+            .event(scope.tenant(), action::BRUTE_FORCE_POLICY_UPDATED, now)
+            .with("max_failures", policy.max_failures)
+            .with("enabled", policy.enabled);
+        self.ports.lockout.set_policy(scope, policy, now, &event).await
     }
 
     /// A key's effective roles: its own for an application key, its owner's current ones

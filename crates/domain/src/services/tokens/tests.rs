@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::api_key::{ApiKey, GeneratedKey, KeyDescription, KeyOwner, PresentedKey};
+use crate::audit::{Initiator, RequestContext};
 use crate::authc::NativeCluster;
 use crate::clock::Clock;
 use crate::ids::{ApiKeyId, PlatformUserId, TenantId, UserId};
@@ -12,8 +13,8 @@ use crate::services::tokens::{Credentials, EntryPoint, Realm, Renewal, SignInReq
 use crate::session::SessionSubject;
 use crate::tenant::{TenantName, TenantRef, TenantSlug, TenantStatus};
 use crate::testing::{
-    InMemoryApiKeys, InMemoryLockout, InMemorySessions, InMemorySigningKeys, InMemoryTenants, InMemoryUsers,
-    ManualClock, PlainHasher,
+    InMemoryApiKeys, InMemoryAudit, InMemoryLockout, InMemorySessions, InMemorySigningKeys, InMemoryTenants,
+    InMemoryUsers, ManualClock, PlainHasher,
 };
 use crate::token::{KeyMaterial, SigningKey, TokenCodec};
 use crate::user::{Metadata, User, UserName};
@@ -68,6 +69,7 @@ impl TokenCodec for HandleCodec {
 
 struct World {
     tokens: TokenService,
+    audit: Arc<InMemoryAudit>,
     clock: Arc<ManualClock>,
     tenants: Arc<InMemoryTenants>,
     users: Arc<InMemoryUsers>,
@@ -79,12 +81,17 @@ struct World {
 
 const PW: &str = "correct horse battery";
 
+/// Where the test requests come from.
+static ORIGIN: std::sync::LazyLock<RequestContext> =
+    std::sync::LazyLock::new(|| RequestContext::new(EntryPoint::Native));
+
 async fn world(grace_secs: i64) -> World {
     let clock = Arc::new(ManualClock::default());
     let tenants = Arc::new(InMemoryTenants::default());
     let users = Arc::new(InMemoryUsers::default());
     let keys = Arc::new(InMemoryApiKeys::default());
     let sessions = Arc::new(InMemorySessions::default());
+    let audit = Arc::new(InMemoryAudit::default());
     let hasher: Arc<dyn PasswordHasher> = Arc::new(PlainHasher);
     let signing = Arc::new(SigningKeys::new(
         Arc::new(InMemorySigningKeys::default()),
@@ -129,9 +136,20 @@ async fn world(grace_secs: i64) -> World {
             .with(ClusterKind::Native, Arc::new(NativeCluster::new(users.clone(), hasher.clone()))),
         hasher,
         lockout: Arc::new(InMemoryLockout::default()),
+        audit: audit.clone(),
         clock: clock.clone(),
     };
-    World { tokens: TokenService::new(ports, "http://kp.test"), clock, tenants, users, keys, sessions, tenant, alice }
+    World {
+        tokens: TokenService::new(ports, "http://kp.test"),
+        audit,
+        clock,
+        tenants,
+        users,
+        keys,
+        sessions,
+        tenant,
+        alice,
+    }
 }
 
 impl World {
@@ -143,7 +161,7 @@ impl World {
                     user_name: "ALICE".into(),
                     password: Password::presented(password.into()),
                 },
-                entry: EntryPoint::Native,
+                origin: &ORIGIN,
                 with_refresh: true,
             })
             .await
@@ -304,12 +322,12 @@ async fn api_keys_are_checked_in_their_tenant_and_a_users_key_dies_with_its_owne
     let w = world(0).await;
     let (_, text) = w.app_key(KeyOwner::Application).await;
     let creds = || Credentials::ApiKey(PresentedKey::parse(&text).unwrap());
-    let verified = w.tokens.check(Realm::KeyTenant, &creds(), EntryPoint::Admin).await.unwrap();
+    let verified = w.tokens.check(Realm::KeyTenant, &creds(), &ORIGIN).await.unwrap();
     assert_eq!(verified.tenant.map(|t| t.id), Some(w.tenant.id));
     let mut other = w.tenant.clone();
     other.id = TenantId::generate();
     assert!(matches!(
-        w.tokens.check(Realm::Tenant(&other), &creds(), EntryPoint::Admin).await,
+        w.tokens.check(Realm::Tenant(&other), &creds(), &ORIGIN).await,
         Err(SignInError::InvalidCredentials)
     ));
 
@@ -317,7 +335,7 @@ async fn api_keys_are_checked_in_their_tenant_and_a_users_key_dies_with_its_owne
     let request = || SignInRequest {
         realm: Realm::Tenant(&w.tenant),
         credentials: Credentials::ApiKey(PresentedKey::parse(&users_key).unwrap()),
-        entry: EntryPoint::InvestSuite,
+        origin: &ORIGIN,
         with_refresh: true,
     };
     let issued = w.tokens.sign_in(request()).await.unwrap();
@@ -338,7 +356,7 @@ async fn a_suspended_tenant_authenticates_no_one() {
     let request = SignInRequest {
         realm: Realm::Tenant(&suspended),
         credentials: Credentials::Password { user_name: "alice".into(), password: Password::presented(PW.into()) },
-        entry: EntryPoint::Sensu,
+        origin: &ORIGIN,
         with_refresh: true,
     };
     assert!(matches!(w.tokens.sign_in(request).await, Err(SignInError::TenantSuspended)));
@@ -371,7 +389,7 @@ async fn unknown_names_lock_the_same_way_and_admins_unlock() {
                 user_name: "ghost".into(),
                 password: Password::presented(password.into()),
             },
-            entry: EntryPoint::Sensu,
+            origin: &ORIGIN,
             with_refresh: true,
         })
     };
@@ -384,7 +402,11 @@ async fn unknown_names_lock_the_same_way_and_admins_unlock() {
         assert!(w.sign_in("wrong").await.is_err());
     }
     assert!(w.tokens.lockout_state(scope, "alice").await.unwrap().unwrap().is_locked(w.clock.now()));
-    assert!(w.tokens.unlock(scope, "Alice").await.unwrap());
+    assert!(w
+        .tokens
+        .unlock(scope, "Alice", &Initiator { actor: crate::audit::Actor::anonymous(), request: ORIGIN.clone() })
+        .await
+        .unwrap());
     assert!(w.sign_in(PW).await.is_ok());
 }
 
@@ -396,10 +418,30 @@ async fn wrong_key_secrets_are_counted_but_never_lock_the_application_out() {
     let w = &w;
     let check = |t: String| async move {
         let credentials = Credentials::ApiKey(PresentedKey::parse(&t).unwrap());
-        w.tokens.check(Realm::KeyTenant, &credentials, EntryPoint::Admin).await
+        w.tokens.check(Realm::KeyTenant, &credentials, &ORIGIN).await
     };
     for _ in 0..20 {
         assert!(matches!(check(wrong.clone()).await, Err(SignInError::InvalidCredentials)));
     }
     assert!(check(text).await.is_ok(), "knowing a public id must not let anyone lock the key");
+}
+
+#[tokio::test]
+async fn sign_ins_failures_locks_and_reuse_are_recorded_without_secrets() {
+    let w = world(0).await;
+    let issued = w.sign_in(PW).await.unwrap();
+    for _ in 0..10 {
+        assert!(w.sign_in("wrong guess").await.is_err());
+    }
+    let first = issued.refresh_token.clone().unwrap();
+    w.refresh(&first).await.unwrap();
+    assert!(matches!(w.refresh(&first).await, Err(TokenError::ReuseDetected)));
+    let events = w.audit.events();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions.iter().filter(|a| **a == "user.sign_in.succeeded").count(), 1);
+    assert_eq!(actions.iter().filter(|a| **a == "user.sign_in.failed").count(), 10);
+    assert_eq!(actions.iter().filter(|a| **a == "user.locked").count(), 1, "locked once, at the limit");
+    assert_eq!(actions.iter().filter(|a| **a == "session.reuse_detected").count(), 1);
+    let text = format!("{events:?}");
+    assert!(!text.contains(PW) && !text.contains("wrong guess"), "no password in the trail");
 }

@@ -11,6 +11,7 @@ mod error;
 pub use error::{InvestSuiteError, InvestSuiteErrorBody};
 
 use super::tenant;
+use crate::audit::Origin;
 use crate::failure::Failure;
 use crate::routes::{Api, Route};
 use crate::state::AppState;
@@ -19,7 +20,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use error::{field_error, json_body};
 use keyplane_domain::api_key::PresentedKey;
 use keyplane_domain::password::Password;
-use keyplane_domain::services::tokens::{Credentials, EntryPoint, Issued, Realm, Renewal, SignInRequest};
+use keyplane_domain::services::tokens::{Credentials, Issued, Realm, Renewal, SignInRequest};
 use keyplane_domain::tenant::Tenant;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -150,12 +151,8 @@ pub async fn login(
         }
         (None, None) => return Err(field_error("access_key_id", "This field is required.")),
     };
-    let request = SignInRequest {
-        realm: Realm::Tenant(&tenant),
-        credentials,
-        entry: EntryPoint::InvestSuite,
-        with_refresh: true,
-    };
+    let request =
+        SignInRequest { realm: Realm::Tenant(&tenant), credentials, origin: &Origin::of(&req).0, with_refresh: true };
     Ok(respond(state.tokens.sign_in(request).await?))
 }
 
@@ -180,6 +177,8 @@ pub async fn refresh(
     let body: InvestSuiteRefresh = json_body(&req, payload).await?;
     let token = not_blank(body.refresh_token, "refresh_token")?
         .ok_or_else(|| field_error("refresh_token", "This field is required."))?;
-    let renewed = state.tokens.renew(Renewal::refresh(&token, Some(tenant.id))).await?;
+    let origin = Origin::of(&req).0;
+    let renewed =
+        state.tokens.renew(Renewal { origin: Some(&origin), ..Renewal::refresh(&token, Some(tenant.id)) }).await?;
     Ok(respond(renewed.issued))
 }

@@ -8,13 +8,14 @@ mod error;
 pub use error::{SensuError, SensuErrorBody};
 
 use super::{bearer, tenant};
+use crate::audit::Origin;
 use crate::auth::Presented;
 use crate::extract::read_body;
 use crate::routes::{Api, Route};
 use crate::state::AppState;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
-use keyplane_domain::services::tokens::{Credentials, EntryPoint, Issued, Realm, Renewal, SignInRequest, SignOut};
+use keyplane_domain::services::tokens::{Credentials, Issued, Realm, Renewal, SignInRequest, SignOut};
 use keyplane_domain::tenant::Tenant;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -108,7 +109,7 @@ pub async fn login(
     let tenant = find(&state, &path).await?;
     let credentials = basic(&req)?;
     let request =
-        SignInRequest { realm: Realm::Tenant(&tenant), credentials, entry: EntryPoint::Sensu, with_refresh: true };
+        SignInRequest { realm: Realm::Tenant(&tenant), credentials, origin: &Origin::of(&req).0, with_refresh: true };
     Ok(tokens(state.tokens.sign_in(request).await?))
 }
 
@@ -127,7 +128,7 @@ pub async fn test(
     path: web::Path<String>,
 ) -> Result<HttpResponse, SensuError> {
     let tenant = find(&state, &path).await?;
-    state.tokens.check(Realm::Tenant(&tenant), &basic(&req)?, EntryPoint::Sensu).await?;
+    state.tokens.check(Realm::Tenant(&tenant), &basic(&req)?, &Origin::of(&req).0).await?;
     Ok(HttpResponse::Ok().finish())
 }
 
@@ -152,7 +153,14 @@ pub async fn token(
     let tenant = find(&state, &path).await?;
     let access = bearer(&req).ok_or_else(SensuError::unauthorized)?;
     let refresh = refresh_body(&req, payload).await?;
-    let renewal = Renewal { token: &refresh, tenant: Some(tenant.id), companion: Some(&access), accept_access: false };
+    let origin = Origin::of(&req).0;
+    let renewal = Renewal {
+        token: &refresh,
+        tenant: Some(tenant.id),
+        companion: Some(&access),
+        accept_access: false,
+        origin: Some(&origin),
+    };
     Ok(tokens(state.tokens.renew(renewal).await?.issued))
 }
 

@@ -6,6 +6,7 @@
 mod error;
 
 use super::tenant;
+use crate::audit::Origin;
 use crate::auth::Presented;
 use crate::extract::{read_body, BodyError};
 use crate::failure::Failure;
@@ -15,7 +16,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 pub use error::{TenovosError, TenovosErrorBody};
 use keyplane_domain::password::Password;
-use keyplane_domain::services::tokens::{Credentials, EntryPoint, Issued, Realm, Renewal, SignInRequest, SignOut};
+use keyplane_domain::services::tokens::{Credentials, Issued, Realm, Renewal, SignInRequest, SignOut};
 use keyplane_domain::tenant::Tenant;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -112,7 +113,7 @@ async fn tenant_and_client(state: &AppState, req: &HttpRequest, raw: &str) -> Re
     let client_id = key.public_id.to_string();
     let tenant = tenant(state, raw).await?.ok_or(TenovosError::Forbidden)?;
     let credentials = Credentials::ApiKey(key);
-    match state.tokens.check(Realm::Tenant(&tenant), &credentials, EntryPoint::Tenovos).await.map_err(Failure::from) {
+    match state.tokens.check(Realm::Tenant(&tenant), &credentials, &Origin::of(req).0).await.map_err(Failure::from) {
         Ok(_) => Ok((tenant, client_id)),
         Err(Failure::BadCredentials | Failure::TenantSuspended) => Err(TenovosError::Forbidden),
         Err(other) => Err(other.into()),
@@ -200,11 +201,18 @@ pub async fn token(
     payload: web::Payload,
 ) -> Result<HttpResponse, TenovosError> {
     let (tenant, client_id) = tenant_and_client(&state, &req, &path).await?;
+    let origin = Origin::of(&req).0;
     let body = json_body(&req, payload).await?;
     if let Some(session) = body.session {
         let refresh = required(session.refresh_token, "REFRESH_TOKEN")?;
         let companion = session.access_token.as_deref().filter(|t| !t.is_empty());
-        let renewal = Renewal { token: &refresh, tenant: Some(tenant.id), companion, accept_access: false };
+        let renewal = Renewal {
+            token: &refresh,
+            tenant: Some(tenant.id),
+            companion,
+            accept_access: false,
+            origin: Some(&origin),
+        };
         let renewed = state.tokens.renew(renewal).await?;
         return Ok(respond(&state, &tenant, client_id, renewed.issued));
     }
@@ -218,7 +226,7 @@ pub async fn token(
     let request = SignInRequest {
         realm: Realm::Tenant(&tenant),
         credentials: Credentials::Password { user_name, password },
-        entry: EntryPoint::Tenovos,
+        origin: &origin,
         with_refresh: true,
     };
     let issued = state.tokens.sign_in(request).await?;
