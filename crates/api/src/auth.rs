@@ -178,6 +178,26 @@ impl Presented {
     }
 }
 
+/// Checks an application's API key for `tenant` (OAuth client authentication, Tenovos'
+/// `X-API-Key`): `Ok(None)` when it is refused — bad, revoked or foreign key, or a
+/// suspended tenant — so that each surface answers in its own shape.
+///
+/// # Errors
+/// Other failures (internal errors).
+pub async fn tenant_client(
+    state: &AppState,
+    tenant: &Tenant,
+    key: PresentedKey,
+    origin: &RequestContext,
+) -> Result<Option<keyplane_domain::services::tokens::Verified>, Failure> {
+    let credentials = Credentials::ApiKey(key);
+    match state.tokens.check(Realm::Tenant(tenant), &credentials, origin).await.map_err(Failure::from) {
+        Ok(verified) => Ok(Some(verified)),
+        Err(Failure::BadCredentials | Failure::TenantSuspended) => Ok(None),
+        Err(other) => Err(other),
+    }
+}
+
 /// Decodes `Basic` credentials: `name:password`, base64.
 pub fn decode_basic(encoded: &str) -> Option<(String, Password)> {
     let decoded = STANDARD.decode(encoded.trim()).ok().and_then(|b| String::from_utf8(b).ok())?;

@@ -3,8 +3,8 @@
 //! the same as form fields, or `X-API-Key`), and the tenant of the path.
 
 use super::error::OAuthError;
+use crate::auth::tenant_client;
 use crate::extract::read_body;
-use crate::failure::Failure;
 use crate::state::AppState;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpMessage, HttpRequest};
@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use keyplane_domain::api_key::PresentedKey;
 use keyplane_domain::audit::RequestContext;
-use keyplane_domain::services::tokens::{Credentials, Realm, Verified};
+use keyplane_domain::services::tokens::Verified;
 use keyplane_domain::tenant::{Tenant, TenantRef};
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -96,12 +96,7 @@ pub async fn authenticate_client(
     key: PresentedKey,
     origin: &RequestContext,
 ) -> Result<Verified, OAuthError> {
-    let credentials = Credentials::ApiKey(key);
-    match state.tokens.check(Realm::Tenant(tenant), &credentials, origin).await.map_err(Failure::from) {
-        Ok(verified) => Ok(verified),
-        Err(Failure::BadCredentials | Failure::TenantSuspended) => Err(OAuthError::invalid_client()),
-        Err(other) => Err(other.into()),
-    }
+    tenant_client(state, tenant, key, origin).await?.ok_or_else(OAuthError::invalid_client)
 }
 
 /// The tenant named in the path.

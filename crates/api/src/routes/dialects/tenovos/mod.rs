@@ -7,7 +7,7 @@ mod error;
 
 use super::tenant;
 use crate::audit::Origin;
-use crate::auth::Presented;
+use crate::auth::{tenant_client, Presented};
 use crate::extract::{read_body, BodyError};
 use crate::failure::Failure;
 use crate::routes::{Api, Route};
@@ -112,12 +112,8 @@ async fn tenant_and_client(state: &AppState, req: &HttpRequest, raw: &str) -> Re
         key.and_then(|v| keyplane_domain::api_key::PresentedKey::parse(v.trim())).ok_or(TenovosError::Forbidden)?;
     let client_id = key.public_id.to_string();
     let tenant = tenant(state, raw).await?.ok_or(TenovosError::Forbidden)?;
-    let credentials = Credentials::ApiKey(key);
-    match state.tokens.check(Realm::Tenant(&tenant), &credentials, &Origin::of(req).0).await.map_err(Failure::from) {
-        Ok(_) => Ok((tenant, client_id)),
-        Err(Failure::BadCredentials | Failure::TenantSuspended) => Err(TenovosError::Forbidden),
-        Err(other) => Err(other.into()),
-    }
+    tenant_client(state, &tenant, key, &Origin::of(req).0).await?.ok_or(TenovosError::Forbidden)?;
+    Ok((tenant, client_id))
 }
 
 /// Reads the JSON body (empty counts as `{}`, for Basic sign-ins), naming the offending
