@@ -81,6 +81,20 @@ fn basic(req: &HttpRequest) -> Result<Credentials, SensuError> {
     Ok(Credentials::Password { user_name, password })
 }
 
+/// What `/auth/token` and `/auth/logout` both read: the tenant, the bearer access token
+/// and the body's refresh token.
+async fn session_request(
+    state: &AppState,
+    req: &HttpRequest,
+    raw: &str,
+    payload: web::Payload,
+) -> Result<(Tenant, String, String), SensuError> {
+    let tenant = find(state, raw).await?;
+    let access = bearer(req).ok_or_else(SensuError::unauthorized)?;
+    let refresh = refresh_body(req, payload).await?;
+    Ok((tenant, access, refresh))
+}
+
 /// Reads `{"refresh_token": "…"}`; Sensu answers a malformed body with 400.
 async fn refresh_body(req: &HttpRequest, payload: web::Payload) -> Result<String, SensuError> {
     let body = read_body(req, payload).await?;
@@ -150,9 +164,7 @@ pub async fn token(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, SensuError> {
-    let tenant = find(&state, &path).await?;
-    let access = bearer(&req).ok_or_else(SensuError::unauthorized)?;
-    let refresh = refresh_body(&req, payload).await?;
+    let (tenant, access, refresh) = session_request(&state, &req, &path, payload).await?;
     let origin = Origin::of(&req).0;
     let renewal = Renewal {
         token: &refresh,
@@ -180,9 +192,7 @@ pub async fn logout(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, SensuError> {
-    let tenant = find(&state, &path).await?;
-    let access = bearer(&req).ok_or_else(SensuError::unauthorized)?;
-    let refresh = refresh_body(&req, payload).await?;
+    let (tenant, access, refresh) = session_request(&state, &req, &path, payload).await?;
     state.tokens.sign_out(SignOut { token: &access, tenant: Some(tenant.id), companion: Some(&refresh) }).await?;
     Ok(HttpResponse::Ok().finish())
 }
