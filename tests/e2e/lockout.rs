@@ -285,10 +285,14 @@ async fn two_processes_count_failures_together() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_at_one_tenant_leaves_the_others_served() {
     // All requests come from one address here: the per-address rate limit would answer
-    // first; this is about the hashing pool's fairness behind it.
-    let app = TestApp::spawn_with(crate::Backend::Sqlite, |s| s.rate_limit.enabled = false)
-        .await
-        .expect("SQLite is always available");
+    // first; this is about the hashing pool's fairness behind it. The flood is refused
+    // at once rather than after waiting for a place, so that its share visibly fills.
+    let app = TestApp::spawn_with(crate::Backend::Sqlite, |s| {
+        s.rate_limit.enabled = false;
+        s.hashing.max_wait_ms = 0;
+    })
+    .await
+    .expect("SQLite is always available");
     let flooded = app.tenant_with_user("acme").await;
     let other = app.tenant_with_user("globex").await;
     let mut refused = 0;

@@ -5,11 +5,14 @@
 use keyplane_domain::scope::Scope;
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex};
+use tokio::sync::Notify;
 
 /// A bounded multi-lane queue: lanes are served round-robin.
 pub struct FairQueue<T> {
     state: Mutex<Lanes<T>>,
     ready: Condvar,
+    /// Woken whenever an item leaves the queue: a refused push may try again.
+    space: Notify,
     lane_capacity: usize,
     capacity: usize,
 }
@@ -28,6 +31,7 @@ impl<T> FairQueue<T> {
         Self {
             state: Mutex::new(Lanes { waiting: VecDeque::new(), queued: 0 }),
             ready: Condvar::new(),
+            space: Notify::new(),
             lane_capacity: lane_capacity.max(1),
             capacity: capacity.max(lane_capacity).max(1),
         }
@@ -66,10 +70,34 @@ impl<T> FairQueue<T> {
                         state.waiting.push_back((lane, items));
                     }
                     state.queued -= 1;
+                    drop(state);
+                    self.space.notify_waiters();
                     return item;
                 }
             }
             state = self.ready.wait(state).unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    /// Queues `item` in `lane`, waiting up to `deadline` for a place when the lane holds
+    /// its share: a waiting client costs nothing, where one refused at once comes back at
+    /// once and spends the CPU the hashes need.
+    ///
+    /// # Errors
+    /// The item itself, when no place freed up in time.
+    pub async fn push_within(&self, lane: Scope, mut item: T, deadline: tokio::time::Instant) -> Result<(), T> {
+        loop {
+            // Registered before trying, so a place freed in between is not missed.
+            let freed = self.space.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            match self.push(lane, item) {
+                Ok(()) => return Ok(()),
+                Err(refused) => item = refused,
+            }
+            if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                return Err(item);
+            }
         }
     }
 
@@ -99,5 +127,27 @@ mod tests {
         let order: Vec<(&str, i32)> = (0..5).map(|_| q.pop()).collect();
         assert_eq!(order, [("a", 0), ("b", 0), ("p", 0), ("a", 1), ("a", 2)], "lanes take turns");
         assert_eq!(q.queued(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_push_to_a_full_lane_waits_for_a_place_until_its_deadline() {
+        use std::sync::Arc;
+        use std::time::Duration;
+        let lane = Scope::Tenant(TenantId::generate());
+        let q = Arc::new(FairQueue::new(1, 1));
+        q.push(lane, 0).unwrap();
+        let soon = tokio::time::Instant::now() + Duration::from_millis(50);
+        assert_eq!(q.push_within(lane, 1, soon).await, Err(1), "nothing left the queue in time");
+        let worker = {
+            let q = q.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                q.pop()
+            })
+        };
+        let later = tokio::time::Instant::now() + Duration::from_secs(5);
+        assert_eq!(q.push_within(lane, 2, later).await, Ok(()), "the place freed by the worker is taken");
+        assert_eq!(worker.join().unwrap(), 0);
+        assert_eq!(q.pop(), 2);
     }
 }

@@ -1,9 +1,10 @@
 //! Argon2id password hashing on a bounded pool: `threads` dedicated OS threads (one per
 //! core by default) take jobs from a queue shared fairly between tenants: each tenant
 //! (and the platform) has a lane of `queue` places, lanes are served in turn, and all of
-//! them together hold at most `4 × queue`. A full lane is told to retry
-//! (`429 root.rate_limited`) instead of stalling the server, and a flood at one tenant
-//! leaves the others' sign-ins served. Dedicated threads also bound memory: each keeps at
+//! them together hold at most `4 × queue`. A hash that finds its lane full waits (without
+//! using the CPU) up to `max_wait_ms` for a place, and is then told to retry
+//! (`429 root.rate_limited`) instead of stalling the server; a flood at one tenant leaves
+//! the others' sign-ins served. Dedicated threads also bound memory: each keeps at
 //! most one Argon2 working area.
 
 mod fair_queue;
@@ -34,11 +35,14 @@ pub struct HashingSettings {
     /// Hashes allowed to wait for a thread before new ones are refused; 0 sizes the queue
     /// so that no request waits more than about 100 ms (from the measured hash time).
     pub queue: usize,
+    /// How long a hash may wait for a place in its tenant's full lane before it is
+    /// refused, in milliseconds; 0 refuses at once.
+    pub max_wait_ms: u64,
 }
 
 impl Default for HashingSettings {
     fn default() -> Self {
-        Self { memory_kib: 19 * 1024, iterations: 2, parallelism: 1, threads: 0, queue: 0 }
+        Self { memory_kib: 19 * 1024, iterations: 2, parallelism: 1, threads: 0, queue: 0, max_wait_ms: 1000 }
     }
 }
 
@@ -52,6 +56,7 @@ pub struct Argon2Hasher {
     jobs: Arc<FairQueue<Job>>,
     threads: usize,
     queue: usize,
+    max_wait: std::time::Duration,
     hash_time: std::time::Duration,
     dummy: String,
 }
@@ -100,7 +105,8 @@ impl Argon2Hasher {
                 })
                 .map_err(|e| format!("starting a hashing thread: {e}"))?;
         }
-        Ok(Self { jobs, threads, queue, hash_time, dummy })
+        let max_wait = std::time::Duration::from_millis(settings.max_wait_ms);
+        Ok(Self { jobs, threads, queue, max_wait, hash_time, dummy })
     }
 
     /// How long one hash took when the hasher was built.
@@ -132,7 +138,8 @@ impl Argon2Hasher {
         let job: Job = Box::new(move |argon, memory| {
             let _ = reply.send(job(argon, memory));
         });
-        if self.jobs.push(lane, job).is_err() {
+        let deadline = tokio::time::Instant::now() + self.max_wait;
+        if self.jobs.push_within(lane, job, deadline).await.is_err() {
             return Err(HashError::Busy { retry_after_secs: 1 });
         }
         answer.await.map_err(|_| HashError::Failed("a hashing thread failed".into()))
@@ -216,7 +223,7 @@ mod tests {
     use super::*;
 
     fn fast() -> HashingSettings {
-        HashingSettings { memory_kib: 1024, iterations: 1, parallelism: 1, threads: 1, queue: 1 }
+        HashingSettings { memory_kib: 1024, iterations: 1, parallelism: 1, threads: 1, queue: 1, max_wait_ms: 0 }
     }
 
     #[test]
