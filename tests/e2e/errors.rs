@@ -8,6 +8,7 @@ on_every_backend!(
     malformed_bodies,
     content_types_and_sizes,
     unknown_routes_and_methods,
+    every_path_answers_other_methods_with_405_and_allow,
     nothing_yields_a_500,
     health_endpoints,
     every_response_forbids_sniffing
@@ -127,7 +128,7 @@ fn futures_stream(
 }
 
 async fn unknown_routes_and_methods(app: &TestApp) {
-    for path in ["/", "/api", "/api/v1", "/api/v1/nothing", "/api/v1/users/a/b/c", "/t/acme"] {
+    for path in ["/api", "/api/v1", "/api/v1/nothing", "/api/v1/users/a/b/c", "/t/acme"] {
         let resp = app.request(Method::GET, path).send().await.unwrap();
         assert_error(resp, 404, "root.not_found").await;
     }
@@ -143,6 +144,54 @@ async fn unknown_routes_and_methods(app: &TestApp) {
         let resp = app.as_admin(method.clone(), path).send().await.unwrap();
         assert_error(resp, 405, "root.method_not_allowed").await;
     }
+}
+
+/// Every documented path, called with each method it does not document: 405 with an
+/// `Allow` header naming exactly the documented methods (RFC 9110), in the path's own
+/// surface's error shape. `/` and `/swagger-ui` lead to the Swagger UI.
+async fn every_path_answers_other_methods_with_405_and_allow(app: &TestApp) {
+    let doc: Value = serde_json::from_str(include_str!("../../openapi/openapi.json")).unwrap();
+    let methods = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+    let mut checked = 0;
+    for (template, item) in doc["paths"].as_object().unwrap() {
+        let documented: Vec<&str> = methods.into_iter().filter(|m| item.get(m.to_lowercase()).is_some()).collect();
+        let path = template.replace('{', "x").replace('}', "");
+        for method in methods.iter().filter(|m| !documented.contains(m)) {
+            let resp = app.request(Method::from_bytes(method.as_bytes()).unwrap(), &path).send().await.unwrap();
+            assert_eq!(resp.status(), 405, "{method} {template}");
+            let allow = resp.headers().get("allow").unwrap_or_else(|| panic!("{method} {template}: no Allow"));
+            assert_eq!(allow.to_str().unwrap(), documented.join(", "), "{method} {template}");
+            let body: Value = resp.json().await.unwrap_or_else(|e| panic!("{method} {template}: {e}"));
+            let shaped = if template.contains("/sensu/") {
+                body["code"].is_number() && body["message"].is_string()
+            } else if template.contains("/tenovos/") {
+                body["message"].is_string()
+            } else if template.contains("/investsuite/") {
+                body["detail"].is_string()
+            } else if template.contains("/oauth2/") || template.contains("/.well-known/") {
+                body["error"] == "invalid_request"
+            } else {
+                body["errors"][0]["code"] == "root.method_not_allowed"
+            };
+            assert!(shaped, "{method} {template}: {body}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "only {checked} method/path pairs checked");
+    for path in ["/", "/swagger-ui"] {
+        let resp = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 302, "{path}");
+        assert_eq!(resp.headers()["location"], "/swagger-ui/", "{path}");
+    }
+    let page = app.request(Method::GET, "/").send().await.unwrap();
+    assert!(page.text().await.unwrap().contains("swagger-ui"), "the redirect leads to the page");
 }
 
 async fn nothing_yields_a_500(app: &TestApp) {

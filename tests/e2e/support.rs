@@ -61,10 +61,48 @@ pub struct TestApp {
     pub database_url: String,
     data_dir: PathBuf,
     pg_database: Option<String>,
+    /// Where this server's log began in [`log`] (all servers of the run share it).
+    log_from: usize,
+    /// Passwords, key secrets and tokens this test used: none may be in the log.
+    secrets: Mutex<Vec<String>>,
 }
+
+/// Every line every server of this run logged, at `debug`: the servers run in this
+/// process and share one subscriber, installed by the first one with the server's own
+/// log format.
+fn log() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOG: std::sync::OnceLock<Arc<Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let writer = CapturedLog(log.clone());
+        keyplane_api::logging::install("text", "debug", move || writer.clone(), false)
+            .expect("nothing else installs a subscriber in the test process");
+        log
+    })
+}
+
+#[derive(Clone)]
+struct CapturedLog(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Response fields that hold a secret: remembered by the helpers that see them.
+const SECRET_FIELDS: &[&str] =
+    &["key", "secret_access_key", "access_token", "refresh_token", "token", "refreshToken", "accessToken"];
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.assert_no_secret_logged();
+        }
         let _ = std::fs::remove_dir_all(&self.data_dir);
         if let Some(name) = self.pg_database.take() {
             // Drop runs inside the test's runtime; use a thread with its own.
@@ -98,13 +136,32 @@ fn now_secs() -> u64 {
 async fn fresh_postgres_database() -> Option<(String, String)> {
     let admin_url = admin_url();
     let required = std::env::var(REQUIRE_POSTGRES_VAR).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
-    let admin = match Database::connect(admin_url.as_str()).await {
+    // Probed once per run, within about a second: an unreachable server is not waited
+    // out by every test (a pool's 30 s each), and the skip is said once, uncaptured.
+    static UNREACHABLE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    if let Some(e) = UNREACHABLE.get() {
+        assert!(!required, "PostgreSQL is required ({REQUIRE_POSTGRES_VAR}) but unreachable at {admin_url}: {e}");
+        return None;
+    }
+    let quick = sea_orm::ConnectOptions::new(admin_url.as_str())
+        .connect_timeout(std::time::Duration::from_secs(1))
+        .acquire_timeout(std::time::Duration::from_secs(1))
+        .sqlx_logging(false)
+        .to_owned();
+    let admin = match Database::connect(quick).await {
         Ok(db) => db,
         Err(e) if required => {
             panic!("PostgreSQL is required ({REQUIRE_POSTGRES_VAR}) but unreachable at {admin_url}: {e}")
         }
         Err(e) => {
-            eprintln!("skipping the PostgreSQL half of this test: {e}");
+            if UNREACHABLE.set(e.to_string()).is_ok() {
+                use std::io::Write as _;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "NOTE: PostgreSQL is unreachable at {admin_url} ({e}): the PostgreSQL half of every test is SKIPPED \
+                     (set {REQUIRE_POSTGRES_VAR}=1 to fail instead)"
+                );
+            }
             return None;
         }
     };
@@ -156,11 +213,64 @@ impl TestApp {
         }
         adjust(&mut settings);
         let database_url = settings.effective_database_url();
+        let log_from = log().lock().unwrap_or_else(std::sync::PoisonError::into_inner).len();
         let clock = Arc::new(ManualClock::default());
         let app = Application::build_with_clock(settings, clock.clone()).await.expect("the application builds");
         let base = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
-        Some(Self { base, client: Client::new(), backend, clock, database_url, data_dir, pg_database })
+        let secrets =
+            Mutex::new(vec![ADMIN_PASSWORD.to_owned(), PASSWORD.to_owned(), base64_basic("admin", ADMIN_PASSWORD)]);
+        Some(Self {
+            base,
+            client: Client::new(),
+            backend,
+            clock,
+            database_url,
+            data_dir,
+            pg_database,
+            log_from,
+            secrets,
+        })
+    }
+
+    /// Remembers `secret` (a password, key or token the test used): the test fails if the
+    /// server logs it.
+    pub fn secret(&self, secret: &str) {
+        if secret.len() >= 8 {
+            self.secrets.lock().unwrap().push(secret.to_owned());
+        }
+    }
+
+    /// Remembers every secret-holding field of a response body (see [`SECRET_FIELDS`]).
+    pub fn secrets_of(&self, body: &Value) {
+        match body {
+            Value::Object(map) => {
+                for (name, value) in map {
+                    match value.as_str() {
+                        Some(text) if SECRET_FIELDS.contains(&name.as_str()) => self.secret(text),
+                        _ => self.secrets_of(value),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| self.secrets_of(item)),
+            _ => {}
+        }
+    }
+
+    /// Fails when anything this server logged holds one of the test's secrets (or the
+    /// secret half of an API key).
+    fn assert_no_secret_logged(&self) {
+        let log = log().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let logged = String::from_utf8_lossy(&log[self.log_from.min(log.len())..]).into_owned();
+        drop(log);
+        let secrets = self.secrets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let halves = secrets.iter().filter_map(|s| s.strip_prefix("kp_")?.split_once('_').map(|(_, secret)| secret));
+        for secret in secrets.iter().map(String::as_str).chain(halves) {
+            if let Some(at) = logged.find(secret) {
+                let line = logged[..at].rsplit('\n').next().unwrap_or("");
+                panic!("a secret used by this test is in the server's log, after: {line:?}");
+            }
+        }
     }
 
     /// Where the server keeps its files (the master key among them).
@@ -204,7 +314,9 @@ impl TestApp {
             .await
             .unwrap();
         assert_eq!(resp.status(), 201, "creating a key for {tenant}");
-        resp.json().await.unwrap()
+        let key: Value = resp.json().await.unwrap();
+        self.secrets_of(&key);
+        key
     }
 
     /// A tenant with a `tenant_admin` key; returns the full key text.
@@ -236,7 +348,10 @@ impl TestApp {
             .await
             .unwrap();
         assert_eq!(resp.status(), 200, "signing {user} in");
-        resp.json().await.unwrap()
+        self.secret(password);
+        let body: Value = resp.json().await.unwrap();
+        self.secrets_of(&body);
+        body
     }
 
     /// A request with `Authorization: Bearer <token>`.
@@ -268,7 +383,14 @@ impl TestApp {
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
-        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
+        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() };
+        for (name, value) in params {
+            if ["password", "client_secret", "refresh_token", "token"].contains(name) {
+                self.secret(value);
+            }
+        }
+        self.secrets_of(&body);
+        (status, body)
     }
 }
 
@@ -342,4 +464,10 @@ macro_rules! on_every_backend {
             }
         )*
     };
+}
+
+/// The value of a Basic `Authorization` header for `user` and `password`.
+pub fn base64_basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
 }

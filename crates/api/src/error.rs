@@ -209,6 +209,9 @@ impl From<Failure> for ApiError {
             )
             .with_retry_after(retry_after_secs),
             Failure::BodyTimedOut => Self::new(ErrorCode::RequestTimeout, "The request body was not received in time."),
+            Failure::MethodNotAllowed => {
+                Self::new(ErrorCode::MethodNotAllowed, "The method is not allowed on this path; see the Allow header.")
+            }
             Failure::Internal { correlation_id } => {
                 Self::new(ErrorCode::Internal, format!("An internal error occurred (correlation id {correlation_id})."))
             }

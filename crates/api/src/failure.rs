@@ -39,6 +39,9 @@ pub enum Failure {
     },
     /// The request body did not arrive within the configured time.
     BodyTimedOut,
+    /// The path exists but not with this method (the `Allow` header is added by the
+    /// route, which knows its methods).
+    MethodNotAllowed,
     /// Anything else; logged under `correlation_id`.
     Internal {
         /// Told to the client, to find the log line.

@@ -7,20 +7,35 @@ use std::fmt;
 use tracing::field::Field;
 use tracing_subscriber::field::MakeExt;
 use tracing_subscriber::fmt::format::{debug_fn, Writer};
-use tracing_subscriber::fmt::FormatFields;
+use tracing_subscriber::fmt::{FormatFields, MakeWriter};
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber: `json` lines (JSON escapes every value itself) or
-/// text with [`escaped_fields`]; the level filter comes from `KEYPLANE_LOG` (default
-/// `info`).
+/// Installs the global subscriber on standard error: `json` lines (JSON escapes every
+/// value itself) or text with [`escaped_fields`]; the level filter comes from
+/// `KEYPLANE_LOG` (default `info`). Colour only when standard error is a terminal, so that
+/// a log file or a collector never receives ANSI escapes.
 pub fn init(format: &str) {
-    let filter = EnvFilter::try_from_env("KEYPLANE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.fmt_fields(escaped_fields()).init();
-    }
+    let filter = std::env::var("KEYPLANE_LOG").unwrap_or_else(|_| "info".to_owned());
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // Nothing is installed before this: `main` calls it first.
+    let _ = install(format, &filter, std::io::stderr, ansi);
+}
+
+/// Installs the global subscriber writing to `writer`, filtered by `filter` (an
+/// `EnvFilter` directive such as `info` or `keyplane=debug`; an invalid one means
+/// `info`). The end-to-end tests install it on a buffer, to read what the server logs.
+///
+/// # Errors
+/// When a global subscriber is installed already.
+pub fn install<W>(format: &str, filter: &str, writer: W, ansi: bool) -> Result<(), String>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(ansi);
+    let installed =
+        if format == "json" { builder.json().try_init() } else { builder.fmt_fields(escaped_fields()).try_init() };
+    installed.map_err(|e| e.to_string())
 }
 
 /// Formats the fields of events and spans as `name=value` (the message bare), with

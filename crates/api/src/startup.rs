@@ -17,7 +17,7 @@ use actix_web::dev::Service;
 use actix_web::dev::{Server, ServiceResponse};
 use actix_web::http::{header, KeepAlive, StatusCode};
 use actix_web::middleware::{DefaultHeaders, ErrorHandlerResponse, ErrorHandlers};
-use actix_web::{web, App, HttpServer, ResponseError};
+use actix_web::{web, App, HttpResponse, HttpServer, ResponseError};
 use anyhow::Context;
 use futures_util::future::{ready, Either};
 use futures_util::TryFutureExt;
@@ -192,6 +192,8 @@ impl Application {
                 .app_data(policy)
                 .configure(routes::configure)
                 .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", document.clone()))
+                // Where a person typing the address lands: the Swagger UI.
+                .service(web::resource(["/", "/swagger-ui"]).get(to_swagger_ui))
                 .default_service(web::to(routes::not_found))
         })
         .listen(listener)?;
@@ -347,4 +349,9 @@ fn envelope_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandl
     let (req, _) = res.into_parts();
     let response = ServiceResponse::new(req, error.error_response()).map_into_right_body();
     Ok(ErrorHandlerResponse::Response(response))
+}
+
+/// Sends `/` and `/swagger-ui` (no slash) to the Swagger UI's page.
+async fn to_swagger_ui() -> HttpResponse {
+    HttpResponse::Found().insert_header((header::LOCATION, "/swagger-ui/")).finish()
 }

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 /// The route and its part of the OpenAPI document, registered together.
 pub fn api() -> Api {
-    Api { doc: AuditApi::openapi(), routes: vec![Route::native("/api/v1/audit", |r| r.get(list))] }
+    Api { doc: AuditApi::openapi(), routes: vec![Route::new("/api/v1/audit", |r| r.get(list))] }
 }
 
 /// The audit route's part of the OpenAPI document.
@@ -203,7 +203,7 @@ fn parse_query(query: &str) -> Result<(AuditFilter, PageRequest), ApiError> {
 }
 
 /// List audit events, newest first.
-#[utoipa::path(get, path = "/api/v1/audit", tag = "audit",
+#[utoipa::path(get, path = "/api/v1/audit", operation_id = "list_audit_events", tag = "audit",
     params(AuditParams, ("X-Keyplane-Tenant" = Option<String>, Header, description = "Tenant slug or id, to see one tenant's events with a platform credential; ignored with a tenant credential")),
     responses(
         (status = 200, description = "A page of events, newest first.", body = AuditEventList),

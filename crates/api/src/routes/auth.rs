@@ -27,12 +27,12 @@ pub fn api() -> Api {
     Api {
         doc: AuthApi::openapi(),
         routes: vec![
-            Route::native("/api/v1/users/auth/_login", |r| r.post(login)),
-            Route::native("/api/v1/users/auth/_refresh", |r| r.post(refresh)),
-            Route::native("/api/v1/users/auth/_logout", |r| r.post(logout)),
-            Route::native("/api/v1/users/auth/methods", |r| r.get(methods)),
-            Route::native("/api/v1/users/auth", |r| r.get(current)),
-            Route::native("/api/v1/user", |r| r.get(current_user)),
+            Route::new("/api/v1/users/auth/_login", |r| r.post(login)),
+            Route::new("/api/v1/users/auth/_refresh", |r| r.post(refresh)),
+            Route::new("/api/v1/users/auth/_logout", |r| r.post(logout)),
+            Route::new("/api/v1/users/auth/methods", |r| r.get(methods)),
+            Route::new("/api/v1/users/auth", |r| r.get(current)),
+            Route::new("/api/v1/user", |r| r.get(current_user)),
         ],
     }
 }
@@ -133,7 +133,7 @@ fn refresh_response(issued: Issued, rotated: bool) -> HttpResponse {
 /// With the tenant application's API key (`X-API-Key` or `Authorization: ApiKey`) a user
 /// of that tenant signs in through its authentication cluster; without one, a platform
 /// operator signs in.
-#[utoipa::path(post, path = "/api/v1/users/auth/_login", tag = "authentication", request_body = LoginRequest,
+#[utoipa::path(post, path = "/api/v1/users/auth/_login", operation_id = "login", tag = "authentication", request_body = LoginRequest,
     params(("X-API-Key" = Option<String>, Header, description = "The tenant application's API key; omit to sign in as a platform operator")),
     responses(
         (status = 200, description = "Signed in: a new session.", body = LoginResponse),
@@ -179,7 +179,7 @@ pub async fn login(
 /// credentials (ECE's `--user name:password`), a new token for that user: a tenant user
 /// beside the tenant application's API key, a platform operator without one. An API key
 /// sent beside a bearer token must belong to the token's tenant.
-#[utoipa::path(post, path = "/api/v1/users/auth/_refresh", tag = "authentication",
+#[utoipa::path(post, path = "/api/v1/users/auth/_refresh", operation_id = "refresh_token", tag = "authentication",
     params(("X-API-Key" = Option<String>, Header, description = "The tenant application's API key")),
     responses(
         (status = 200, description = "The token refreshed successfully and was returned in the body of the response.", body = RefreshResponse),
@@ -225,7 +225,7 @@ fn bearer_required() -> ApiError {
 /// Sign out: the session of the bearer token ends, its refresh token stops working and
 /// its access tokens introspect as inactive. An API key sent beside the bearer token
 /// must belong to the token's tenant.
-#[utoipa::path(post, path = "/api/v1/users/auth/_logout", tag = "authentication",
+#[utoipa::path(post, path = "/api/v1/users/auth/_logout", operation_id = "logout", tag = "authentication",
     params(("X-API-Key" = Option<String>, Header, description = "The tenant application's API key")),
     responses(
         (status = 200, description = "Signed out.", body = Empty),
@@ -243,7 +243,7 @@ pub async fn logout(auth: Authenticated, state: web::Data<AppState>) -> Result<H
 
 /// The sign-in methods available to the tenant named by the API key (or to platform
 /// operators without one).
-#[utoipa::path(get, path = "/api/v1/users/auth/methods", tag = "authentication",
+#[utoipa::path(get, path = "/api/v1/users/auth/methods", operation_id = "get_authentication_methods", tag = "authentication",
     params(("X-API-Key" = Option<String>, Header, description = "The tenant application's API key")),
     responses(
         (status = 200, description = "The available methods.", body = AuthMethods),
@@ -259,7 +259,7 @@ pub async fn methods(state: web::Data<AppState>, req: HttpRequest) -> Result<Htt
 }
 
 /// Who the credential identifies, and its session.
-#[utoipa::path(get, path = "/api/v1/users/auth", tag = "authentication",
+#[utoipa::path(get, path = "/api/v1/users/auth", operation_id = "get_authentication_info", tag = "authentication",
     responses(
         (status = 200, description = "The current caller.", body = AuthInfo),
         (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
@@ -291,7 +291,7 @@ pub async fn current(auth: Authenticated, state: web::Data<AppState>) -> Result<
 }
 
 /// The signed-in user's own record.
-#[utoipa::path(get, path = "/api/v1/user", tag = "authentication",
+#[utoipa::path(get, path = "/api/v1/user", operation_id = "get_current_user", tag = "authentication",
     responses(
         (status = 200, description = "The current user.", body = UserResponse),
         (status = 401, description = "`root.unauthorized`.", body = ErrorBody),

@@ -20,14 +20,12 @@ pub fn api() -> Api {
     Api {
         doc: BruteForceApi::openapi(),
         routes: vec![
-            Route::native("/api/v1/platform/tenants/{tenant}/brute-force-policy", |r| {
+            Route::new("/api/v1/platform/tenants/{tenant}/brute-force-policy", |r| {
                 r.get(get_tenant_policy).put(put_tenant_policy)
             }),
-            Route::native("/api/v1/platform/brute-force-policy", |r| {
-                r.get(get_platform_policy).put(put_platform_policy)
-            }),
-            Route::native("/api/v1/users/{user_name}/_unlock", |r| r.post(unlock_user)),
-            Route::native("/api/v1/platform/users/{user_name}/_unlock", |r| r.post(unlock_operator)),
+            Route::new("/api/v1/platform/brute-force-policy", |r| r.get(get_platform_policy).put(put_platform_policy)),
+            Route::new("/api/v1/users/{user_name}/_unlock", |r| r.post(unlock_user)),
+            Route::new("/api/v1/platform/users/{user_name}/_unlock", |r| r.post(unlock_operator)),
         ],
     }
 }
@@ -120,7 +118,7 @@ async fn update(
 }
 
 /// A tenant's brute-force policy.
-#[utoipa::path(get, path = "/api/v1/platform/tenants/{tenant}/brute-force-policy", tag = "tenant settings",
+#[utoipa::path(get, path = "/api/v1/platform/tenants/{tenant}/brute-force-policy", operation_id = "get_tenant_brute_force_policy", tag = "tenant settings",
     params(("tenant" = String, Path, description = "Tenant slug or id")),
     responses(
         (status = 200, description = "The policy.", body = BruteForceBody),
@@ -138,7 +136,7 @@ pub async fn get_tenant_policy(
 }
 
 /// Change a tenant's brute-force policy.
-#[utoipa::path(put, path = "/api/v1/platform/tenants/{tenant}/brute-force-policy", tag = "tenant settings", request_body = BruteForceUpdate,
+#[utoipa::path(put, path = "/api/v1/platform/tenants/{tenant}/brute-force-policy", operation_id = "set_tenant_brute_force_policy", tag = "tenant settings", request_body = BruteForceUpdate,
     params(("tenant" = String, Path, description = "Tenant slug or id")),
     responses(
         (status = 200, description = "The policy in force.", body = BruteForceBody),
@@ -159,7 +157,7 @@ pub async fn put_tenant_policy(
 }
 
 /// The platform operators' brute-force policy.
-#[utoipa::path(get, path = "/api/v1/platform/brute-force-policy", tag = "tenant settings",
+#[utoipa::path(get, path = "/api/v1/platform/brute-force-policy", operation_id = "get_platform_brute_force_policy", tag = "tenant settings",
     responses(
         (status = 200, description = "The policy.", body = BruteForceBody),
         (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
@@ -174,7 +172,7 @@ pub async fn get_platform_policy(
 }
 
 /// Change the platform operators' brute-force policy.
-#[utoipa::path(put, path = "/api/v1/platform/brute-force-policy", tag = "tenant settings", request_body = BruteForceUpdate,
+#[utoipa::path(put, path = "/api/v1/platform/brute-force-policy", operation_id = "set_platform_brute_force_policy", tag = "tenant settings", request_body = BruteForceUpdate,
     responses(
         (status = 200, description = "The policy in force.", body = BruteForceBody),
         (status = 400, description = "A value out of range (`root.invalid_data`, naming the field).", body = ErrorBody),
@@ -193,7 +191,7 @@ pub async fn put_platform_policy(
 }
 
 /// Unlock a user of the tenant and forget their failed sign-ins.
-#[utoipa::path(post, path = "/api/v1/users/{user_name}/_unlock", tag = "users",
+#[utoipa::path(post, path = "/api/v1/users/{user_name}/_unlock", operation_id = "unlock_user", tag = "users",
     params(("user_name" = String, Path, description = "User name or id"),
         ("X-Keyplane-Tenant" = Option<String>, Header, description = "Tenant slug or id; required with a platform credential")),
     responses(
@@ -216,7 +214,7 @@ pub async fn unlock_user(
 }
 
 /// Unlock a platform operator and forget their failed sign-ins.
-#[utoipa::path(post, path = "/api/v1/platform/users/{user_name}/_unlock", tag = "tenants",
+#[utoipa::path(post, path = "/api/v1/platform/users/{user_name}/_unlock", operation_id = "unlock_platform_user", tag = "tenants",
     params(("user_name" = String, Path, description = "Operator name")),
     responses(
         (status = 200, description = "Unlocked (also when the operator was not locked).", body = Empty),

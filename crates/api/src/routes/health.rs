@@ -10,7 +10,7 @@ use utoipa::{OpenApi, ToSchema};
 pub fn api() -> Api {
     Api {
         doc: HealthApi::openapi(),
-        routes: vec![Route::native("/healthz", |r| r.get(healthz)), Route::native("/readyz", |r| r.get(readyz))],
+        routes: vec![Route::new("/healthz", |r| r.get(healthz)), Route::new("/readyz", |r| r.get(readyz))],
     }
 }
 
@@ -28,13 +28,13 @@ pub struct Health {
 }
 
 /// Liveness: the process is serving.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Serving.", body = Health)))]
+#[utoipa::path(get, path = "/healthz", operation_id = "check_liveness", tag = "operations", responses((status = 200, description = "Serving.", body = Health)))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
 /// Readiness: the database answers.
-#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
+#[utoipa::path(get, path = "/readyz", operation_id = "check_readiness", tag = "operations", responses(
     (status = 200, description = "Ready.", body = Health),
     (status = 503, description = "The database does not answer.", body = Health),
 ))]

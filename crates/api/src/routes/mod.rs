@@ -17,27 +17,25 @@ pub mod users;
 pub mod well_known;
 
 use crate::error::{ApiError, ErrorCode};
+use crate::failure::Failure;
+use crate::surface::Surface;
 use actix_web::dev::HttpServiceFactory;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse, Resource, ResponseError};
 
 /// One path and what each method does there. The methods are a plain function of the
 /// resource, so a route is data: it can be sorted, listed and checked against the
-/// OpenAPI document.
+/// OpenAPI document, which also says which methods the path allows.
 pub struct Route {
     path: String,
     methods: fn(Resource) -> Resource,
-    native_405: bool,
 }
 
 impl Route {
-    /// A route of the native API: other methods get `405 root.method_not_allowed`.
-    pub fn native(path: impl Into<String>, methods: fn(Resource) -> Resource) -> Self {
-        Self { path: path.into(), methods, native_405: true }
-    }
-
-    /// A route whose `methods` also answer other methods in their own surface's shape.
-    pub fn own(path: impl Into<String>, methods: fn(Resource) -> Resource) -> Self {
-        Self { path: path.into(), methods, native_405: false }
+    /// A route: any method `methods` does not handle gets `405` with `Allow`, in the
+    /// path's own surface's error shape.
+    pub fn new(path: impl Into<String>, methods: fn(Resource) -> Resource) -> Self {
+        Self { path: path.into(), methods }
     }
 
     /// The path template.
@@ -45,13 +43,11 @@ impl Route {
         &self.path
     }
 
-    fn service(self) -> impl HttpServiceFactory {
-        let resource = (self.methods)(web::resource(self.path));
-        if self.native_405 {
-            resource.default_service(web::to(method_not_allowed))
-        } else {
-            resource
-        }
+    fn service(self, allow: HeaderValue) -> impl HttpServiceFactory {
+        (self.methods)(web::resource(self.path)).default_service(web::to(move |req: HttpRequest| {
+            let allow = allow.clone();
+            async move { method_not_allowed(&req, allow) }
+        }))
     }
 }
 
@@ -91,19 +87,45 @@ fn specificity(path: &str) -> Vec<bool> {
     path.split('/').map(|segment| segment.starts_with('{')).collect()
 }
 
+/// The methods `path` is documented with, as an `Allow` value (`GET, POST`). A path
+/// also routed without its trailing slash (InvestSuite's) reads the documented one.
+fn documented_methods(doc: &utoipa::openapi::OpenApi, path: &str) -> Vec<&'static str> {
+    let item = doc.paths.paths.get(path).or_else(|| doc.paths.paths.get(&format!("{path}/")));
+    let Some(item) = item else { return Vec::new() };
+    [
+        ("GET", item.get.is_some()),
+        ("POST", item.post.is_some()),
+        ("PUT", item.put.is_some()),
+        ("PATCH", item.patch.is_some()),
+        ("DELETE", item.delete.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(method, present)| present.then_some(method))
+    .collect()
+}
+
 /// Mounts every route, most specific first.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let mut routes: Vec<Route> = apis().into_iter().flat_map(|api| api.routes).collect();
-    routes.sort_by_key(|route| specificity(&route.path));
-    for route in routes {
-        cfg.service(route.service());
+    let mut routes: Vec<(Route, HeaderValue)> = Vec::new();
+    for api in apis() {
+        for route in api.routes {
+            let allow = documented_methods(&api.doc, route.path()).join(", ");
+            let allow = HeaderValue::from_str(&allow).expect("method names are valid header text");
+            routes.push((route, allow));
+        }
+    }
+    routes.sort_by_key(|(route, _)| specificity(&route.path));
+    for (route, allow) in routes {
+        cfg.service(route.service(allow));
     }
 }
 
-/// Answers a known path called with a method it does not support.
-pub async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
-    ApiError::new(ErrorCode::MethodNotAllowed, format!("Method {} is not allowed on {}.", req.method(), req.path()))
-        .error_response()
+/// Answers a known path called with a method it does not support (RFC 9110 §15.5.6:
+/// with the methods it does support), in the path's surface's error shape.
+fn method_not_allowed(req: &HttpRequest, allow: HeaderValue) -> HttpResponse {
+    let mut response = Surface::of(req.path()).respond(Failure::MethodNotAllowed);
+    response.headers_mut().insert(header::ALLOW, allow);
+    response
 }
 
 /// Answers a path that matches no route.
@@ -130,6 +152,20 @@ mod tests {
         let aliases: BTreeSet<String> = routed.iter().filter(|p| routed.contains(&format!("{p}/"))).cloned().collect();
         let routed: BTreeSet<String> = routed.difference(&aliases).cloned().collect();
         assert_eq!(routed, documented);
+    }
+
+    #[test]
+    fn every_route_allows_the_methods_it_documents() {
+        for api in apis() {
+            for route in &api.routes {
+                let allow = documented_methods(&api.doc, route.path());
+                assert!(!allow.is_empty(), "{} documents no method", route.path());
+            }
+        }
+        let tenovos = dialects::tenovos::api().doc;
+        assert_eq!(documented_methods(&tenovos, "/t/{tenant}/tenovos/auth/token"), ["POST", "DELETE"]);
+        let investsuite = dialects::investsuite::api().doc;
+        assert_eq!(documented_methods(&investsuite, "/t/{tenant}/investsuite/auth/login"), ["POST"], "the alias");
     }
 
     #[test]

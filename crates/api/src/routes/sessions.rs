@@ -23,10 +23,10 @@ pub fn api() -> Api {
     Api {
         doc: SessionsApi::openapi(),
         routes: vec![
-            Route::native("/api/v1/users/auth/sessions", |r| r.get(list_own)),
-            Route::native("/api/v1/users/auth/sessions/{session_id}", |r| r.delete(end_own)),
-            Route::native("/api/v1/users/{user_name}/sessions", |r| r.get(list_user)),
-            Route::native("/api/v1/users/{user_name}/sessions/{session_id}", |r| r.delete(end_user)),
+            Route::new("/api/v1/users/auth/sessions", |r| r.get(list_own)),
+            Route::new("/api/v1/users/auth/sessions/{session_id}", |r| r.delete(end_own)),
+            Route::new("/api/v1/users/{user_name}/sessions", |r| r.get(list_user)),
+            Route::new("/api/v1/users/{user_name}/sessions/{session_id}", |r| r.delete(end_user)),
         ],
     }
 }
@@ -98,7 +98,7 @@ fn parse_sid(raw: &str) -> Result<SessionId, ApiError> {
 }
 
 /// List the caller's own active sessions.
-#[utoipa::path(get, path = "/api/v1/users/auth/sessions", tag = "sessions", params(PageParams),
+#[utoipa::path(get, path = "/api/v1/users/auth/sessions", operation_id = "list_own_sessions", tag = "sessions", params(PageParams),
     responses(
         (status = 200, description = "The caller's active sessions.", body = SessionList),
         (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
@@ -118,7 +118,7 @@ pub async fn list_own(
 }
 
 /// End one of the caller's own sessions.
-#[utoipa::path(delete, path = "/api/v1/users/auth/sessions/{session_id}", tag = "sessions",
+#[utoipa::path(delete, path = "/api/v1/users/auth/sessions/{session_id}", operation_id = "end_own_session", tag = "sessions",
     params(("session_id" = Uuid, Path, description = "Session id")),
     responses(
         (status = 200, description = "Ended.", body = Empty),
@@ -142,7 +142,7 @@ pub async fn end_own(
 }
 
 /// List a user's active sessions (tenant admin or viewer).
-#[utoipa::path(get, path = "/api/v1/users/{user_name}/sessions", tag = "sessions",
+#[utoipa::path(get, path = "/api/v1/users/{user_name}/sessions", operation_id = "list_user_sessions", tag = "sessions",
     params(("user_name" = String, Path, description = "User name or id"), PageParams,
         ("X-Keyplane-Tenant" = Option<String>, Header, description = "Tenant slug or id; required with a platform credential")),
     responses(
@@ -167,7 +167,7 @@ pub async fn list_user(
 }
 
 /// End a user's session (tenant admin).
-#[utoipa::path(delete, path = "/api/v1/users/{user_name}/sessions/{session_id}", tag = "sessions",
+#[utoipa::path(delete, path = "/api/v1/users/{user_name}/sessions/{session_id}", operation_id = "end_user_session", tag = "sessions",
     params(("user_name" = String, Path, description = "User name or id"), ("session_id" = Uuid, Path, description = "Session id"),
         ("X-Keyplane-Tenant" = Option<String>, Header, description = "Tenant slug or id; required with a platform credential")),
     responses(

@@ -24,8 +24,8 @@ pub fn api() -> Api {
     Api {
         doc: TenantKeysApi::openapi(),
         routes: vec![
-            Route::native("/api/v1/platform/tenants/{tenant}/keys", |r| r.get(list).post(create)),
-            Route::native("/api/v1/platform/tenants/{tenant}/keys/{key_id}", |r| r.get(get).delete(revoke)),
+            Route::new("/api/v1/platform/tenants/{tenant}/keys", |r| r.get(list).post(create)),
+            Route::new("/api/v1/platform/tenants/{tenant}/keys/{key_id}", |r| r.get(get).delete(revoke)),
         ],
     }
 }
@@ -159,7 +159,7 @@ fn parse_new(body: CreateKeyRequest) -> Result<NewKey, Invalid> {
 }
 
 /// Create an API key for the tenant's application.
-#[utoipa::path(post, path = "/api/v1/platform/tenants/{tenant}/keys", tag = "tenant keys", request_body = CreateKeyRequest,
+#[utoipa::path(post, path = "/api/v1/platform/tenants/{tenant}/keys", operation_id = "create_tenant_key", tag = "tenant keys", request_body = CreateKeyRequest,
     params(("tenant" = String, Path, description = "Tenant slug or id")),
     responses(
         (status = 201, description = "The key, with its secret (shown once, `Cache-Control: no-store`).", body = CreatedKeyResponse),
@@ -192,7 +192,7 @@ pub async fn create(
 }
 
 /// List the tenant's keys (revoked ones included).
-#[utoipa::path(get, path = "/api/v1/platform/tenants/{tenant}/keys", tag = "tenant keys",
+#[utoipa::path(get, path = "/api/v1/platform/tenants/{tenant}/keys", operation_id = "list_tenant_keys", tag = "tenant keys",
     params(("tenant" = String, Path, description = "Tenant slug or id"), PageParams),
     responses(
         (status = 200, description = "A page of keys.", body = KeyList),
@@ -214,7 +214,7 @@ pub async fn list(
 }
 
 /// Get one of the tenant's keys.
-#[utoipa::path(get, path = "/api/v1/platform/tenants/{tenant}/keys/{key_id}", tag = "tenant keys",
+#[utoipa::path(get, path = "/api/v1/platform/tenants/{tenant}/keys/{key_id}", operation_id = "get_tenant_key", tag = "tenant keys",
     params(("tenant" = String, Path, description = "Tenant slug or id"), ("key_id" = String, Path, description = "Public key id")),
     responses(
         (status = 200, description = "The key.", body = KeyResponse),
@@ -237,7 +237,7 @@ pub async fn get(
 /// Revoke one of the tenant's keys: it stops working at once, and the sessions it opened
 /// end (their refresh tokens are refused, their access tokens introspect as inactive).
 /// Idempotent.
-#[utoipa::path(delete, path = "/api/v1/platform/tenants/{tenant}/keys/{key_id}", tag = "tenant keys",
+#[utoipa::path(delete, path = "/api/v1/platform/tenants/{tenant}/keys/{key_id}", operation_id = "revoke_tenant_key", tag = "tenant keys",
     params(("tenant" = String, Path, description = "Tenant slug or id"), ("key_id" = String, Path, description = "Public key id")),
     responses(
         (status = 200, description = "Revoked.", body = Empty),

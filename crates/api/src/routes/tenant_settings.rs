@@ -23,12 +23,12 @@ pub fn api() -> Api {
     Api {
         doc: TenantSettingsApi::openapi(),
         routes: vec![
-            Route::native("/api/v1/platform/tenants/{tenant}/authentication-cluster", |r| {
+            Route::new("/api/v1/platform/tenants/{tenant}/authentication-cluster", |r| {
                 r.get(get_cluster).put(put_cluster).delete(delete_cluster)
             }),
-            Route::native("/api/v1/platform/tenants/{tenant}/token-policy", |r| r.get(get_policy).put(put_policy)),
-            Route::native("/api/v1/platform/tenants/{tenant}/signing-keys", |r| r.get(list_signing_keys)),
-            Route::native("/api/v1/platform/tenants/{tenant}/signing-keys/_rotate", |r| r.post(rotate)),
+            Route::new("/api/v1/platform/tenants/{tenant}/token-policy", |r| r.get(get_policy).put(put_policy)),
+            Route::new("/api/v1/platform/tenants/{tenant}/signing-keys", |r| r.get(list_signing_keys)),
+            Route::new("/api/v1/platform/tenants/{tenant}/signing-keys/_rotate", |r| r.post(rotate)),
         ],
     }
 }
@@ -142,7 +142,7 @@ fn access_error(e: TenantAccessError) -> ApiError {
 }
 
 /// Get the tenant's authentication cluster.
-#[utoipa::path(get, path = "/api/v1/platform/tenants/{tenant}/authentication-cluster", tag = "tenant settings",
+#[utoipa::path(get, path = "/api/v1/platform/tenants/{tenant}/authentication-cluster", operation_id = "get_authentication_cluster", tag = "tenant settings",
     params(("tenant" = String, Path, description = "Tenant slug or id")),
     responses(
         (status = 200, description = "The cluster.", body = ClusterConfig),
@@ -160,7 +160,7 @@ pub async fn get_cluster(caller: PathTenant<TenantReader>) -> Result<HttpRespons
 }
 
 /// Configure the tenant's authentication cluster.
-#[utoipa::path(put, path = "/api/v1/platform/tenants/{tenant}/authentication-cluster", tag = "tenant settings", request_body = ClusterConfig,
+#[utoipa::path(put, path = "/api/v1/platform/tenants/{tenant}/authentication-cluster", operation_id = "set_authentication_cluster", tag = "tenant settings", request_body = ClusterConfig,
     params(("tenant" = String, Path, description = "Tenant slug or id")),
     responses(
         (status = 200, description = "The cluster in force.", body = ClusterConfig),
@@ -185,7 +185,7 @@ pub async fn put_cluster(
 
 /// Remove the tenant's authentication cluster: every credential check then answers
 /// `501 authc.no_authentication_cluster`.
-#[utoipa::path(delete, path = "/api/v1/platform/tenants/{tenant}/authentication-cluster", tag = "tenant settings",
+#[utoipa::path(delete, path = "/api/v1/platform/tenants/{tenant}/authentication-cluster", operation_id = "delete_authentication_cluster", tag = "tenant settings",
     params(("tenant" = String, Path, description = "Tenant slug or id")),
     responses(
         (status = 200, description = "Removed.", body = Empty),
@@ -206,7 +206,7 @@ pub async fn delete_cluster(
 }
 
 /// Get the tenant's token policy.
-#[utoipa::path(get, path = "/api/v1/platform/tenants/{tenant}/token-policy", tag = "tenant settings",
+#[utoipa::path(get, path = "/api/v1/platform/tenants/{tenant}/token-policy", operation_id = "get_token_policy", tag = "tenant settings",
     params(("tenant" = String, Path, description = "Tenant slug or id")),
     responses(
         (status = 200, description = "The policy.", body = PolicyBody),
@@ -222,7 +222,7 @@ pub async fn get_policy(caller: PathTenant<TenantReader>) -> Result<HttpResponse
 
 /// Change the tenant's token policy (fields absent stay as they are). New lifetimes apply
 /// to tokens and sessions issued from now on.
-#[utoipa::path(put, path = "/api/v1/platform/tenants/{tenant}/token-policy", tag = "tenant settings", request_body = PolicyUpdate,
+#[utoipa::path(put, path = "/api/v1/platform/tenants/{tenant}/token-policy", operation_id = "set_token_policy", tag = "tenant settings", request_body = PolicyUpdate,
     params(("tenant" = String, Path, description = "Tenant slug or id")),
     responses(
         (status = 200, description = "The policy in force.", body = PolicyBody),
@@ -258,7 +258,7 @@ pub async fn put_policy(
 }
 
 /// List the tenant's published signing keys.
-#[utoipa::path(get, path = "/api/v1/platform/tenants/{tenant}/signing-keys", tag = "tenant settings",
+#[utoipa::path(get, path = "/api/v1/platform/tenants/{tenant}/signing-keys", operation_id = "list_signing_keys", tag = "tenant settings",
     params(("tenant" = String, Path, description = "Tenant slug or id")),
     responses(
         (status = 200, description = "The keys in the JWKS, newest first.", body = SigningKeyList),
@@ -278,7 +278,7 @@ pub async fn list_signing_keys(
 
 /// Rotate the tenant's signing key: a new key signs from now on; the old ones stay in the
 /// JWKS until every token they signed has expired.
-#[utoipa::path(post, path = "/api/v1/platform/tenants/{tenant}/signing-keys/_rotate", tag = "tenant settings", request_body(content = Option<RotateRequest>),
+#[utoipa::path(post, path = "/api/v1/platform/tenants/{tenant}/signing-keys/_rotate", operation_id = "rotate_signing_key", tag = "tenant settings", request_body(content = Option<RotateRequest>),
     params(("tenant" = String, Path, description = "Tenant slug or id")),
     responses(
         (status = 200, description = "The new active key.", body = SigningKeyResponse),

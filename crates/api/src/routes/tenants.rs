@@ -21,10 +21,10 @@ pub fn api() -> Api {
     Api {
         doc: TenantsApi::openapi(),
         routes: vec![
-            Route::native("/api/v1/platform/tenants", |r| r.get(list).post(create)),
-            Route::native("/api/v1/platform/tenants/{tenant}", |r| r.get(get).patch(update).delete(delete)),
-            Route::native("/api/v1/platform/tenants/{tenant}/_suspend", |r| r.post(suspend)),
-            Route::native("/api/v1/platform/tenants/{tenant}/_resume", |r| r.post(resume)),
+            Route::new("/api/v1/platform/tenants", |r| r.get(list).post(create)),
+            Route::new("/api/v1/platform/tenants/{tenant}", |r| r.get(get).patch(update).delete(delete)),
+            Route::new("/api/v1/platform/tenants/{tenant}/_suspend", |r| r.post(suspend)),
+            Route::new("/api/v1/platform/tenants/{tenant}/_resume", |r| r.post(resume)),
         ],
     }
 }
@@ -112,7 +112,7 @@ fn access_error(e: TenantAccessError) -> ApiError {
 }
 
 /// Create a tenant.
-#[utoipa::path(post, path = "/api/v1/platform/tenants", tag = "tenants", request_body = CreateTenantRequest,
+#[utoipa::path(post, path = "/api/v1/platform/tenants", operation_id = "create_tenant", tag = "tenants", request_body = CreateTenantRequest,
     responses(
         (status = 201, description = "The tenant was created.", body = TenantResponse),
         (status = 400, description = "Malformed body or invalid field (`root.invalid_data`, with `fields`).", body = ErrorBody),
@@ -144,7 +144,7 @@ pub async fn create(
 }
 
 /// List tenants.
-#[utoipa::path(get, path = "/api/v1/platform/tenants", tag = "tenants", params(PageParams),
+#[utoipa::path(get, path = "/api/v1/platform/tenants", operation_id = "list_tenants", tag = "tenants", params(PageParams),
     responses(
         (status = 200, description = "A page of tenants.", body = TenantList),
         (status = 400, description = "`from` or `size` out of bounds (`root.invalid_data`).", body = ErrorBody),
@@ -163,7 +163,7 @@ pub async fn list(
 }
 
 /// Get a tenant (by slug or id). A tenant's own key may read its tenant.
-#[utoipa::path(get, path = "/api/v1/platform/tenants/{tenant}", tag = "tenants",
+#[utoipa::path(get, path = "/api/v1/platform/tenants/{tenant}", operation_id = "get_tenant", tag = "tenants",
     params(("tenant" = String, Path, description = "Tenant slug or id")),
     responses(
         (status = 200, description = "The tenant.", body = TenantResponse),
@@ -178,7 +178,7 @@ pub async fn get(caller: PathTenant<TenantReader>) -> Result<HttpResponse, ApiEr
 }
 
 /// Update a tenant's name (JSON merge patch).
-#[utoipa::path(patch, path = "/api/v1/platform/tenants/{tenant}", tag = "tenants", request_body(content = UpdateTenantRequest, content_type = "application/merge-patch+json"),
+#[utoipa::path(patch, path = "/api/v1/platform/tenants/{tenant}", operation_id = "update_tenant", tag = "tenants", request_body(content = UpdateTenantRequest, content_type = "application/merge-patch+json"),
     params(("tenant" = String, Path, description = "Tenant slug or id")),
     responses(
         (status = 200, description = "The updated tenant.", body = TenantResponse),
@@ -203,7 +203,7 @@ pub async fn update(
 }
 
 /// Delete a tenant with its users and keys.
-#[utoipa::path(delete, path = "/api/v1/platform/tenants/{tenant}", tag = "tenants",
+#[utoipa::path(delete, path = "/api/v1/platform/tenants/{tenant}", operation_id = "delete_tenant", tag = "tenants",
     params(("tenant" = String, Path, description = "Tenant slug or id")),
     responses(
         (status = 200, description = "Deleted.", body = Empty),
@@ -238,7 +238,7 @@ async fn set_status(
 }
 
 /// Suspend a tenant: its credentials stop working at once. Idempotent.
-#[utoipa::path(post, path = "/api/v1/platform/tenants/{tenant}/_suspend", tag = "tenants",
+#[utoipa::path(post, path = "/api/v1/platform/tenants/{tenant}/_suspend", operation_id = "suspend_tenant", tag = "tenants",
     params(("tenant" = String, Path, description = "Tenant slug or id")),
     responses(
         (status = 200, description = "The suspended tenant.", body = TenantResponse),
@@ -257,7 +257,7 @@ pub async fn suspend(
 }
 
 /// Resume a suspended tenant. Idempotent.
-#[utoipa::path(post, path = "/api/v1/platform/tenants/{tenant}/_resume", tag = "tenants",
+#[utoipa::path(post, path = "/api/v1/platform/tenants/{tenant}/_resume", operation_id = "resume_tenant", tag = "tenants",
     params(("tenant" = String, Path, description = "Tenant slug or id")),
     responses(
         (status = 200, description = "The active tenant.", body = TenantResponse),

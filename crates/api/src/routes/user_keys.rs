@@ -29,10 +29,10 @@ pub fn api() -> Api {
     Api {
         doc: UserKeysApi::openapi(),
         routes: vec![
-            Route::native("/api/v1/users/auth/keys", |r| r.get(list_own).post(create_own).delete(delete_own_bulk)),
-            Route::native("/api/v1/users/auth/keys/{api_key_id}", |r| r.get(get_own).delete(delete_own)),
-            Route::native("/api/v1/users/{user_id}/auth/keys", |r| r.get(list_user)),
-            Route::native("/api/v1/users/{user_id}/auth/keys/{api_key_id}", |r| r.get(get_user).delete(delete_user)),
+            Route::new("/api/v1/users/auth/keys", |r| r.get(list_own).post(create_own).delete(delete_own_bulk)),
+            Route::new("/api/v1/users/auth/keys/{api_key_id}", |r| r.get(get_own).delete(delete_own)),
+            Route::new("/api/v1/users/{user_id}/auth/keys", |r| r.get(list_user)),
+            Route::new("/api/v1/users/{user_id}/auth/keys/{api_key_id}", |r| r.get(get_user).delete(delete_user)),
         ],
     }
 }
@@ -198,7 +198,7 @@ fn not_deleted(key: ApiKey) -> Result<ApiKey, ApiError> {
 }
 
 /// Create an API key for the signed-in user; the key is shown only in this response.
-#[utoipa::path(post, path = "/api/v1/users/auth/keys", tag = "user keys", request_body = CreateUserKeyRequest,
+#[utoipa::path(post, path = "/api/v1/users/auth/keys", operation_id = "create_own_api_key", tag = "user keys", request_body = CreateUserKeyRequest,
     responses(
         (status = 200, description = "The API key is created and returned in the body of the response, with `access_key_id` and `secret_access_key` (shown once, `Cache-Control: no-store`).", body = UserKeyResponse),
         (status = 400, description = "`root.invalid_data`.", body = ErrorBody),
@@ -228,7 +228,7 @@ pub async fn create_own(
 }
 
 /// List the caller's own keys.
-#[utoipa::path(get, path = "/api/v1/users/auth/keys", tag = "user keys",
+#[utoipa::path(get, path = "/api/v1/users/auth/keys", operation_id = "list_own_api_keys", tag = "user keys",
     responses(
         (status = 200, description = "The keys.", body = UserKeyList),
         (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
@@ -242,7 +242,7 @@ pub async fn list_own(auth: Authenticated, state: web::Data<AppState>) -> Result
 }
 
 /// Get one of the caller's own keys.
-#[utoipa::path(get, path = "/api/v1/users/auth/keys/{api_key_id}", tag = "user keys",
+#[utoipa::path(get, path = "/api/v1/users/auth/keys/{api_key_id}", operation_id = "get_own_api_key", tag = "user keys",
     params(("api_key_id" = String, Path, description = "Key id")),
     responses(
         (status = 200, description = "The key.", body = UserKeyResponse),
@@ -262,7 +262,7 @@ pub async fn get_own(
 
 /// Delete one of the caller's own keys: it stops working at once, and the sessions it
 /// opened end.
-#[utoipa::path(delete, path = "/api/v1/users/auth/keys/{api_key_id}", tag = "user keys",
+#[utoipa::path(delete, path = "/api/v1/users/auth/keys/{api_key_id}", operation_id = "delete_own_api_key", tag = "user keys",
     params(("api_key_id" = String, Path, description = "Key id")),
     responses(
         (status = 200, description = "Deleted.", body = Empty),
@@ -296,7 +296,7 @@ async fn delete_one(
 }
 
 /// Delete several of the caller's own keys. Every id must exist, or none is deleted.
-#[utoipa::path(delete, path = "/api/v1/users/auth/keys", tag = "user keys", request_body = DeleteKeysRequest,
+#[utoipa::path(delete, path = "/api/v1/users/auth/keys", operation_id = "delete_own_api_keys", tag = "user keys", request_body = DeleteKeysRequest,
     responses(
         (status = 200, description = "Deleted.", body = Empty),
         (status = 400, description = "`root.invalid_data`.", body = ErrorBody),
@@ -330,7 +330,7 @@ pub async fn delete_own_bulk(
 }
 
 /// List a user's keys (tenant admin or viewer).
-#[utoipa::path(get, path = "/api/v1/users/{user_id}/auth/keys", tag = "user keys",
+#[utoipa::path(get, path = "/api/v1/users/{user_id}/auth/keys", operation_id = "list_user_api_keys", tag = "user keys",
     params(("user_id" = String, Path, description = "User id or name"),
         ("X-Keyplane-Tenant" = Option<String>, Header, description = "Tenant slug or id; required with a platform credential")),
     responses(
@@ -352,7 +352,7 @@ pub async fn list_user(
 }
 
 /// Get one of a user's keys (tenant admin or viewer).
-#[utoipa::path(get, path = "/api/v1/users/{user_id}/auth/keys/{api_key_id}", tag = "user keys",
+#[utoipa::path(get, path = "/api/v1/users/{user_id}/auth/keys/{api_key_id}", operation_id = "get_user_api_key", tag = "user keys",
     params(("user_id" = String, Path, description = "User id or name"), ("api_key_id" = String, Path, description = "Key id"),
         ("X-Keyplane-Tenant" = Option<String>, Header, description = "Tenant slug or id; required with a platform credential")),
     responses(
@@ -375,7 +375,7 @@ pub async fn get_user(
 }
 
 /// Delete one of a user's keys (tenant admin).
-#[utoipa::path(delete, path = "/api/v1/users/{user_id}/auth/keys/{api_key_id}", tag = "user keys",
+#[utoipa::path(delete, path = "/api/v1/users/{user_id}/auth/keys/{api_key_id}", operation_id = "delete_user_api_key", tag = "user keys",
     params(("user_id" = String, Path, description = "User id or name"), ("api_key_id" = String, Path, description = "Key id"),
         ("X-Keyplane-Tenant" = Option<String>, Header, description = "Tenant slug or id; required with a platform credential")),
     responses(

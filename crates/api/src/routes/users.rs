@@ -27,8 +27,8 @@ pub fn api() -> Api {
     Api {
         doc: UsersApi::openapi(),
         routes: vec![
-            Route::native("/api/v1/users", |r| r.get(list).post(create)),
-            Route::native("/api/v1/users/{user_name}", |r| r.get(get).patch(update).delete(delete)),
+            Route::new("/api/v1/users", |r| r.get(list).post(create)),
+            Route::new("/api/v1/users/{user_name}", |r| r.get(get).patch(update).delete(delete)),
         ],
     }
 }
@@ -255,7 +255,7 @@ fn required<T>(field: &'static str, value: Option<Option<T>>) -> Result<Option<T
 }
 
 /// Create a user in the caller's tenant.
-#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUserRequest,
+#[utoipa::path(post, path = "/api/v1/users", operation_id = "create_user", tag = "users", request_body = CreateUserRequest,
     params(("X-Keyplane-Tenant" = Option<String>, Header, description = "Tenant slug or id; required with a platform credential, ignored with a tenant key")),
     responses(
         (status = 200, description = "The user was created (200, as ECE answers).", body = UserResponse),
@@ -284,7 +284,7 @@ pub async fn create(
 }
 
 /// List the users of the caller's tenant.
-#[utoipa::path(get, path = "/api/v1/users", tag = "users",
+#[utoipa::path(get, path = "/api/v1/users", operation_id = "list_users", tag = "users",
     params(PageParams, ("X-Keyplane-Tenant" = Option<String>, Header, description = "Tenant slug or id; required with a platform credential")),
     responses(
         (status = 200, description = "A page of users, ordered by name.", body = UserList),
@@ -310,7 +310,7 @@ pub async fn list(
 }
 
 /// Get a user by name (without regard to case) or id.
-#[utoipa::path(get, path = "/api/v1/users/{user_name}", tag = "users",
+#[utoipa::path(get, path = "/api/v1/users/{user_name}", operation_id = "get_user", tag = "users",
     params(("user_name" = String, Path, description = "User name or id"), ("X-Keyplane-Tenant" = Option<String>, Header, description = "Tenant slug or id; required with a platform credential")),
     responses(
         (status = 200, description = "The user.", body = UserResponse),
@@ -332,7 +332,7 @@ pub async fn get(
 /// Update a user (JSON merge patch). Disabling the user ends all their sessions and those
 /// opened with their API keys; a new password ends all their sessions except the caller's
 /// own (when the user changes it with their bearer token).
-#[utoipa::path(patch, path = "/api/v1/users/{user_name}", tag = "users", request_body(content = UpdateUserRequest, content_type = "application/merge-patch+json"),
+#[utoipa::path(patch, path = "/api/v1/users/{user_name}", operation_id = "update_user", tag = "users", request_body(content = UpdateUserRequest, content_type = "application/merge-patch+json"),
     params(("user_name" = String, Path, description = "User name or id"), ("X-Keyplane-Tenant" = Option<String>, Header, description = "Tenant slug or id; required with a platform credential")),
     responses(
         (status = 200, description = "The updated user.", body = UserResponse),
@@ -362,7 +362,7 @@ pub async fn update(
 }
 
 /// Delete a user and the API keys it owns, ending the sessions of both.
-#[utoipa::path(delete, path = "/api/v1/users/{user_name}", tag = "users",
+#[utoipa::path(delete, path = "/api/v1/users/{user_name}", operation_id = "delete_user", tag = "users",
     params(("user_name" = String, Path, description = "User name or id"), ("X-Keyplane-Tenant" = Option<String>, Header, description = "Tenant slug or id; required with a platform credential")),
     responses(
         (status = 200, description = "Deleted.", body = Empty),

@@ -17,12 +17,8 @@ pub fn api() -> Api {
     Api {
         doc: WellKnownApi::openapi(),
         routes: vec![
-            Route::own("/t/{tenant}/.well-known/jwks.json", |r| {
-                r.get(jwks).default_service(web::to(crate::routes::oauth::method_not_allowed))
-            }),
-            Route::own("/t/{tenant}/.well-known/openid-configuration", |r| {
-                r.get(discovery).default_service(web::to(crate::routes::oauth::method_not_allowed))
-            }),
+            Route::new("/t/{tenant}/.well-known/jwks.json", |r| r.get(jwks)),
+            Route::new("/t/{tenant}/.well-known/openid-configuration", |r| r.get(discovery)),
         ],
     }
 }
@@ -73,7 +69,7 @@ pub struct Discovery {
 }
 
 /// The tenant's JSON Web Key Set.
-#[utoipa::path(get, path = "/t/{tenant}/.well-known/jwks.json", tag = "oauth2",
+#[utoipa::path(get, path = "/t/{tenant}/.well-known/jwks.json", operation_id = "get_jwks", tag = "oauth2",
     params(("tenant" = String, Path, description = "Tenant slug")),
     responses((status = 200, description = "The published keys.", body = Jwks), (status = 404, description = "Unknown tenant (`invalid_request`).", body = OAuthErrorBody)))]
 pub async fn jwks(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, OAuthError> {
@@ -93,7 +89,7 @@ pub async fn jwks(state: web::Data<AppState>, path: web::Path<String>) -> Result
 }
 
 /// The tenant's OpenID Provider metadata.
-#[utoipa::path(get, path = "/t/{tenant}/.well-known/openid-configuration", tag = "oauth2",
+#[utoipa::path(get, path = "/t/{tenant}/.well-known/openid-configuration", operation_id = "get_openid_configuration", tag = "oauth2",
     params(("tenant" = String, Path, description = "Tenant slug")),
     responses((status = 200, description = "Provider metadata.", body = Discovery), (status = 404, description = "Unknown tenant (`invalid_request`).", body = OAuthErrorBody)))]
 pub async fn discovery(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, OAuthError> {

@@ -5,7 +5,7 @@
 use crate::extract::BodyError;
 use crate::failure::{from_domain_errors, Failure};
 use actix_web::http::{header, StatusCode};
-use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use std::fmt;
 use utoipa::ToSchema;
@@ -116,6 +116,9 @@ impl From<Failure> for OAuthError {
                 "invalid_request",
                 "The request body was not received in time.",
             ),
+            Failure::MethodNotAllowed => {
+                Self::new(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "The method is not allowed here.")
+            }
             Failure::Internal { correlation_id } => Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "server_error",
@@ -137,14 +140,4 @@ impl From<BodyError> for OAuthError {
             BodyError::TimedOut => Failure::BodyTimedOut.into(),
         }
     }
-}
-
-/// Answers a method the path does not support.
-pub async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
-    OAuthError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "invalid_request",
-        format!("Method {} is not allowed here.", req.method()),
-    )
-    .error_response()
 }

@@ -8,7 +8,7 @@ mod client;
 mod error;
 
 pub use client::find_tenant;
-pub use error::{method_not_allowed, OAuthError, OAuthErrorBody};
+pub use error::{OAuthError, OAuthErrorBody};
 
 use crate::audit::Origin;
 use crate::failure::Failure;
@@ -28,15 +28,9 @@ pub fn api() -> Api {
     Api {
         doc: OAuthApi::openapi(),
         routes: vec![
-            Route::own("/t/{tenant}/oauth2/token", |r| {
-                r.post(token).default_service(web::to(error::method_not_allowed))
-            }),
-            Route::own("/t/{tenant}/oauth2/introspect", |r| {
-                r.post(introspect).default_service(web::to(error::method_not_allowed))
-            }),
-            Route::own("/t/{tenant}/oauth2/revoke", |r| {
-                r.post(revoke).default_service(web::to(error::method_not_allowed))
-            }),
+            Route::new("/t/{tenant}/oauth2/token", |r| r.post(token)),
+            Route::new("/t/{tenant}/oauth2/introspect", |r| r.post(introspect)),
+            Route::new("/t/{tenant}/oauth2/revoke", |r| r.post(revoke)),
         ],
     }
 }
@@ -188,7 +182,7 @@ fn token_response(issued: Issued) -> HttpResponse {
 /// Form parameters: `grant_type` = `password` (with `username`, `password`),
 /// `client_credentials` (client authentication required: the API key), or
 /// `refresh_token` (with `refresh_token`; rotated on every use).
-#[utoipa::path(post, path = "/t/{tenant}/oauth2/token", tag = "oauth2",
+#[utoipa::path(post, path = "/t/{tenant}/oauth2/token", operation_id = "oauth2_token", tag = "oauth2",
     params(("tenant" = String, Path, description = "Tenant slug")),
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
@@ -265,7 +259,7 @@ pub async fn token(
 }
 
 /// Introspect a token (RFC 7662). The caller authenticates with an API key of the tenant.
-#[utoipa::path(post, path = "/t/{tenant}/oauth2/introspect", tag = "oauth2",
+#[utoipa::path(post, path = "/t/{tenant}/oauth2/introspect", operation_id = "oauth2_introspect", tag = "oauth2",
     params(("tenant" = String, Path, description = "Tenant slug")),
     request_body(content = TokenParam, content_type = "application/x-www-form-urlencoded"),
     responses(
@@ -320,7 +314,7 @@ pub async fn introspect(
 
 /// Revoke a token (RFC 7009): the session behind it ends. Answers 200 for unknown or
 /// invalid tokens too, as the RFC requires.
-#[utoipa::path(post, path = "/t/{tenant}/oauth2/revoke", tag = "oauth2",
+#[utoipa::path(post, path = "/t/{tenant}/oauth2/revoke", operation_id = "oauth2_revoke", tag = "oauth2",
     params(("tenant" = String, Path, description = "Tenant slug")),
     request_body(content = TokenParam, content_type = "application/x-www-form-urlencoded"),
     responses(

@@ -94,6 +94,7 @@ impl From<Failure> for InvestSuiteError {
             Failure::BodyTimedOut => {
                 Self::detail(StatusCode::REQUEST_TIMEOUT, "The request body was not received in time.")
             }
+            Failure::MethodNotAllowed => Self::detail(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed."),
             Failure::Internal { correlation_id } => Self::detail(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &format!("A server error occurred (correlation id {correlation_id})."),
@@ -103,12 +104,6 @@ impl From<Failure> for InvestSuiteError {
 }
 
 from_domain_errors!(InvestSuiteError);
-
-/// Answers a method the path does not support.
-pub async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
-    InvestSuiteError::detail(StatusCode::METHOD_NOT_ALLOWED, &format!("Method \"{}\" not allowed.", req.method()))
-        .error_response()
-}
 
 /// Reads a JSON object into `T`, with DRF's messages: 415 for another media type, a
 /// parse error, "Expected a dictionary", or `{field: ["Not a valid string."]}`.

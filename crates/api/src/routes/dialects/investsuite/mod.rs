@@ -30,10 +30,10 @@ use utoipa::{OpenApi, ToSchema};
 pub fn api() -> Api {
     let mut routes = Vec::new();
     for path in ["/t/{tenant}/investsuite/auth/login/", "/t/{tenant}/investsuite/auth/login"] {
-        routes.push(Route::own(path, |r| r.post(login).default_service(web::to(error::method_not_allowed))));
+        routes.push(Route::new(path, |r| r.post(login)));
     }
     for path in ["/t/{tenant}/investsuite/auth/refresh-token/", "/t/{tenant}/investsuite/auth/refresh-token"] {
-        routes.push(Route::own(path, |r| r.post(refresh).default_service(web::to(error::method_not_allowed))));
+        routes.push(Route::new(path, |r| r.post(refresh)));
     }
     Api { doc: InvestSuiteApi::openapi(), routes }
 }
@@ -114,7 +114,7 @@ fn not_blank(value: Option<String>, field: &str) -> Result<Option<String>, Inves
 }
 
 /// Sign in and get an access and a refresh token.
-#[utoipa::path(post, path = "/t/{tenant}/investsuite/auth/login/", tag = "investsuite", request_body = InvestSuiteLogin,
+#[utoipa::path(post, path = "/t/{tenant}/investsuite/auth/login/", operation_id = "investsuite_login", tag = "investsuite", request_body = InvestSuiteLogin,
     params(("tenant" = String, Path, description = "Tenant slug")),
     responses(
         (status = 200, description = "Tokens.", body = InvestSuiteTokens),
@@ -158,7 +158,7 @@ pub async fn login(
 
 /// Silently prolong the session: the same response as `/auth/login/`, with a rotated
 /// refresh token.
-#[utoipa::path(post, path = "/t/{tenant}/investsuite/auth/refresh-token/", tag = "investsuite", request_body = InvestSuiteRefresh,
+#[utoipa::path(post, path = "/t/{tenant}/investsuite/auth/refresh-token/", operation_id = "investsuite_refresh_token", tag = "investsuite", request_body = InvestSuiteRefresh,
     params(("tenant" = String, Path, description = "Tenant slug")),
     responses(
         (status = 200, description = "Tokens.", body = InvestSuiteTokens),

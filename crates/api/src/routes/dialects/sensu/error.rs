@@ -83,6 +83,7 @@ impl From<Failure> for SensuError {
             Failure::BodyTimedOut => {
                 Self::new(StatusCode::REQUEST_TIMEOUT, 1, "the request body was not received in time")
             }
+            Failure::MethodNotAllowed => Self::new(StatusCode::METHOD_NOT_ALLOWED, 1, "method not allowed"),
             Failure::Internal { correlation_id } => Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 0,

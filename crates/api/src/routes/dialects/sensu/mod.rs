@@ -14,7 +14,7 @@ use crate::extract::read_body;
 use crate::routes::{Api, Route};
 use crate::state::AppState;
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, HttpRequest, HttpResponse};
 use keyplane_domain::services::tokens::{Credentials, Issued, Realm, Renewal, SignInRequest, SignOut};
 use keyplane_domain::tenant::Tenant;
 use serde::{Deserialize, Serialize};
@@ -25,18 +25,12 @@ pub fn api() -> Api {
     Api {
         doc: SensuApi::openapi(),
         routes: vec![
-            Route::own("/t/{tenant}/sensu/auth", |r| r.get(login).default_service(web::to(method_not_allowed))),
-            Route::own("/t/{tenant}/sensu/auth/test", |r| r.get(test).default_service(web::to(method_not_allowed))),
-            Route::own("/t/{tenant}/sensu/auth/token", |r| r.post(token).default_service(web::to(method_not_allowed))),
-            Route::own("/t/{tenant}/sensu/auth/logout", |r| {
-                r.post(logout).default_service(web::to(method_not_allowed))
-            }),
+            Route::new("/t/{tenant}/sensu/auth", |r| r.get(login)),
+            Route::new("/t/{tenant}/sensu/auth/test", |r| r.get(test)),
+            Route::new("/t/{tenant}/sensu/auth/token", |r| r.post(token)),
+            Route::new("/t/{tenant}/sensu/auth/logout", |r| r.post(logout)),
         ],
     }
-}
-
-async fn method_not_allowed() -> HttpResponse {
-    SensuError::new(StatusCode::METHOD_NOT_ALLOWED, 1, "method not allowed").error_response()
 }
 
 /// The Sensu routes' part of the OpenAPI document.
@@ -105,7 +99,7 @@ async fn refresh_body(req: &HttpRequest, payload: web::Payload) -> Result<String
 }
 
 /// Generate an access token and a refresh token with Basic credentials.
-#[utoipa::path(get, path = "/t/{tenant}/sensu/auth", tag = "sensu",
+#[utoipa::path(get, path = "/t/{tenant}/sensu/auth", operation_id = "sensu_login", tag = "sensu",
     params(("tenant" = String, Path, description = "Tenant slug")),
     responses(
         (status = 200, description = "Valid credentials.", body = SensuTokens),
@@ -128,7 +122,7 @@ pub async fn login(
 }
 
 /// Test Basic credentials: 200 with an empty body when valid, 401 otherwise.
-#[utoipa::path(get, path = "/t/{tenant}/sensu/auth/test", tag = "sensu",
+#[utoipa::path(get, path = "/t/{tenant}/sensu/auth/test", operation_id = "sensu_test_credentials", tag = "sensu",
     params(("tenant" = String, Path, description = "Tenant slug")),
     responses(
         (status = 200, description = "Valid credentials (empty body)."),
@@ -149,7 +143,7 @@ pub async fn test(
 /// Exchange the refresh token for new tokens. The bearer access token may have expired
 /// but must be correctly signed and belong to the refresh token's session; the refresh
 /// token is rotated, and presenting a rotated one again ends the session.
-#[utoipa::path(post, path = "/t/{tenant}/sensu/auth/token", tag = "sensu", request_body = SensuRefresh,
+#[utoipa::path(post, path = "/t/{tenant}/sensu/auth/token", operation_id = "sensu_refresh_token", tag = "sensu", request_body = SensuRefresh,
     params(("tenant" = String, Path, description = "Tenant slug")),
     responses(
         (status = 200, description = "New tokens.", body = SensuTokens),
@@ -177,7 +171,7 @@ pub async fn token(
 }
 
 /// Sign out: the session of the bearer token (and of the refresh token in the body) ends.
-#[utoipa::path(post, path = "/t/{tenant}/sensu/auth/logout", tag = "sensu", request_body = SensuRefresh,
+#[utoipa::path(post, path = "/t/{tenant}/sensu/auth/logout", operation_id = "sensu_logout", tag = "sensu", request_body = SensuRefresh,
     params(("tenant" = String, Path, description = "Tenant slug")),
     responses(
         (status = 200, description = "Signed out."),

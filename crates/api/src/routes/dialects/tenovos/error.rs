@@ -104,6 +104,7 @@ impl From<Failure> for TenovosError {
             Failure::BodyTimedOut => {
                 Self::new(StatusCode::REQUEST_TIMEOUT, "The request body was not received in time")
             }
+            Failure::MethodNotAllowed => Self::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"),
             Failure::Internal { correlation_id } => Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("Internal error (correlation id {correlation_id})"),

@@ -13,7 +13,7 @@ use crate::failure::Failure;
 use crate::routes::{Api, Route};
 use crate::state::AppState;
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpMessage, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 pub use error::{TenovosError, TenovosErrorBody};
 use keyplane_domain::password::Password;
 use keyplane_domain::services::tokens::{Credentials, Issued, Realm, Renewal, SignInRequest, SignOut};
@@ -26,14 +26,8 @@ use utoipa::{OpenApi, ToSchema};
 pub fn api() -> Api {
     Api {
         doc: TenovosApi::openapi(),
-        routes: vec![Route::own("/t/{tenant}/tenovos/auth/token", |r| {
-            r.post(token).delete(sign_out).default_service(web::to(method_not_allowed))
-        })],
+        routes: vec![Route::new("/t/{tenant}/tenovos/auth/token", |r| r.post(token).delete(sign_out))],
     }
-}
-
-async fn method_not_allowed() -> HttpResponse {
-    TenovosError::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed").error_response()
 }
 
 /// The Tenovos routes' part of the OpenAPI document.
@@ -180,7 +174,7 @@ fn respond(state: &AppState, tenant: &Tenant, client_id: String, issued: Issued)
 /// Authorize a session: sign in with `{username, password}` (or the same as HTTP Basic
 /// credentials, Tenovos' BasicAuth scheme, with an empty body), or refresh with the
 /// previous response's `{session: {accessToken, refreshToken}}`.
-#[utoipa::path(post, path = "/t/{tenant}/tenovos/auth/token", tag = "tenovos", request_body = TenovosRequest,
+#[utoipa::path(post, path = "/t/{tenant}/tenovos/auth/token", operation_id = "tenovos_token", tag = "tenovos", request_body = TenovosRequest,
     params(("tenant" = String, Path, description = "Tenant slug"), ("X-API-Key" = String, Header, description = "An API key of the tenant")),
     responses(
         (status = 200, description = "The session.", body = TenovosResponse),
@@ -230,7 +224,7 @@ pub async fn token(
 }
 
 /// Sign out: the session of `{session: {accessToken | refreshToken}}` ends.
-#[utoipa::path(delete, path = "/t/{tenant}/tenovos/auth/token", tag = "tenovos", request_body = TenovosRequest,
+#[utoipa::path(delete, path = "/t/{tenant}/tenovos/auth/token", operation_id = "tenovos_logout", tag = "tenovos", request_body = TenovosRequest,
     params(("tenant" = String, Path, description = "Tenant slug"), ("X-API-Key" = String, Header, description = "An API key of the tenant")),
     responses(
         (status = 200, description = "Signed out: `{\"status\":\"success\",\"message\":\"Signed out\"}`."),
