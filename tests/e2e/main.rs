@@ -17,6 +17,7 @@ mod openapi;
 mod pipeline;
 mod ratelimit;
 mod retention;
+mod schemathesis;
 mod sessions;
 mod signing;
 mod slow_clients;

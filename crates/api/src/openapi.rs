@@ -125,7 +125,89 @@ pub fn document() -> utoipa::openapi::OpenApi {
     }
     doc.info.description = Some(description);
     document_rate_limits(&mut doc);
+    document_common_errors(&mut doc);
     doc
+}
+
+/// The error schema of the surface `path` belongs to.
+fn error_schema(path: &str) -> &'static str {
+    match Surface::of(path) {
+        Surface::Native => "ErrorBody",
+        Surface::OAuth => "OAuthErrorBody",
+        Surface::Sensu => "SensuError",
+        Surface::Tenovos => "TenovosError",
+        Surface::InvestSuite => "InvestSuiteError",
+    }
+}
+
+/// Adds the answers every operation of a kind can give, so that no status the server
+/// sends is undocumented: an operation with a body can get 400 (unreadable), 413 (too
+/// large), 415 (not its media type) and 408 (body too slow); a secured native operation
+/// 401 (no or bad credential) and 403 (a credential without the role, or of the wrong
+/// kind). Native error answers get an example with the code that status carries, so
+/// Swagger UI does not show `root.invalid_data` for a 404.
+fn document_common_errors(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::RefOr;
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let schema = error_schema(path);
+        let native = Surface::of(path) == Surface::Native;
+        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+        for operation in operations.into_iter().flatten() {
+            let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+            let mut common: Vec<(&str, &str)> = Vec::new();
+            let query = operation.parameters.as_ref().is_some_and(|params| {
+                params.iter().any(
+                    |p| matches!(p, RefOr::T(p) if matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query)),
+                )
+            });
+            if query && operation.request_body.is_none() {
+                common.push(("400", "A query parameter is malformed or out of range (with `fields`)."));
+            }
+            if operation.request_body.is_some() {
+                common.extend([
+                    ("400", "The body is malformed or a field is invalid."),
+                    ("408", "The body did not arrive within the body-read timeout."),
+                    ("413", "The body is larger than the limit."),
+                    ("415", "The body is not of the documented media type."),
+                ]);
+            }
+            if native && secured {
+                common.extend([
+                    ("401", "No credential, or a wrong, expired or revoked one."),
+                    ("403", "The credential lacks the role this operation needs, or is of another kind."),
+                ]);
+            }
+            for (status, description) in common {
+                operation.responses.responses.entry(status.to_owned()).or_insert_with(|| {
+                    ResponseBuilder::new()
+                        .description(description)
+                        .content(
+                            "application/json",
+                            ContentBuilder::new().schema(Some(Ref::from_schema_name(schema))).build(),
+                        )
+                        .build()
+                        .into()
+                });
+            }
+            if !native {
+                continue;
+            }
+            for (status, response) in operation.responses.responses.iter_mut() {
+                let (RefOr::T(response), Ok(status)) = (response, status.parse::<u16>()) else { continue };
+                if status < 400 {
+                    continue;
+                }
+                let Some(RefOr::T(content)) = response.content.get_mut("application/json") else { continue };
+                // The code the description names for this status, else the status's first.
+                let codes = || ErrorCode::ALL.iter().filter(|c| c.status().as_u16() == status);
+                let named = codes().find(|c| response.description.contains(&format!("`{}`", c.as_str())));
+                let Some(code) = named.or_else(|| codes().next()) else { continue };
+                let code = code.as_str();
+                content.example =
+                    Some(serde_json::json!({"errors": [{"code": code, "message": response.description}]}));
+            }
+        }
+    }
 }
 
 /// Adds the 429 answer, in the surface's own schema and with `Retry-After`, to every
@@ -134,13 +216,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
 /// (a password check each time); so are the credential endpoints whatever they accept.
 fn document_rate_limits(doc: &mut utoipa::openapi::OpenApi) {
     for (path, item) in doc.paths.paths.iter_mut() {
-        let schema = match Surface::of(path) {
-            Surface::Native => "ErrorBody",
-            Surface::OAuth => "OAuthErrorBody",
-            Surface::Sensu => "SensuError",
-            Surface::Tenovos => "TenovosError",
-            Surface::InvestSuite => "InvestSuiteError",
-        };
+        let schema = error_schema(path);
         let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
         for operation in operations.into_iter().flatten() {
             let security = serde_json::to_value(&operation.security).unwrap_or_default();

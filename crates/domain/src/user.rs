@@ -60,7 +60,7 @@ impl Email {
     /// [`Invalid`] for `email`.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let bad = || Invalid::new("email", "must be an e-mail address");
-        if raw.len() > 254 || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if raw.chars().count() > 254 || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(bad());
         }
         let (local, domain) = raw.split_once('@').ok_or_else(bad)?;

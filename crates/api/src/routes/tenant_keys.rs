@@ -44,9 +44,11 @@ pub struct TenantKeysApi;
 pub struct CreateKeyRequest {
     /// What the key is for (at most 512 characters).
     #[serde(default)]
-    #[schema(example = "checkout service")]
+    #[schema(example = "checkout service", max_length = 512, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub description: String,
-    /// Roles the key grants; default `["tenant_admin"]`. Platform roles are refused.
+    /// Roles the key grants (at most 32, each 1 to 64 of a-z, 0-9, `_-.:`); default
+    /// `["tenant_admin"]`. Platform roles are refused.
+    #[schema(value_type = Option<Vec<crate::routes::users::RoleName>>, max_items = 32)]
     pub roles: Option<Vec<String>>,
     /// When the key stops working (RFC 3339, in the future); default never.
     pub expires_at: Option<DateTime<Utc>>,

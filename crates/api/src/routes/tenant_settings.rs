@@ -46,7 +46,7 @@ pub struct TenantSettingsApi;
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
     /// `native`: users and passwords stored by Keyplane.
-    #[schema(example = "native")]
+    #[schema(example = "native", pattern = "^native$")]
     pub kind: String,
 }
 
@@ -68,12 +68,16 @@ pub struct PolicyBody {
 #[serde(deny_unknown_fields)]
 pub struct PolicyUpdate {
     /// Access token lifetime, 60 to 86400.
+    #[schema(minimum = 60, maximum = 86400)]
     pub access_token_lifetime_seconds: Option<i64>,
     /// Absolute session lifetime, 3600 to 31536000.
+    #[schema(minimum = 3600, maximum = 31536000)]
     pub session_lifetime_seconds: Option<i64>,
     /// Reuse grace, 0 to 60.
+    #[schema(minimum = 0, maximum = 60)]
     pub refresh_token_reuse_grace_seconds: Option<i64>,
     /// `EdDSA` or `ES256`.
+    #[schema(pattern = "^(EdDSA|ES256)$")]
     pub signing_algorithm: Option<String>,
 }
 
@@ -108,7 +112,8 @@ pub struct SigningKeyList {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateRequest {
-    /// Algorithm of the new key; default the policy's `signing_algorithm`.
+    /// Algorithm of the new key, `EdDSA` or `ES256`; default the policy's `signing_algorithm`.
+    #[schema(pattern = "^(EdDSA|ES256)$")]
     pub algorithm: Option<String>,
 }
 
@@ -296,7 +301,8 @@ pub async fn rotate(
     Origin(origin): Origin,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = caller.tenant;
-    let options: RotateRequest = if body.iter().all(u8::is_ascii_whitespace) {
+    // No body, or JSON `null`, means no options.
+    let options: RotateRequest = if body.iter().all(u8::is_ascii_whitespace) || body.trim_ascii() == b"null" {
         RotateRequest::default()
     } else {
         crate::extract::check_json_content_type(&req)?;

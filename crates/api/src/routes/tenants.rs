@@ -42,10 +42,15 @@ pub struct TenantsApi;
 #[serde(deny_unknown_fields)]
 pub struct CreateTenantRequest {
     /// DNS label (lowercase letters, digits, '-'; 1 to 63 characters), unique.
-    #[schema(example = "acme")]
+    #[schema(example = "acme", min_length = 1, max_length = 63, pattern = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")]
     pub slug: String,
-    /// Display name.
+    /// Display name: 1 to 200 characters, not blank, no control characters.
     #[schema(example = "Acme Corp")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
 }
 
@@ -53,7 +58,12 @@ pub struct CreateTenantRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTenantRequest {
-    /// New display name.
+    /// New display name: 1 to 200 characters, not blank, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: Option<String>,
 }
 

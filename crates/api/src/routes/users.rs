@@ -37,9 +37,15 @@ pub fn api() -> Api {
 #[derive(OpenApi)]
 #[openapi(
     paths(create, list, get, update, delete),
-    components(schemas(CreateUserRequest, UpdateUserRequest, UserResponse, UserList))
+    components(schemas(RoleName, CreateUserRequest, UpdateUserRequest, UserResponse, UserList))
 )]
 pub struct UsersApi;
+
+/// A role name: 1 to 64 of a-z, 0-9, `_`, `-`, `.` and `:` (the document's schema only;
+/// requests carry plain strings).
+#[derive(ToSchema)]
+#[schema(pattern = "^[a-z0-9_.:-]{1,64}$")]
+pub struct RoleName(#[allow(dead_code)] String);
 
 /// A user to create. `Debug` hides the password.
 #[derive(Deserialize, ToSchema)]
@@ -47,21 +53,28 @@ pub struct UsersApi;
 pub struct CreateUserRequest {
     /// Sign-in name: 1 to 128 letters, digits, '.', '_', '-', '@', '+'; unique in the
     /// tenant without regard to case.
-    #[schema(example = "alice")]
+    #[schema(example = "alice", min_length = 1, max_length = 128, pattern = r"^[\p{L}\p{N}._@+-]+$")]
     pub user_name: String,
     /// 8 to 1024 characters; stored as an Argon2id hash, never returned.
-    #[schema(example = "correct horse battery staple", format = Password)]
+    #[schema(example = "correct horse battery staple", format = Password, min_length = 8, max_length = 1024)]
     pub password: String,
     /// Contact address.
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f@]+@[^\s\x00-\x1f\x7f-\x9f@.]([^\s\x00-\x1f\x7f-\x9f@]*[^\s\x00-\x1f\x7f-\x9f@.])?$"
+    )]
     pub email: Option<String>,
-    /// Display name.
+    /// Display name (at most 256 characters, no control characters).
+    #[schema(max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub full_name: Option<String>,
     /// Roles (`tenant_admin`, `tenant_viewer` or custom); default none.
     #[serde(default)]
+    #[schema(value_type = Vec<RoleName>, max_items = 32)]
     pub roles: Vec<String>,
     /// Whether the user may sign in; default true.
     pub enabled: Option<bool>,
     /// Free-form JSON object (at most 16 KiB); default `{}`.
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
 }
 
@@ -78,27 +91,27 @@ impl std::fmt::Debug for CreateUserRequest {
 pub struct UpdateUserRequest {
     /// New sign-in name.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, min_length = 1, max_length = 128, pattern = r"^[\p{L}\p{N}._@+-]+$")]
     pub user_name: Option<Option<String>>,
     /// New password.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, format = Password)]
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 1024)]
     pub password: Option<Option<String>>,
     /// New address, or `null` to clear.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(max_length = 254, pattern = r"^[^\s\x00-\x1f\x7f-\x9f@]+@[^\s\x00-\x1f\x7f-\x9f@.]([^\s\x00-\x1f\x7f-\x9f@]*[^\s\x00-\x1f\x7f-\x9f@.])?$", value_type = Option<String>)]
     pub email: Option<Option<String>>,
     /// New display name, or `null` to clear.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub full_name: Option<Option<String>>,
     /// Replacement roles.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Vec<RoleName>, max_items = 32)]
     pub roles: Option<Option<Vec<String>>>,
     /// Enable or disable sign-in.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<bool>)]
+    #[schema(value_type = bool)]
     pub enabled: Option<Option<bool>>,
     /// Merge patch for the metadata object; `null` clears it.
     #[serde(default, deserialize_with = "double_option")]

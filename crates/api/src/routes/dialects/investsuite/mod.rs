@@ -50,15 +50,17 @@ pub struct InvestSuiteApi;
 #[derive(Default, Deserialize, ToSchema)]
 pub struct InvestSuiteLogin {
     /// The API key's public id (`access_key_id` of the key creation response).
+    #[schema(min_length = 1)]
     pub access_key_id: Option<String>,
     /// The API key's secret (`password` is accepted in its place, as the seed's curl
     /// example sends it).
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 1)]
     pub secret_access_key: Option<String>,
     /// A user name, with `password`.
+    #[schema(min_length = 1)]
     pub username: Option<String>,
     /// The user's password, or the key's secret with `access_key_id`.
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 1)]
     pub password: Option<String>,
 }
 
@@ -74,7 +76,9 @@ impl std::fmt::Debug for InvestSuiteLogin {
 /// A refresh.
 #[derive(Default, Deserialize, ToSchema)]
 pub struct InvestSuiteRefresh {
-    /// The current refresh token.
+    /// The current refresh token (required; DRF answers its absence with
+    /// `{"refresh_token": ["This field is required."]}`).
+    #[schema(value_type = String, required = true, min_length = 1)]
     pub refresh_token: Option<String>,
 }
 
