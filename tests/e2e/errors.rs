@@ -192,6 +192,30 @@ async fn every_path_answers_other_methods_with_405_and_allow(app: &TestApp) {
     }
     let page = app.request(Method::GET, "/").send().await.unwrap();
     assert!(page.text().await.unwrap().contains("swagger-ui"), "the redirect leads to the page");
+    let resp = app.request(Method::POST, "/swagger-ui").send().await.unwrap();
+    assert_eq!((resp.status().as_u16(), resp.headers()["allow"].to_str().unwrap()), (405, "GET"));
+    let resp = app.request(Method::PUT, "/t/acme/investsuite/auth/login/").send().await.unwrap();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body, json!({"detail": "Method \"PUT\" not allowed."}), "Django REST framework's words");
+}
+
+/// The log check itself: a secret the test used, once logged, is found (the check that
+/// runs when every test's server stops could otherwise pass by seeing nothing).
+#[tokio::test]
+async fn a_logged_secret_is_caught() {
+    let app = TestApp::spawn(crate::Backend::Sqlite).await.expect("SQLite is always available");
+    app.secret("planted-secret-0123456789");
+    assert!(app.no_secret_logged().is_ok());
+    let key = app.tenant_with_admin_key("acme").await;
+    tracing::info!(note = "a line as the server would write it", "sign-in with planted-secret-0123456789");
+    let leak = app.no_secret_logged().expect_err("the planted secret is in the log");
+    assert!(leak.contains("sign-in with"), "{leak}");
+    // Key secrets remembered by the helpers are checked too.
+    let (_, secret) = crate::split_key(&key);
+    tracing::info!("x-api-key suffix {secret}");
+    app.secrets.lock().unwrap().retain(|s| s != "planted-secret-0123456789");
+    assert!(app.no_secret_logged().is_err(), "the secret half of a key is caught");
+    app.secrets.lock().unwrap().clear();
 }
 
 async fn nothing_yields_a_500(app: &TestApp) {

@@ -64,7 +64,7 @@ pub struct TestApp {
     /// Where this server's log began in [`log`] (all servers of the run share it).
     log_from: usize,
     /// Passwords, key secrets and tokens this test used: none may be in the log.
-    secrets: Mutex<Vec<String>>,
+    pub(crate) secrets: Mutex<Vec<String>>,
 }
 
 /// Every line every server of this run logged, at `debug`: the servers run in this
@@ -101,7 +101,9 @@ const SECRET_FIELDS: &[&str] =
 impl Drop for TestApp {
     fn drop(&mut self) {
         if !std::thread::panicking() {
-            self.assert_no_secret_logged();
+            if let Err(leak) = self.no_secret_logged() {
+                panic!("{leak}");
+            }
         }
         let _ = std::fs::remove_dir_all(&self.data_dir);
         if let Some(name) = self.pg_database.take() {
@@ -257,9 +259,9 @@ impl TestApp {
         }
     }
 
-    /// Fails when anything this server logged holds one of the test's secrets (or the
-    /// secret half of an API key).
-    fn assert_no_secret_logged(&self) {
+    /// An error naming the log line when anything logged since this server started holds
+    /// one of the test's secrets (or the secret half of an API key).
+    pub fn no_secret_logged(&self) -> Result<(), String> {
         let log = log().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let logged = String::from_utf8_lossy(&log[self.log_from.min(log.len())..]).into_owned();
         drop(log);
@@ -268,9 +270,10 @@ impl TestApp {
         for secret in secrets.iter().map(String::as_str).chain(halves) {
             if let Some(at) = logged.find(secret) {
                 let line = logged[..at].rsplit('\n').next().unwrap_or("");
-                panic!("a secret used by this test is in the server's log, after: {line:?}");
+                return Err(format!("a secret used by this test is in the server's log, after: {line:?}"));
             }
         }
+        Ok(())
     }
 
     /// Where the server keeps its files (the master key among them).

@@ -3,7 +3,7 @@
 SQLite, with every check: once as the platform admin (Basic) and once as a tenant's admin
 key (a tenant, a key and a user are set up first). Exits non-zero on any failure.
 
-    python3 tests/schemathesis/run.py [--binary target/debug/keyplane] [--max-examples N]
+    python3 tests/schemathesis/run.py [--binary target/debug/keyplane] [--as admin,tenant] [-- st options]
 
 Installed by `.ci/run` from PyPI (`pip install schemathesis`). Where a check is a false
 positive for an operation it is narrowed in `schemathesis.toml` beside this script, with
@@ -27,7 +27,6 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", default=os.path.join(ROOT, "target/debug/keyplane"))
-    parser.add_argument("--max-examples", default="20")
     parser.add_argument("--as", dest="who", default="admin,tenant", help="admin, tenant or both")
     parser.add_argument("extra", nargs="*", help="more arguments for `st run`")
     args = parser.parse_args()

@@ -193,7 +193,11 @@ impl Application {
                 .configure(routes::configure)
                 .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", document.clone()))
                 // Where a person typing the address lands: the Swagger UI.
-                .service(web::resource(["/", "/swagger-ui"]).get(to_swagger_ui))
+                .service(web::resource(["/", "/swagger-ui"]).get(to_swagger_ui).default_service(web::to(|| async {
+                    let mut response = ApiError::from(crate::failure::Failure::MethodNotAllowed).error_response();
+                    response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET"));
+                    response
+                })))
                 .default_service(web::to(routes::not_found))
         })
         .listen(listener)?;

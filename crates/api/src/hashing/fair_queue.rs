@@ -21,6 +21,8 @@ struct Lanes<T> {
     /// Lanes with waiting items, in serving order.
     waiting: VecDeque<(Scope, VecDeque<T>)>,
     queued: usize,
+    /// Pushes waiting for a place, per lane (see [`FairQueue::push_within`]).
+    blocked: std::collections::HashMap<Scope, usize>,
 }
 
 impl<T> FairQueue<T> {
@@ -29,7 +31,7 @@ impl<T> FairQueue<T> {
     /// tenant is never refused because others fill the queue.
     pub fn new(lane_capacity: usize, capacity: usize) -> Self {
         Self {
-            state: Mutex::new(Lanes { waiting: VecDeque::new(), queued: 0 }),
+            state: Mutex::new(Lanes { waiting: VecDeque::new(), queued: 0, blocked: std::collections::HashMap::new() }),
             ready: Condvar::new(),
             space: Notify::new(),
             lane_capacity: lane_capacity.max(1),
@@ -83,9 +85,20 @@ impl<T> FairQueue<T> {
     /// its share: a waiting client costs nothing, where one refused at once comes back at
     /// once and spends the CPU the hashes need.
     ///
+    /// At most `lane_capacity` pushes wait per lane; more are refused at once, so that
+    /// waiters (each woken when a place frees) stay few whatever the flood.
+    ///
     /// # Errors
-    /// The item itself, when no place freed up in time.
-    pub async fn push_within(&self, lane: Scope, mut item: T, deadline: tokio::time::Instant) -> Result<(), T> {
+    /// The item itself, when no place freed up in time or too many wait already.
+    pub async fn push_within(&self, lane: Scope, item: T, deadline: tokio::time::Instant) -> Result<(), T> {
+        let mut item = match self.push(lane, item) {
+            Ok(()) => return Ok(()),
+            Err(refused) => refused,
+        };
+        if !self.start_waiting(lane) {
+            return Err(item);
+        }
+        let _waiting = Waiting { queue: self, lane };
         loop {
             // Registered before trying, so a place freed in between is not missed.
             let freed = self.space.notified();
@@ -101,9 +114,38 @@ impl<T> FairQueue<T> {
         }
     }
 
+    fn start_waiting(&self, lane: Scope) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let blocked = state.blocked.entry(lane).or_default();
+        if *blocked >= self.lane_capacity {
+            return false;
+        }
+        *blocked += 1;
+        true
+    }
+
     /// Items waiting in all lanes.
     pub fn queued(&self) -> usize {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).queued
+    }
+}
+
+/// A push waiting for a place; counted until it ends, however it ends (a client that
+/// goes away drops it).
+struct Waiting<'q, T> {
+    queue: &'q FairQueue<T>,
+    lane: Scope,
+}
+
+impl<T> Drop for Waiting<'_, T> {
+    fn drop(&mut self) {
+        let mut state = self.queue.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(blocked) = state.blocked.get_mut(&self.lane) {
+            *blocked -= 1;
+            if *blocked == 0 {
+                state.blocked.remove(&self.lane);
+            }
+        }
     }
 }
 
@@ -149,5 +191,25 @@ mod tests {
         assert_eq!(q.push_within(lane, 2, later).await, Ok(()), "the place freed by the worker is taken");
         assert_eq!(worker.join().unwrap(), 0);
         assert_eq!(q.pop(), 2);
+    }
+
+    #[tokio::test]
+    async fn only_a_lanes_share_of_pushes_may_wait() {
+        use std::sync::Arc;
+        use std::time::Duration;
+        let (a, b) = (Scope::Tenant(TenantId::generate()), Scope::Tenant(TenantId::generate()));
+        let q = Arc::new(FairQueue::new(1, 8));
+        q.push(a, 0).unwrap();
+        let later = tokio::time::Instant::now() + Duration::from_secs(5);
+        let waiting = {
+            let q = q.clone();
+            tokio::spawn(async move { q.push_within(a, 1, later).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(q.push_within(a, 2, later).await, Err(2), "a's one waiting place is taken: refused at once");
+        assert_eq!(q.push_within(b, 3, later).await, Ok(()), "another lane is not affected");
+        assert_eq!(q.pop(), 0);
+        assert_eq!(waiting.await.unwrap(), Ok(()), "the waiter gets the freed place");
+        assert!(q.state.lock().unwrap().blocked.is_empty(), "waiters are uncounted when they end");
     }
 }

@@ -36,7 +36,8 @@ pub struct HashingSettings {
     /// so that no request waits more than about 100 ms (from the measured hash time).
     pub queue: usize,
     /// How long a hash may wait for a place in its tenant's full lane before it is
-    /// refused, in milliseconds; 0 refuses at once.
+    /// refused, in milliseconds (at most 60000); 0 refuses at once. As many hashes as the
+    /// lane holds may wait; more are refused at once.
     pub max_wait_ms: u64,
 }
 
@@ -105,7 +106,8 @@ impl Argon2Hasher {
                 })
                 .map_err(|e| format!("starting a hashing thread: {e}"))?;
         }
-        let max_wait = std::time::Duration::from_millis(settings.max_wait_ms);
+        // Bounded, so that a deadline never overflows (and a wait never outlasts a client).
+        let max_wait = std::time::Duration::from_millis(settings.max_wait_ms.min(60_000));
         Ok(Self { jobs, threads, queue, max_wait, hash_time, dummy })
     }
 

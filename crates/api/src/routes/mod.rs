@@ -123,7 +123,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Answers a known path called with a method it does not support (RFC 9110 §15.5.6:
 /// with the methods it does support), in the path's surface's error shape.
 fn method_not_allowed(req: &HttpRequest, allow: HeaderValue) -> HttpResponse {
-    let mut response = Surface::of(req.path()).respond(Failure::MethodNotAllowed);
+    let mut response = match Surface::of(req.path()) {
+        // Django REST framework's own words, which InvestSuite clients see.
+        Surface::InvestSuite => dialects::investsuite::InvestSuiteError::detail(
+            actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+            &format!("Method \"{}\" not allowed.", req.method()),
+        )
+        .error_response(),
+        surface => surface.respond(Failure::MethodNotAllowed),
+    };
     response.headers_mut().insert(header::ALLOW, allow);
     response
 }

@@ -29,7 +29,7 @@ pub struct InvestSuiteError {
 }
 
 impl InvestSuiteError {
-    fn detail(status: StatusCode, message: &str) -> Self {
+    pub(crate) fn detail(status: StatusCode, message: &str) -> Self {
         Self { status, body: json!({ "detail": message }), retry_after: None }
     }
 
