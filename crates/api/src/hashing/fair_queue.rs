@@ -7,6 +7,11 @@ use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex};
 use tokio::sync::Notify;
 
+/// Pushes that may wait for a place in one lane. Enough that a flood's connections wait
+/// rather than spin on instant refusals (which take the CPU the hashes need), few enough
+/// that waking them all when a place frees stays cheap (a lock and a scan each).
+pub const WAITERS_PER_LANE: usize = 256;
+
 /// A bounded multi-lane queue: lanes are served round-robin.
 pub struct FairQueue<T> {
     state: Mutex<Lanes<T>>,
@@ -85,8 +90,8 @@ impl<T> FairQueue<T> {
     /// its share: a waiting client costs nothing, where one refused at once comes back at
     /// once and spends the CPU the hashes need.
     ///
-    /// At most `lane_capacity` pushes wait per lane; more are refused at once, so that
-    /// waiters (each woken when a place frees) stay few whatever the flood.
+    /// At most [`WAITERS_PER_LANE`] pushes wait per lane; more are refused at once, so
+    /// that the waiters (each woken when a place frees) stay bounded whatever the flood.
     ///
     /// # Errors
     /// The item itself, when no place freed up in time or too many wait already.
@@ -117,7 +122,7 @@ impl<T> FairQueue<T> {
     fn start_waiting(&self, lane: Scope) -> bool {
         let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let blocked = state.blocked.entry(lane).or_default();
-        if *blocked >= self.lane_capacity {
+        if *blocked >= WAITERS_PER_LANE {
             return false;
         }
         *blocked += 1;
@@ -201,15 +206,28 @@ mod tests {
         let q = Arc::new(FairQueue::new(1, 8));
         q.push(a, 0).unwrap();
         let later = tokio::time::Instant::now() + Duration::from_secs(5);
-        let waiting = {
-            let q = q.clone();
-            tokio::spawn(async move { q.push_within(a, 1, later).await })
-        };
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        assert_eq!(q.push_within(a, 2, later).await, Err(2), "a's one waiting place is taken: refused at once");
+        let waiting: Vec<_> = (0..WAITERS_PER_LANE)
+            .map(|i| {
+                let q = q.clone();
+                tokio::spawn(async move { q.push_within(a, i + 1, later).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(q.push_within(a, 0, later).await, Err(0), "a's waiting places are taken: refused at once");
         assert_eq!(q.push_within(b, 3, later).await, Ok(()), "another lane is not affected");
         assert_eq!(q.pop(), 0);
-        assert_eq!(waiting.await.unwrap(), Ok(()), "the waiter gets the freed place");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut served = 0;
+        for waiter in waiting {
+            // One took the freed place; the others are still waiting: end them.
+            if waiter.is_finished() {
+                served += usize::from(waiter.await.unwrap().is_ok());
+            } else {
+                waiter.abort();
+            }
+        }
+        assert_eq!(served, 1, "exactly one waiter gets the freed place");
+        tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(q.state.lock().unwrap().blocked.is_empty(), "waiters are uncounted when they end");
     }
 }

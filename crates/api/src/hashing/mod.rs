@@ -36,8 +36,8 @@ pub struct HashingSettings {
     /// so that no request waits more than about 100 ms (from the measured hash time).
     pub queue: usize,
     /// How long a hash may wait for a place in its tenant's full lane before it is
-    /// refused, in milliseconds (at most 60000); 0 refuses at once. As many hashes as the
-    /// lane holds may wait; more are refused at once.
+    /// refused, in milliseconds (at most 60000); 0 refuses at once. At most 256 hashes
+    /// wait per lane; more are refused at once.
     pub max_wait_ms: u64,
 }
 
