@@ -6,6 +6,7 @@ mod support;
 
 mod audit;
 mod bootstrap;
+mod browser;
 mod dialects;
 mod errors;
 mod isolation;
