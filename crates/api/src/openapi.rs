@@ -23,15 +23,15 @@ use utoipa::{Modify, OpenApi};
         (name = "authentication", description = "Native (ECE) sign-in: `_login`, `_refresh`, `_logout`. The tenant comes from the application's API key."),
         (name = "sessions", description = "Sessions: list and end them."),
         (name = "user keys", description = "Users' own API keys, as ECE has them."),
-        (name = "tenants", description = "Tenant administration (platform operators)."),
-        (name = "tenant settings", description = "A tenant's authentication cluster, token policy and signing keys."),
-        (name = "oauth2", description = "Standard OAuth 2.0 endpoints per tenant (RFC 6749, 7662, 7009) and discovery (JWKS, OpenID configuration). Errors are `{error, error_description}`."),
-        (name = "tenant keys", description = "A tenant's application API keys."),
         (name = "users", description = "User administration within a tenant. With a tenant API key the tenant is the key's; a platform operator names it in the `X-Keyplane-Tenant` header (slug or id)."),
+        (name = "tenants", description = "Tenant administration (platform operators)."),
+        (name = "tenant keys", description = "A tenant's application API keys."),
+        (name = "tenant settings", description = "A tenant's authentication cluster, token policy and signing keys."),
+        (name = "audit", description = "The audit trail: sign-ins, lockouts, key creation and revocation, and every administrative change, with actor, outcome, entry point, client address and request id. Never holds a secret."),
+        (name = "oauth2", description = "Standard OAuth 2.0 endpoints per tenant (RFC 6749, 7662, 7009) and discovery (JWKS, OpenID configuration). Errors are `{error, error_description}`."),
         (name = "sensu", description = "Sensu Go's `/auth` API, per tenant under `/t/{tenant}/sensu`. Errors are `{message, code}`."),
         (name = "tenovos", description = "Tenovos' `/auth/token`, per tenant under `/t/{tenant}/tenovos`. `X-API-Key` required; errors are `{status: \"error\", message}`."),
         (name = "investsuite", description = "InvestSuite's `/auth/login/` and `/auth/refresh-token/`, per tenant under `/t/{tenant}/investsuite`. HTTPS required per `ssl_required`."),
-        (name = "audit", description = "The audit trail: sign-ins, lockouts, key creation and revocation, and every administrative change, with actor, outcome, entry point, client address and request id. Never holds a secret."),
         (name = "operations", description = "Health and readiness."),
     )
 )]
@@ -254,6 +254,20 @@ pub fn document_json() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn summaries_are_one_plain_line() {
+        let mut doc = document();
+        for op in operations(&mut doc) {
+            let summary = op.summary.clone().unwrap_or_default();
+            assert!(!summary.is_empty(), "{:?} has no summary", op.operation_id);
+            assert!(
+                !summary.contains('`') && !summary.contains('\n') && summary.len() <= 120,
+                "{:?}: a summary is one short line without backticks: {summary:?}",
+                op.operation_id
+            );
+        }
+    }
 
     #[test]
     fn every_operation_id_is_unique() {

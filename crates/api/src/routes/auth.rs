@@ -222,9 +222,10 @@ fn bearer_required() -> ApiError {
     ApiError::unauthorized("A bearer token (Authorization: Bearer <token>) or Basic credentials are required.")
 }
 
-/// Sign out: the session of the bearer token ends, its refresh token stops working and
-/// its access tokens introspect as inactive. An API key sent beside the bearer token
-/// must belong to the token's tenant.
+/// Sign out: the bearer token's session ends.
+///
+/// Its refresh token stops working and its access tokens introspect as inactive. An API
+/// key sent beside the bearer token must belong to the token's tenant.
 #[utoipa::path(post, path = "/api/v1/users/auth/_logout", operation_id = "logout", tag = "authentication",
     params(("X-API-Key" = Option<String>, Header, description = "The tenant application's API key")),
     responses(
@@ -241,8 +242,9 @@ pub async fn logout(auth: Authenticated, state: web::Data<AppState>) -> Result<H
     Ok(HttpResponse::Ok().json(Empty {}))
 }
 
-/// The sign-in methods available to the tenant named by the API key (or to platform
-/// operators without one).
+/// The sign-in methods available to the caller's tenant.
+///
+/// The tenant named by the API key (or platform operators without one).
 #[utoipa::path(get, path = "/api/v1/users/auth/methods", operation_id = "get_authentication_methods", tag = "authentication",
     params(("X-API-Key" = Option<String>, Header, description = "The tenant application's API key")),
     responses(

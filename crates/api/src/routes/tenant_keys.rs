@@ -236,9 +236,10 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(KeyResponse::from(key)))
 }
 
-/// Revoke one of the tenant's keys: it stops working at once, and the sessions it opened
-/// end (their refresh tokens are refused, their access tokens introspect as inactive).
-/// Idempotent.
+/// Revoke one of the tenant's keys.
+///
+/// It stops working at once, and the sessions it opened end (their refresh tokens are
+/// refused, their access tokens introspect as inactive). Idempotent.
 #[utoipa::path(delete, path = "/api/v1/platform/tenants/{tenant}/keys/{key_id}", operation_id = "revoke_tenant_key", tag = "tenant keys",
     params(("tenant" = String, Path, description = "Tenant slug or id"), ("key_id" = String, Path, description = "Public key id")),
     responses(

@@ -188,8 +188,9 @@ pub async fn put_cluster(
     Ok(HttpResponse::Ok().json(ClusterConfig { kind: tenant.cluster.map_or("", |c| c.as_str()).to_owned() }))
 }
 
-/// Remove the tenant's authentication cluster: every credential check then answers
-/// `501 authc.no_authentication_cluster`.
+/// Remove the tenant's authentication cluster.
+///
+/// Every credential check then answers `501 authc.no_authentication_cluster`.
 #[utoipa::path(delete, path = "/api/v1/platform/tenants/{tenant}/authentication-cluster", operation_id = "delete_authentication_cluster", tag = "tenant settings",
     params(("tenant" = String, Path, description = "Tenant slug or id")),
     responses(
@@ -225,8 +226,10 @@ pub async fn get_policy(caller: PathTenant<TenantReader>) -> Result<HttpResponse
     Ok(HttpResponse::Ok().json(policy_body(&tenant.policy)))
 }
 
-/// Change the tenant's token policy (fields absent stay as they are). New lifetimes apply
-/// to tokens and sessions issued from now on.
+/// Change the tenant's token policy.
+///
+/// Fields absent stay as they are. New lifetimes apply to tokens and sessions issued
+/// from now on.
 #[utoipa::path(put, path = "/api/v1/platform/tenants/{tenant}/token-policy", operation_id = "set_token_policy", tag = "tenant settings", request_body = PolicyUpdate,
     params(("tenant" = String, Path, description = "Tenant slug or id")),
     responses(
@@ -281,8 +284,10 @@ pub async fn list_signing_keys(
     Ok(HttpResponse::Ok().json(SigningKeyList { keys: keys.iter().cloned().map(key_body).collect() }))
 }
 
-/// Rotate the tenant's signing key: a new key signs from now on; the old ones stay in the
-/// JWKS until every token they signed has expired.
+/// Rotate the tenant's signing key.
+///
+/// A new key signs from now on; the old ones stay in the JWKS until every token they
+/// signed has expired.
 #[utoipa::path(post, path = "/api/v1/platform/tenants/{tenant}/signing-keys/_rotate", operation_id = "rotate_signing_key", tag = "tenant settings", request_body(content = Option<RotateRequest>),
     params(("tenant" = String, Path, description = "Tenant slug or id")),
     responses(

@@ -260,8 +260,9 @@ pub async fn get_own(
     Ok(HttpResponse::Ok().json(to_response(not_deleted(key)?, None)))
 }
 
-/// Delete one of the caller's own keys: it stops working at once, and the sessions it
-/// opened end.
+/// Delete one of the caller's own keys.
+///
+/// It stops working at once, and the sessions it opened end.
 #[utoipa::path(delete, path = "/api/v1/users/auth/keys/{api_key_id}", operation_id = "delete_own_api_key", tag = "user keys",
     params(("api_key_id" = String, Path, description = "Key id")),
     responses(

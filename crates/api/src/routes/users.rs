@@ -342,9 +342,11 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(UserResponse::from(user).with_lockout(&state, tenant.id).await?))
 }
 
-/// Update a user (JSON merge patch). Disabling the user ends all their sessions and those
-/// opened with their API keys; a new password ends all their sessions except the caller's
-/// own (when the user changes it with their bearer token).
+/// Update a user (JSON merge patch).
+///
+/// Disabling the user ends all their sessions and those opened with their API keys; a
+/// new password ends all their sessions except the caller's own (when the user changes
+/// it with their bearer token).
 #[utoipa::path(patch, path = "/api/v1/users/{user_name}", operation_id = "update_user", tag = "users", request_body(content = UpdateUserRequest, content_type = "application/merge-patch+json"),
     params(("user_name" = String, Path, description = "User name or id"), ("X-Keyplane-Tenant" = Option<String>, Header, description = "Tenant slug or id; required with a platform credential")),
     responses(

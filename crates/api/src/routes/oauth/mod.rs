@@ -312,8 +312,10 @@ pub async fn introspect(
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(answer))
 }
 
-/// Revoke a token (RFC 7009): the session behind it ends. Answers 200 for unknown or
-/// invalid tokens too, as the RFC requires.
+/// Revoke a token (RFC 7009).
+///
+/// The session behind it ends. Answers 200 for unknown or invalid tokens too, as the
+/// RFC requires.
 #[utoipa::path(post, path = "/t/{tenant}/oauth2/revoke", operation_id = "oauth2_revoke", tag = "oauth2",
     params(("tenant" = String, Path, description = "Tenant slug")),
     request_body(content = TokenParam, content_type = "application/x-www-form-urlencoded"),

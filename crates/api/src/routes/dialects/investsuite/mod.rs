@@ -160,8 +160,9 @@ pub async fn login(
     Ok(respond(state.tokens.sign_in(request).await?))
 }
 
-/// Silently prolong the session: the same response as `/auth/login/`, with a rotated
-/// refresh token.
+/// Silently prolong the session with a refresh token.
+///
+/// The same response as `/auth/login/`, with a rotated refresh token.
 #[utoipa::path(post, path = "/t/{tenant}/investsuite/auth/refresh-token/", operation_id = "investsuite_refresh_token", tag = "investsuite", request_body = InvestSuiteRefresh,
     params(("tenant" = String, Path, description = "Tenant slug")),
     responses(

@@ -140,9 +140,11 @@ pub async fn test(
     Ok(HttpResponse::Ok().finish())
 }
 
-/// Exchange the refresh token for new tokens. The bearer access token may have expired
-/// but must be correctly signed and belong to the refresh token's session; the refresh
-/// token is rotated, and presenting a rotated one again ends the session.
+/// Exchange the refresh token for new tokens.
+///
+/// The bearer access token may have expired but must be correctly signed and belong to
+/// the refresh token's session; the refresh token is rotated, and presenting a rotated
+/// one again ends the session.
 #[utoipa::path(post, path = "/t/{tenant}/sensu/auth/token", operation_id = "sensu_refresh_token", tag = "sensu", request_body = SensuRefresh,
     params(("tenant" = String, Path, description = "Tenant slug")),
     responses(

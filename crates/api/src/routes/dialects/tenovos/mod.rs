@@ -171,9 +171,11 @@ fn respond(state: &AppState, tenant: &Tenant, client_id: String, issued: Issued)
     })
 }
 
-/// Authorize a session: sign in with `{username, password}` (or the same as HTTP Basic
-/// credentials, Tenovos' BasicAuth scheme, with an empty body), or refresh with the
-/// previous response's `{session: {accessToken, refreshToken}}`.
+/// Authorize a session: sign in, or refresh the session.
+///
+/// Sign in with `{username, password}` (or the same as HTTP Basic credentials, Tenovos'
+/// BasicAuth scheme, with an empty body), or refresh with the previous response's
+/// `{session: {accessToken, refreshToken}}`.
 #[utoipa::path(post, path = "/t/{tenant}/tenovos/auth/token", operation_id = "tenovos_token", tag = "tenovos", request_body = TenovosRequest,
     params(("tenant" = String, Path, description = "Tenant slug"), ("X-API-Key" = String, Header, description = "An API key of the tenant")),
     responses(
@@ -223,7 +225,9 @@ pub async fn token(
     Ok(respond(&state, &tenant, client_id, issued))
 }
 
-/// Sign out: the session of `{session: {accessToken | refreshToken}}` ends.
+/// Sign out: the session ends.
+///
+/// The session of `{session: {accessToken | refreshToken}}` ends.
 #[utoipa::path(delete, path = "/t/{tenant}/tenovos/auth/token", operation_id = "tenovos_logout", tag = "tenovos", request_body = TenovosRequest,
     params(("tenant" = String, Path, description = "Tenant slug"), ("X-API-Key" = String, Header, description = "An API key of the tenant")),
     responses(
