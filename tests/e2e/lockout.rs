@@ -254,16 +254,7 @@ async fn two_processes_count_failures_together() {
     let Some(app) = TestApp::spawn(crate::Backend::Postgres).await else { return };
     let key = app.tenant_with_user("acme").await;
     set_policy(&app, "acme", json!({"max_failures": 4})).await;
-    let master_key = std::fs::read_to_string(app.data_dir_path().join("master.key")).unwrap();
-    let replica = |i: usize| {
-        let dir = app.data_dir_path().join(format!("replica-{i}")).display().to_string();
-        crate::bootstrap::ServerProcess::start(&[
-            ("KEYPLANE_DATABASE_URL", app.database_url.as_str()),
-            ("KEYPLANE_MASTER_KEY", master_key.trim()),
-            ("KEYPLANE_DATA_DIR", dir.as_str()),
-        ])
-    };
-    let replicas = [replica(0), replica(1)];
+    let replicas = [app.replica(0, &[]), app.replica(1, &[])];
     let attempt = |base: &str, password: &str| {
         app.client
             .post(format!("{base}/api/v1/users/auth/_login"))

@@ -17,6 +17,7 @@ mod oauth;
 mod openapi;
 mod pipeline;
 mod ratelimit;
+mod replicas;
 mod retention;
 mod schemathesis;
 mod sessions;

@@ -111,18 +111,9 @@ async fn active_platform_keys(database_url: &str) -> u64 {
 async fn servers_sharing_a_database_create_one_platform_key() {
     const QUEUE: usize = 64;
     let Some(app) = TestApp::spawn_with(Backend::Postgres, |s| s.hashing.queue = QUEUE).await else { return };
-    let master_key = std::fs::read_to_string(app.data_dir_path().join("master.key")).unwrap();
     let queue = QUEUE.to_string();
-    let replica = |i: usize| {
-        let dir = app.data_dir_path().join(format!("replica-{i}")).display().to_string();
-        crate::bootstrap::ServerProcess::start(&[
-            ("KEYPLANE_DATABASE_URL", app.database_url.as_str()),
-            ("KEYPLANE_MASTER_KEY", master_key.trim()),
-            ("KEYPLANE_DATA_DIR", dir.as_str()),
-            ("KEYPLANE_HASHING__QUEUE", queue.as_str()),
-        ])
-    };
-    let (first, second) = (replica(0), replica(1));
+    let env = [("KEYPLANE_HASHING__QUEUE", queue.as_str())];
+    let (first, second) = (app.replica(0, &env), app.replica(1, &env));
     assert_eq!(active_platform_keys(&app.database_url).await, 0);
 
     let bases = [app.base.clone(), first.base.clone(), second.base.clone()];

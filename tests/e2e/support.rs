@@ -235,6 +235,20 @@ impl TestApp {
         })
     }
 
+    /// A `keyplane` process sharing this server's database and master key, as a replica
+    /// behind a load balancer would; `env` adds or overrides settings.
+    pub fn replica(&self, i: usize, env: &[(&str, &str)]) -> crate::bootstrap::ServerProcess {
+        let master_key = std::fs::read_to_string(self.data_dir.join("master.key")).expect("the master key file");
+        let dir = self.data_dir.join(format!("replica-{i}")).display().to_string();
+        let mut all = vec![
+            ("KEYPLANE_DATABASE_URL", self.database_url.as_str()),
+            ("KEYPLANE_MASTER_KEY", master_key.trim()),
+            ("KEYPLANE_DATA_DIR", dir.as_str()),
+        ];
+        all.extend_from_slice(env);
+        crate::bootstrap::ServerProcess::start(&all)
+    }
+
     /// Remembers `secret` (a password, key or token the test used): the test fails if the
     /// server logs it.
     pub fn secret(&self, secret: &str) {

@@ -669,16 +669,7 @@ async fn reuse_grace_allows_a_quick_retry(app: &TestApp) {
 async fn two_processes_on_one_postgres_share_rotation() {
     let Some(app) = TestApp::spawn(crate::Backend::Postgres).await else { return };
     let key = app.tenant_with_user("acme").await;
-    let master_key = std::fs::read_to_string(std::path::Path::new(&app.data_dir_path()).join("master.key")).unwrap();
-    let replica = |i: usize| {
-        let dir = app.data_dir_path().join(format!("replica-{i}")).display().to_string();
-        crate::bootstrap::ServerProcess::start(&[
-            ("KEYPLANE_DATABASE_URL", app.database_url.as_str()),
-            ("KEYPLANE_MASTER_KEY", master_key.trim()),
-            ("KEYPLANE_DATA_DIR", dir.as_str()),
-        ])
-    };
-    let (first, second) = (replica(0), replica(1));
+    let (first, second) = (app.replica(0, &[]), app.replica(1, &[]));
     let bases = [first.base.clone(), second.base.clone()];
     assert_one_rotation(&app, &key, &bases).await;
     // Tokens from one process work on the other.
