@@ -55,16 +55,17 @@ impl fmt::Display for TenantSlug {
 pub struct TenantName(String);
 
 impl TenantName {
-    /// Parses a display name.
+    /// Parses a display name. The limits apply to the name as sent (as the OpenAPI
+    /// schema states them); the surrounding spaces are then trimmed.
     ///
     /// # Errors
     /// [`Invalid`] for `name` when blank, too long or holding control characters.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let trimmed = raw.trim();
-        if trimmed.is_empty() || trimmed.chars().count() > 200 {
+        if trimmed.is_empty() || raw.chars().count() > 200 {
             return Err(Invalid::new("name", "must be 1 to 200 characters long"));
         }
-        if trimmed.chars().any(char::is_control) {
+        if raw.chars().any(char::is_control) {
             return Err(Invalid::new("name", "must not contain control characters"));
         }
         Ok(Self(trimmed.to_owned()))
