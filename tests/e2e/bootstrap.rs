@@ -24,6 +24,11 @@ impl Drop for ServerProcess {
 }
 
 impl ServerProcess {
+    /// The process id (to read its memory from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts the binary with `env` and waits until it listens.
     pub fn start(env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_keyplane"));

@@ -10,6 +10,7 @@ mod browser;
 mod crash;
 mod dialects;
 mod errors;
+mod hostile;
 mod isolation;
 mod keys;
 mod lifecycle;

@@ -386,3 +386,66 @@ async fn acting_tenant(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+    use actix_web::ResponseError;
+    use base64::engine::general_purpose::STANDARD;
+    use proptest::prelude::*;
+
+    fn presented(name: &str, value: &[u8]) -> Option<Result<Presented, ApiError>> {
+        let value = header::HeaderValue::from_bytes(value).ok()?;
+        let req = TestRequest::default().insert_header((name, value)).to_http_request();
+        Some(Presented::from_request(&req))
+    }
+
+    fn basic(name: &str, password: &str) -> String {
+        STANDARD.encode(format!("{name}:{password}"))
+    }
+
+    proptest! {
+        /// Whatever bytes arrive in `Authorization` or `X-API-Key`, the parser answers
+        /// (a credential or 401) and never panics.
+        #[test]
+        fn any_header_bytes_are_parsed_or_refused(
+            name in prop::sample::select(vec!["authorization", "x-api-key"]),
+            value in prop::collection::vec(any::<u8>(), 0..300),
+        ) {
+            if let Some(Err(e)) = presented(name, &value) {
+                prop_assert_eq!(e.status_code(), actix_web::http::StatusCode::UNAUTHORIZED);
+            }
+        }
+
+        /// `Basic` gives back exactly the name (up to its first colon) and the password,
+        /// whatever they hold, in any casing of the scheme.
+        #[test]
+        fn basic_credentials_round_trip(
+            name in "[^:]{0,64}",
+            password in "\\PC{0,64}",
+            scheme in "[bB][aA][sS][iI][cC]",
+        ) {
+            let header = format!("{scheme} {}", basic(&name, &password));
+            let parsed = presented("authorization", header.as_bytes()).unwrap().unwrap();
+            let (n, p) = parsed.basic.expect("Basic credentials");
+            prop_assert_eq!(n, name);
+            prop_assert_eq!(p.expose(), password.as_str());
+        }
+
+        /// Base64 that is not `name:password` in UTF-8 is refused, never half-read.
+        #[test]
+        fn basic_without_a_colon_or_utf8_is_refused(raw in prop::collection::vec(any::<u8>(), 0..64)) {
+            let decoded = decode_basic(&STANDARD.encode(&raw));
+            let well_formed = std::str::from_utf8(&raw).is_ok_and(|t| t.contains(':'));
+            prop_assert_eq!(decoded.is_some(), well_formed);
+        }
+
+        /// A bearer token is taken as sent, trimmed, in any casing of the scheme.
+        #[test]
+        fn bearer_tokens_are_taken_as_sent(token in "[!-~]{1,200}", scheme in "[bB][eE][aA][rR][eE][rR]") {
+            let parsed = presented("authorization", format!("{scheme}  {token} ").as_bytes()).unwrap().unwrap();
+            prop_assert_eq!(parsed.bearer.as_deref(), Some(token.as_str()));
+        }
+    }
+}

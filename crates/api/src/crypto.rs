@@ -303,6 +303,41 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Any text is refused as a token (and its kid read or not), never a panic.
+        #[test]
+        fn any_text_is_refused_as_a_token(raw in "[A-Za-z0-9_.=+/-]{0,400}|\\PC{0,200}") {
+            let codec = JwtCodec::new(&MasterKey([3; 32]));
+            let k = key(&codec, SigningAlgorithm::EdDsa);
+            let _ = codec.kid_of(&raw);
+            proptest::prop_assert!(codec.verify(&k, &raw).is_err());
+        }
+
+        /// A real token with any one character changed, dropped or added is refused.
+        #[test]
+        fn an_altered_token_is_refused(
+            es256 in proptest::bool::ANY,
+            at in 0usize..1000,
+            with in "[A-Za-z0-9_.-]",
+            how in 0u8..3,
+        ) {
+            let codec = JwtCodec::new(&MasterKey([4; 32]));
+            let k = key(&codec, if es256 { SigningAlgorithm::Es256 } else { SigningAlgorithm::EdDsa });
+            let token = codec.sign(&k, &claims()).unwrap();
+            let at = at % token.len();
+            let mut altered = token.clone();
+            match how {
+                0 => altered.replace_range(at..=at, &with),
+                1 => { altered.remove(at); }
+                _ => altered.insert_str(at, &with),
+            }
+            proptest::prop_assume!(altered != token);
+            proptest::prop_assert!(codec.verify(&k, &altered).is_err(), "{} accepted", altered);
+        }
+    }
+
     #[test]
     fn private_keys_open_only_under_their_master_key_and_kid() {
         let codec = JwtCodec::new(&MasterKey([1; 32]));

@@ -139,9 +139,7 @@ fn is_json(req: &HttpRequest) -> bool {
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     // serde accepts a struct written as an array; every Keyplane body is an object.
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
-    if first.is_some_and(|b| *b != b'{')
-        && std::str::from_utf8(body).is_ok_and(|t| serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok())
-    {
+    if first.is_some_and(|b| *b != b'{') {
         return Err(ApiError::new(ErrorCode::InvalidData, "The request body must be a JSON object."));
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
@@ -149,6 +147,9 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         let path = err.path().to_string();
         let inner = err.into_inner();
         if !inner.is_data() {
+            if inner.to_string().starts_with("recursion limit exceeded") {
+                return ApiError::new(ErrorCode::InvalidData, "The request body is nested too deeply.");
+            }
             return ApiError::new(
                 ErrorCode::InvalidData,
                 format!("The request body is not valid JSON (line {}, column {}).", inner.line(), inner.column()),
@@ -265,6 +266,10 @@ mod tests {
         assert!(!msg.contains("s3cret"), "{msg}");
         assert_eq!(fields(r#"{"name":"a","inner":{}}"#).1, Some(vec!["inner.flag".into()]));
         assert_eq!(fields("[1]").1, None);
+        assert_eq!(fields(&"[".repeat(10_000)).2, "The request body must be a JSON object.");
+        let deep = format!(r#"{{"name":{}"#, r#"{"a":"#.repeat(10_000));
+        let e = parse_json::<serde_json::Map<String, serde_json::Value>>(deep.as_bytes()).unwrap_err();
+        assert_eq!(e.body().errors[0].message, "The request body is nested too deeply.");
     }
 
     #[test]

@@ -306,6 +306,38 @@ pub trait ApiKeyRepository: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text parses or is refused, never panics; what parses is exactly
+        /// `kp_<24 lowercase hex>_<1 to 128 bytes>`, and its halves come back unchanged.
+        #[test]
+        fn key_texts_parse_exactly_when_well_formed(raw in "kp_[0-9a-f]{23,25}_[ -~]{0,130}|(kp_)?[0-9a-fA-F_]{0,30}[ -~\u{80}-\u{10FFFF}]{0,140}") {
+            let parsed = PresentedKey::parse(&raw);
+            let well_formed = raw.strip_prefix("kp_").and_then(|rest| rest.split_once('_')).is_some_and(|(id, secret)| {
+                id.len() == 24
+                    && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                    && !secret.is_empty()
+                    && secret.len() <= 128
+            });
+            prop_assert_eq!(parsed.is_some(), well_formed);
+            if let Some(key) = parsed {
+                prop_assert_eq!(format!("kp_{}_{}", key.public_id, key.secret), raw);
+            }
+        }
+
+        /// A generated key with any one character changed no longer matches.
+        #[test]
+        fn a_changed_secret_never_matches(at in 0usize..43, with in "[A-Za-z0-9_-]") {
+            let key = GeneratedKey::generate();
+            let (id, secret) = split_key_text(&key.full_text).unwrap();
+            let mut changed: Vec<char> = secret.chars().collect();
+            prop_assume!(changed[at].to_string() != with);
+            changed[at] = with.chars().next().unwrap();
+            let changed: String = changed.into_iter().collect();
+            prop_assert!(!PresentedKey::from_parts(id, &changed).unwrap().matches(&key.digest));
+        }
+    }
 
     #[test]
     fn generated_keys_round_trip_and_secrets_are_checked() {

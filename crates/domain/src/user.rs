@@ -107,6 +107,18 @@ impl FullName {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Metadata(Map<String, Value>);
 
+fn has_nul(map: &Map<String, Value>) -> bool {
+    fn value(v: &Value) -> bool {
+        match v {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(items) => items.iter().any(value),
+            Value::Object(map) => has_nul(map),
+            _ => false,
+        }
+    }
+    map.iter().any(|(k, v)| k.contains('\0') || value(v))
+}
+
 /// Largest serialised metadata object.
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
 
@@ -119,6 +131,10 @@ impl Metadata {
         let Value::Object(map) = value else {
             return Err(Invalid::new("metadata", "must be a JSON object"));
         };
+        // No database stores a NUL in JSON (PostgreSQL's jsonb refuses it).
+        if has_nul(&map) {
+            return Err(Invalid::new("metadata", "must not contain NUL characters"));
+        }
         let size = serde_json::to_vec(&map).map(|v| v.len()).unwrap_or(usize::MAX);
         if size > MAX_METADATA_BYTES {
             return Err(Invalid::new("metadata", format!("must be at most {MAX_METADATA_BYTES} bytes")));
@@ -285,6 +301,8 @@ mod tests {
         }
         assert!(Metadata::parse(json!({"a": 1})).is_ok());
         assert!(Metadata::parse(json!([1])).is_err());
+        assert!(Metadata::parse(json!({"a": [{"b": "x\u{0}"}]})).is_err(), "a NUL anywhere");
+        assert!(Metadata::parse(json!({"\u{0}": 1})).is_err(), "a NUL in a key");
         assert!(Metadata::parse(json!({"a": "x".repeat(MAX_METADATA_BYTES)})).is_err());
     }
 }

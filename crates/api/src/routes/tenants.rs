@@ -41,8 +41,14 @@ pub struct TenantsApi;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenantRequest {
-    /// DNS label (lowercase letters, digits, '-'; 1 to 63 characters), unique.
-    #[schema(example = "acme", min_length = 1, max_length = 63, pattern = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")]
+    /// DNS label (lowercase letters, digits, '-'; 1 to 63 characters), unique, and not a
+    /// UUID (tenant paths take either).
+    #[schema(
+        example = "acme",
+        min_length = 1,
+        max_length = 63,
+        pattern = r"^(?![0-9a-f]{32}$)(?![0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
+    )]
     pub slug: String,
     /// Display name: 1 to 200 characters, not blank, no control characters.
     #[schema(example = "Acme Corp")]

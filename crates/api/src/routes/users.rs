@@ -41,10 +41,10 @@ pub fn api() -> Api {
 )]
 pub struct UsersApi;
 
-/// A role name: 1 to 64 of a-z, 0-9, `_`, `-`, `.` and `:` (the document's schema only;
-/// requests carry plain strings).
+/// A tenant role name: 1 to 64 of a-z, 0-9, `_`, `-`, `.` and `:`, not one of the platform
+/// roles (the document's schema only; requests carry plain strings).
 #[derive(ToSchema)]
-#[schema(pattern = "^[a-z0-9_.:-]{1,64}$")]
+#[schema(pattern = "^(?!platform_admin$|platform_viewer$)[a-z0-9_.:-]{1,64}$")]
 pub struct RoleName(#[allow(dead_code)] String);
 
 /// A user to create. `Debug` hides the password.

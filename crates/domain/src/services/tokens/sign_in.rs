@@ -18,6 +18,7 @@ use crate::role::Roles;
 use crate::scope::Scope;
 use crate::session::{Session, SessionSubject};
 use crate::tenant::{Tenant, TenantRef, TenantStatus};
+use crate::user::UserName;
 use chrono::Duration;
 
 /// How often at most a key's `last_used_at` is written.
@@ -208,6 +209,9 @@ impl TokenService {
         password: &Password,
         origin: &RequestContext,
     ) -> Result<Verified, SignInError> {
+        if UserName::parse(user_name).is_err() {
+            return Err(self.malformed_name(Scope::Platform, password, origin).await);
+        }
         let attempt = self.begin_attempt(Scope::Platform, user_name, origin).await?;
         let user = self.ports.platform_users.find_by_name(user_name).await?;
         let ok = self
@@ -238,6 +242,9 @@ impl TokenService {
     ) -> Result<Verified, SignInError> {
         let kind = tenant.cluster.ok_or(SignInError::NoCluster)?;
         let cluster = self.ports.clusters.get(kind).map_err(cluster_error)?;
+        if UserName::parse(user_name).is_err() {
+            return Err(self.malformed_name(Scope::Tenant(tenant.id), password, origin).await);
+        }
         let attempt = self.begin_attempt(Scope::Tenant(tenant.id), user_name, origin).await?;
         let user = cluster.verify(tenant.id, user_name, password).await.map_err(cluster_error)?;
         let Some(user) = user else { return Err(self.failed(attempt, origin, "wrong_credentials").await) };
@@ -312,6 +319,28 @@ impl TokenService {
             tenant: Some(tenant),
             key_owner,
         })
+    }
+
+    /// A name no user can have (empty, too long, control characters, a NUL that no
+    /// database stores): refused like a wrong password, after the same hash, but neither
+    /// looked up nor counted, and audited without the attacker's text.
+    async fn malformed_name(&self, scope: Scope, password: &Password, origin: &RequestContext) -> SignInError {
+        if let Err(e) = self.ports.hasher.verify(scope, password, None).await {
+            return hash(e);
+        }
+        let event = AuditEvent::new(
+            self.ports.clock.now(),
+            scope.tenant(),
+            Actor::anonymous(),
+            action::USER_SIGN_IN_FAILED,
+            Outcome::Failure,
+            origin,
+        )
+        .with("reason", "malformed_user_name");
+        match self.ports.audit.record(&event).await {
+            Ok(()) => SignInError::InvalidCredentials,
+            Err(e) => SignInError::Storage(e),
+        }
     }
 
     /// Starts a counted attempt for `user_name` in `scope`: `None` when the scope's policy

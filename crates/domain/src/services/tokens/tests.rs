@@ -445,3 +445,29 @@ async fn sign_ins_failures_locks_and_reuse_are_recorded_without_secrets() {
     let text = format!("{events:?}");
     assert!(!text.contains(PW) && !text.contains("wrong guess"), "no password in the trail");
 }
+
+#[tokio::test]
+async fn names_no_user_can_have_are_refused_without_being_counted_or_recorded() {
+    let w = world(0).await;
+    let scope = Scope::Tenant(w.tenant.id);
+    for name in ["a\0b".to_owned(), String::new(), "x".repeat(129), "al ice".to_owned()] {
+        let result = w
+            .tokens
+            .sign_in(SignInRequest {
+                realm: Realm::Tenant(&w.tenant),
+                credentials: Credentials::Password {
+                    user_name: name.clone(),
+                    password: Password::presented(PW.into()),
+                },
+                origin: &ORIGIN,
+                with_refresh: true,
+            })
+            .await;
+        assert!(matches!(result, Err(SignInError::InvalidCredentials)), "{name:?}");
+        assert!(w.tokens.lockout_state(scope, &name).await.unwrap().is_none(), "{name:?} is not counted");
+    }
+    let events = w.audit.events();
+    assert_eq!(events.len(), 4, "each refusal is audited");
+    let text = format!("{events:?}");
+    assert!(text.contains("malformed_user_name") && !text.contains("a\\0b") && !text.contains("al ice"));
+}
