@@ -14,6 +14,8 @@ pub struct ServerProcess {
     pub base: String,
     /// Every stderr line up to "listening".
     pub startup_output: Vec<String>,
+    /// The stderr lines after those.
+    output: mpsc::Receiver<String>,
 }
 
 impl Drop for ServerProcess {
@@ -57,7 +59,27 @@ impl ServerProcess {
                 }
             }
         };
-        Self { child, base: format!("http://127.0.0.1:{port}"), startup_output }
+        Self { child, base: format!("http://127.0.0.1:{port}"), startup_output, output: rx }
+    }
+
+    /// Sends `signal` (`TERM`, `INT`, …) to the process.
+    pub fn signal(&self, signal: &str) {
+        let sent = Command::new("kill").arg(format!("-{signal}")).arg(self.pid().to_string()).status().unwrap();
+        assert!(sent.success(), "kill -{signal}");
+    }
+
+    /// Waits (up to `limit`) for the process to exit; returns its status and the stderr
+    /// lines it wrote since it started listening.
+    pub fn wait_for_exit(&mut self, limit: Duration) -> (std::process::ExitStatus, Vec<String>) {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100));
+                return (status, self.output.try_iter().collect());
+            }
+            assert!(std::time::Instant::now() < deadline, "still running after {limit:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 

@@ -23,6 +23,7 @@ mod replicas;
 mod retention;
 mod schemathesis;
 mod sessions;
+mod shutdown;
 mod signing;
 mod slow_clients;
 mod tenants;

@@ -45,7 +45,7 @@ async fn main() -> anyhow::Result<()> {
             keyplane_persistence::migrate(&db).await?;
             tracing::info!("migrations applied");
         }
-        _ => Application::build(settings).await?.run_until_stopped().await?,
+        _ => Application::build(settings).await?.run_until_signalled().await?,
     }
     Ok(())
 }

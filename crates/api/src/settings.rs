@@ -60,6 +60,29 @@ pub struct Settings {
     pub http: HttpSettings,
     /// The audit trail: retention and the sign-in event writer.
     pub audit: AuditSettings,
+    /// What SIGTERM and SIGINT do.
+    pub shutdown: ShutdownSettings,
+}
+
+/// Graceful shutdown (`KEYPLANE_SHUTDOWN__*`). On SIGTERM or SIGINT `/readyz` answers 503
+/// at once; after `readiness_delay_ms` (time for a load balancer to notice) the listener
+/// closes, requests in flight get up to `drain_secs` to finish, queued audit events are
+/// stored, the database is closed, and one line says so.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ShutdownSettings {
+    /// How long `/readyz` answers 503 before new connections are refused, in
+    /// milliseconds (default 0).
+    pub readiness_delay_ms: u64,
+    /// The most time requests in flight get to finish, in seconds (default 10); those
+    /// still running then are cut off.
+    pub drain_secs: u64,
+}
+
+impl Default for ShutdownSettings {
+    fn default() -> Self {
+        Self { readiness_delay_ms: 0, drain_secs: 10 }
+    }
 }
 
 /// One token bucket: `per_second` requests replenished each second, up to `burst` at
@@ -261,6 +284,7 @@ impl Default for Settings {
             rate_limit: RateLimitSettings::default(),
             http: HttpSettings::default(),
             audit: AuditSettings::default(),
+            shutdown: ShutdownSettings::default(),
         }
     }
 }

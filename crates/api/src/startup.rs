@@ -9,7 +9,8 @@ use crate::extract::{BodyLimit, BodyTimeout};
 use crate::hashing::Argon2Hasher;
 use crate::maintenance::{AuditPurge, SessionPurge};
 use crate::ratelimit::RateLimits;
-use crate::settings::Settings;
+use crate::routes::health::Readiness;
+use crate::settings::{Settings, ShutdownSettings};
 use crate::state::AppState;
 use crate::transport::{self, TransportPolicy};
 use crate::{openapi, routes};
@@ -56,6 +57,9 @@ use utoipa_swagger_ui::SwaggerUi;
 pub struct Application {
     port: u16,
     server: Server,
+    readiness: Readiness,
+    shutdown: ShutdownSettings,
+    db: keyplane_persistence::Database,
     session_purge: Option<SessionPurge>,
     rate_limit_upkeep: Option<(Arc<RateLimits>, Duration)>,
     audit_purge: Option<AuditPurge>,
@@ -141,8 +145,10 @@ impl Application {
             tokens,
             audit: AuditService::new(audit_sink, users.clone(), platform_users.clone(), keys.clone()),
             sessions: SessionAdmin::new(sessions.clone(), clock.clone()),
-            db,
+            db: db.clone(),
         });
+        let readiness = Readiness::default();
+        let readiness_data = web::Data::new(readiness.clone());
         let body_limit = web::Data::new(BodyLimit(settings.max_body_bytes));
         let body_timeout = web::Data::new(BodyTimeout(Duration::from_millis(settings.http.body_timeout_ms)));
         let document = openapi::document();
@@ -190,6 +196,7 @@ impl Application {
                 .app_data(body_limit.clone())
                 .app_data(body_timeout.clone())
                 .app_data(policy)
+                .app_data(readiness_data.clone())
                 .configure(routes::configure)
                 .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", document.clone()))
                 // Where a person typing the address lands: the Swagger UI.
@@ -205,13 +212,26 @@ impl Application {
         let limits = ConnectionLimits::new(&settings.http, workers);
         let keep_alive = if limits.keep_alive.is_zero() { KeepAlive::Disabled } else { limits.keep_alive.into() };
         server = server
+            // Keyplane handles SIGTERM and SIGINT itself (see `run_until_signalled`).
+            .disable_signals()
+            .shutdown_timeout(settings.shutdown.drain_secs)
             .workers(workers)
             .keep_alive(keep_alive)
             .client_request_timeout(limits.head_timeout)
             .client_disconnect_timeout(limits.disconnect_timeout)
             .max_connections(limits.connections_per_worker);
         tracing::info!(port, %base_url, "listening");
-        Ok(Self { port, server: server.run(), session_purge, rate_limit_upkeep, audit_purge, audit_writer })
+        Ok(Self {
+            port,
+            server: server.run(),
+            readiness,
+            shutdown: settings.shutdown.clone(),
+            db,
+            session_purge,
+            rate_limit_upkeep,
+            audit_purge,
+            audit_writer,
+        })
     }
 
     /// The bound port.
@@ -219,15 +239,43 @@ impl Application {
         self.port
     }
 
-    /// Serves until a shutdown signal; in-flight requests finish first, then the audit
-    /// events still queued are stored. Ended sessions, stale failure records and old
-    /// audit events are purged (see [`SessionPurge`], [`AuditPurge`]) and idle
-    /// rate-limiter keys forgotten (see [`RateLimits::forget_idle`]) in the background
-    /// meanwhile.
+    /// Serves until SIGTERM or SIGINT, then shuts down gracefully (see
+    /// [`ShutdownSettings`]): `/readyz` answers 503, then the listener closes, requests in
+    /// flight finish (within the drain time), queued audit events are stored and the
+    /// database is closed.
+    ///
+    /// # Errors
+    /// The server's I/O error, or a signal handler that cannot be installed.
+    pub async fn run_until_signalled(self) -> std::io::Result<()> {
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let stop = async move {
+            let name = tokio::select! {
+                _ = terminate.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            };
+            tracing::info!(signal = name, "shutting down: finishing the requests in flight");
+        };
+        self.run_until(stop).await
+    }
+
+    /// Serves until the server stops by itself (the tests' servers run until their
+    /// runtime ends). Background upkeep runs meanwhile (see [`Self::run_until`]).
     ///
     /// # Errors
     /// The server's I/O error.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(std::future::pending()).await
+    }
+
+    /// Serves until `stop` completes, then shuts down gracefully. Ended sessions, stale
+    /// failure records and old audit events are purged (see [`SessionPurge`],
+    /// [`AuditPurge`]) and idle rate-limiter keys forgotten (see
+    /// [`RateLimits::forget_idle`]) in the background meanwhile.
+    ///
+    /// # Errors
+    /// The server's I/O error.
+    pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+        let started = std::time::Instant::now();
         let writer = self.audit_writer.spawn();
         let mut upkeep = Vec::new();
         if let Some(purge) = self.session_purge {
@@ -239,11 +287,31 @@ impl Application {
         if let Some((limits, interval)) = self.rate_limit_upkeep {
             upkeep.push(tokio::spawn(limits.run_upkeep(interval)));
         }
-        let result = self.server.await;
+        let handle = self.server.handle();
+        let mut server = std::pin::pin!(self.server);
+        let result = tokio::select! {
+            result = &mut server => result,
+            () = stop => {
+                let stopping = std::time::Instant::now();
+                self.readiness.stopping();
+                tokio::time::sleep(Duration::from_millis(self.shutdown.readiness_delay_ms)).await;
+                // Stop accepting, let the requests in flight finish (up to the drain time).
+                // The command is sent at once; the server future carries it out.
+                let stopped = handle.stop(true);
+                let result = server.await;
+                stopped.await;
+                tracing::debug!(drained_ms = stopping.elapsed().as_millis() as u64, "requests drained");
+                result
+            }
+        };
         for task in upkeep {
             task.abort();
         }
         writer.shutdown().await;
+        if let Err(e) = self.db.close().await {
+            tracing::warn!(error = %e, "closing the database failed");
+        }
+        tracing::info!(uptime_secs = started.elapsed().as_secs(), "stopped");
         result
     }
 }

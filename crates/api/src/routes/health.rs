@@ -4,6 +4,8 @@ use crate::routes::{Api, Route};
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use utoipa::{OpenApi, ToSchema};
 
 /// The routes and their part of the OpenAPI document, registered together.
@@ -19,10 +21,31 @@ pub fn api() -> Api {
 #[openapi(paths(healthz, readyz), components(schemas(Health)))]
 pub struct HealthApi;
 
+/// Whether this replica takes new work: false from the moment it is told to stop.
+#[derive(Debug, Clone)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Default for Readiness {
+    fn default() -> Self {
+        Self(Arc::new(AtomicBool::new(true)))
+    }
+}
+
+impl Readiness {
+    /// From now on `/readyz` answers 503.
+    pub fn stopping(&self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+
+    fn ready(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
 /// A health answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
-    /// `ok` or `unavailable`.
+    /// `ok`, `unavailable` (the database does not answer) or `stopping` (shutting down).
     #[schema(example = "ok")]
     pub status: &'static str,
 }
@@ -33,12 +56,15 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
-/// Readiness: the database answers.
+/// Readiness: not shutting down, and the database answers.
 #[utoipa::path(get, path = "/readyz", operation_id = "check_readiness", tag = "operations", responses(
     (status = 200, description = "Ready.", body = Health),
-    (status = 503, description = "The database does not answer.", body = Health),
+    (status = 503, description = "Shutting down (`stopping`), or the database does not answer (`unavailable`).", body = Health),
 ))]
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+pub async fn readyz(state: web::Data<AppState>, readiness: web::Data<Readiness>) -> HttpResponse {
+    if !readiness.ready() {
+        return HttpResponse::ServiceUnavailable().json(Health { status: "stopping" });
+    }
     match state.db.ping().await {
         Ok(()) => HttpResponse::Ok().json(Health { status: "ok" }),
         Err(e) => {
