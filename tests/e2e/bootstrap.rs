@@ -95,7 +95,10 @@ async fn first_start_prints_a_generated_admin_password_once() {
         .iter()
         .find(|l| l.contains("created with password:"))
         .expect("the generated password is printed");
-    let password = line.rsplit("password: ").next().unwrap().trim().to_owned();
+    // The server logs JSON here: the line is JSON too, readable by a log collector.
+    let line: serde_json::Value = serde_json::from_str(line).expect("the password line is JSON in JSON mode");
+    let message = line["fields"]["message"].as_str().unwrap();
+    let password = message.rsplit("password: ").next().unwrap().trim().to_owned();
     assert!(password.len() >= 20, "a strong generated password");
     let ok = client
         .request(Method::GET, format!("{}/api/v1/platform/tenants", first.base))
@@ -141,5 +144,42 @@ async fn configured_admin_password_is_used_and_never_printed() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_master_key_that_does_not_open_the_stored_keys_stops_the_start() {
+    let dir = std::env::temp_dir().join(format!("keyplane-bootstrap-{}", uuid::Uuid::new_v4().simple()));
+    let data_dir = dir.to_str().unwrap();
+    let first_key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    let server = ServerProcess::start(&[
+        ("KEYPLANE_DATA_DIR", data_dir),
+        ("KEYPLANE_MASTER_KEY", first_key),
+        ("KEYPLANE_BOOTSTRAP_ADMIN_PASSWORD", "configured-secret-pw"),
+    ]);
+    let created = reqwest::Client::new()
+        .post(format!("{}/api/v1/platform/tenants", server.base))
+        .basic_auth("admin", Some("configured-secret-pw"))
+        .json(&serde_json::json!({"slug": "acme", "name": "Acme"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201, "the tenant and its signing key are stored");
+    drop(server);
+
+    let output = Command::new(env!("CARGO_BIN_EXE_keyplane"))
+        .arg("serve")
+        .env("KEYPLANE_PORT", "0")
+        .env("KEYPLANE_DATA_DIR", data_dir)
+        .env("KEYPLANE_MASTER_KEY", "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "a start with another master key fails: {stderr}");
+    assert!(stderr.contains("the master key does not open the signing keys"), "a clear message: {stderr}");
+    assert!(!stderr.contains("listening"), "{stderr}");
+
+    let again = ServerProcess::start(&[("KEYPLANE_DATA_DIR", data_dir), ("KEYPLANE_MASTER_KEY", first_key)]);
+    drop(again);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -20,6 +20,7 @@ mod openapi;
 mod pipeline;
 mod ratelimit;
 mod replicas;
+mod request_ids;
 mod retention;
 mod schemathesis;
 mod sessions;

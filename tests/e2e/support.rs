@@ -290,6 +290,13 @@ impl TestApp {
         Ok(())
     }
 
+    /// What the servers of this run logged since this one started (other tests' servers
+    /// log into the same buffer: filter by request id).
+    pub fn logged(&self) -> String {
+        let log = log().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        String::from_utf8_lossy(&log[self.log_from.min(log.len())..]).into_owned()
+    }
+
     /// Where the server keeps its files (the master key among them).
     pub fn data_dir_path(&self) -> &std::path::Path {
         &self.data_dir

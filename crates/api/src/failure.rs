@@ -10,7 +10,7 @@ use keyplane_domain::services::tokens::{SignInError, TokenError};
 use uuid::Uuid;
 
 /// A classified failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
     /// The credential was wrong (unknown user, wrong password, bad key): one answer.
     BadCredentials,
@@ -25,7 +25,7 @@ pub enum Failure {
     /// The authentication cluster failed; logged under `correlation_id`.
     ClusterFailed {
         /// Told to the client, to find the log line.
-        correlation_id: Uuid,
+        correlation_id: String,
     },
     /// Password checks are saturated.
     Busy {
@@ -45,14 +45,15 @@ pub enum Failure {
     /// Anything else; logged under `correlation_id`.
     Internal {
         /// Told to the client, to find the log line.
-        correlation_id: Uuid,
+        correlation_id: String,
     },
 }
 
-/// Logs `cause` with its whole source chain under a fresh correlation id: the one place
-/// where an internal error reaches the log.
-pub fn log_internal(what: &str, cause: &dyn std::error::Error) -> Uuid {
-    let correlation_id = Uuid::new_v4();
+/// Logs `cause` with its whole source chain under the request's id (a fresh one outside a
+/// request): the one place where an internal error reaches the log. The id is the
+/// response's `X-Request-Id` and the log span's `request_id`.
+pub fn log_internal(what: &str, cause: &dyn std::error::Error) -> String {
+    let correlation_id = crate::request_log::current().unwrap_or_else(|| Uuid::now_v7().to_string());
     let mut chain = cause.to_string();
     let mut source = cause.source();
     while let Some(s) = source {

@@ -15,6 +15,7 @@ pub mod logging;
 pub mod maintenance;
 pub mod openapi;
 pub mod ratelimit;
+pub mod request_log;
 pub mod routes;
 pub mod settings;
 pub mod startup;

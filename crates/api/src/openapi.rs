@@ -117,7 +117,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let mut description = doc.info.description.clone().unwrap_or_default();
     description.push_str(
         "\n\nEvery error is `{\"errors\":[{\"code\",\"message\",\"fields\"?}]}` with the code(s) also in the \
-         `x-cloud-error-codes` header; every 401 carries `WWW-Authenticate`. Codes never change once released:\n\n\
+         `x-cloud-error-codes` header; every 401 carries `WWW-Authenticate`. Every response carries \
+         `X-Request-Id` (the id a trusted proxy sent, else a new UUID): the same id names the request in the \
+         server's log and is the correlation id of a 500. Codes never change once released:\n\n\
          | code | status |\n|---|---|\n",
     );
     for code in ErrorCode::ALL {

@@ -9,6 +9,7 @@ use crate::extract::{BodyLimit, BodyTimeout};
 use crate::hashing::Argon2Hasher;
 use crate::maintenance::{AuditPurge, SessionPurge};
 use crate::ratelimit::RateLimits;
+use crate::request_log::{self, RequestSpans};
 use crate::routes::health::Readiness;
 use crate::settings::{Settings, ShutdownSettings};
 use crate::state::AppState;
@@ -33,7 +34,7 @@ use keyplane_domain::policy::ClusterKind;
 use keyplane_domain::services::api_keys::ApiKeyService;
 use keyplane_domain::services::audit::{AuditService, SessionAdmin};
 use keyplane_domain::services::bootstrap::{ensure_platform_admin, BootstrapOutcome};
-use keyplane_domain::services::signing::SigningKeys;
+use keyplane_domain::services::signing::{SigningError, SigningKeys};
 use keyplane_domain::services::tenants::TenantService;
 use keyplane_domain::services::tokens::{TokenPorts, TokenService};
 use keyplane_domain::services::users::UserService;
@@ -117,6 +118,14 @@ impl Application {
 
         let codec = Arc::new(JwtCodec::new(&master_key(&settings)?));
         let signing = Arc::new(SigningKeys::new(Arc::new(SqlSigningKeys::new(db.clone())), codec, clock.clone()));
+        signing.check_master_key().await.map_err(|e| match e {
+            SigningError::Crypto(_) => anyhow::anyhow!(
+                "the master key does not open the signing keys stored in this database: set KEYPLANE_MASTER_KEY \
+                 (or {}) to the key the database was first used with",
+                settings.data_dir.join("master.key").display()
+            ),
+            SigningError::Storage(e) => anyhow::Error::new(e).context("reading the signing keys"),
+        })?;
         let clusters = ClusterRegistry::default()
             .with(ClusterKind::Native, Arc::new(NativeCluster::new(users.clone(), hasher.clone())));
         let tokens = TokenService::new(
@@ -164,6 +173,8 @@ impl Application {
             let rate_limits = rate_limits.clone();
             // For the audit trail's client address (`audit::Origin`).
             let policy = transport.clone();
+            // Whose `X-Request-Id` is believed.
+            let ids = transport.clone();
             App::new()
                 .wrap(ErrorHandlers::new().default_handler(envelope_fallback))
                 .wrap_fn(move |req, srv| match rate_limits.as_ref().map(|limits| limits.check(&req)) {
@@ -188,7 +199,12 @@ impl Application {
                     let finished = connection::watch_body(&mut req);
                     srv.call(req).map_ok(move |res| connection::close_if_unread(res, finished))
                 })
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<RequestSpans>::new())
+                // Before the span opens: the request's id (see `request_log`).
+                .wrap_fn(move |req, srv| {
+                    let id = request_log::assign(&req, &ids);
+                    request_log::scoped(id, srv.call(req))
+                })
                 // Outermost, so that responses rewritten by `ErrorHandlers` and transport
                 // refusals carry it too.
                 .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))
@@ -367,10 +383,28 @@ async fn bootstrap(
         }
         BootstrapOutcome::CreatedWithGeneratedPassword(password) => {
             tracing::info!(user = BOOTSTRAP_ADMIN, "created the bootstrap platform admin with a generated password");
-            eprintln!(
-                "\nKeyplane bootstrap: platform admin '{BOOTSTRAP_ADMIN}' created with password: {}\nIt is shown only this once.\n",
-                password.expose()
-            );
+            // Straight to standard error, never through the log pipeline (which may ship
+            // it elsewhere); in JSON mode as one JSON line, so that a collector can read it.
+            if settings.log_format == "json" {
+                let line = serde_json::json!({
+                    "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                    "level": "WARN",
+                    "fields": {
+                        "message": format!(
+                            "Keyplane bootstrap: platform admin '{BOOTSTRAP_ADMIN}' created with password: {}",
+                            password.expose()
+                        ),
+                        "note": "It is shown only this once."
+                    },
+                    "target": "keyplane::bootstrap"
+                });
+                eprintln!("{line}");
+            } else {
+                eprintln!(
+                    "\nKeyplane bootstrap: platform admin '{BOOTSTRAP_ADMIN}' created with password: {}\nIt is shown only this once.\n",
+                    password.expose()
+                );
+            }
         }
     }
     Ok(())

@@ -49,7 +49,8 @@ fn is_internal(ip: IpAddr) -> bool {
 }
 
 impl TransportPolicy {
-    fn trusted(&self, ip: IpAddr) -> bool {
+    /// Whether `ip` is one of the trusted proxies.
+    pub fn trusts(&self, ip: IpAddr) -> bool {
         self.trusted_proxies.iter().any(|net| net.contains(&ip))
     }
 
@@ -63,14 +64,14 @@ impl TransportPolicy {
     /// The client's address: the peer, or (when the peer is a trusted proxy) the last
     /// address in `X-Forwarded-For` that is not itself a trusted proxy.
     pub fn client_address_of(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-        if !self.trusted(peer) {
+        if !self.trusts(peer) {
             return peer;
         }
         headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
             .and_then(|chain| {
-                chain.rsplit(',').map(str::trim).filter_map(|s| s.parse::<IpAddr>().ok()).find(|ip| !self.trusted(*ip))
+                chain.rsplit(',').map(str::trim).filter_map(|s| s.parse::<IpAddr>().ok()).find(|ip| !self.trusts(*ip))
             })
             .unwrap_or(peer)
     }
@@ -83,7 +84,7 @@ impl TransportPolicy {
         let tls = req.app_config().secure();
         let Some(peer) = req.peer_addr().map(|a| a.ip()) else { return tls };
         let client = self.client_address_of(peer, req.headers());
-        let https = if self.trusted(peer) {
+        let https = if self.trusts(peer) {
             let proto = req
                 .headers()
                 .get("x-forwarded-proto")

@@ -190,6 +190,9 @@ impl SigningKeyRepository for InMemorySigningKeys {
         tokio::task::yield_now().await;
         Ok(self.active_now(scope))
     }
+    async fn newest(&self) -> Result<Option<SigningKey>, StorageError> {
+        Ok(self.0.lock().unwrap().last().cloned())
+    }
     async fn find_by_kid(&self, kid: &str) -> Result<Option<SigningKey>, StorageError> {
         tokio::task::yield_now().await;
         Ok(self.0.lock().unwrap().iter().find(|k| k.kid == kid).cloned())

@@ -148,6 +148,13 @@ pub trait SigningKeyRepository: Send + Sync {
     /// Only [`StorageError`].
     async fn active(&self, scope: Scope) -> Result<Option<SigningKey>, StorageError>;
 
+    /// The most recently created key of any scope (to check at start that the master key
+    /// opens the stored keys).
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    async fn newest(&self) -> Result<Option<SigningKey>, StorageError>;
+
     /// Finds a key by `kid` in any scope: the one unscoped look-up, since a token's `kid`
     /// is how its scope is learned (the caller then checks the claims against it).
     ///

@@ -1,8 +1,9 @@
 //! [`Origin`]: the [`RequestContext`] of a request, as an extractor. The client address is
 //! the peer's, or what a trusted proxy forwarded (the rule `transport.rs` applies); the
-//! request id is the one `tracing-actix-web` gave the request (and logs); the entry point
+//! request id is the one `request_log` gave the request (and logs); the entry point
 //! follows from the path.
 
+use crate::request_log::RequestId;
 use crate::transport::TransportPolicy;
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -11,7 +12,6 @@ use futures_util::future::{ready, Ready};
 use keyplane_domain::audit::RequestContext;
 use keyplane_domain::services::tokens::EntryPoint;
 use std::convert::Infallible;
-use tracing_actix_web::RequestId;
 
 /// Where a request came from. Never fails.
 #[derive(Debug, Clone)]
@@ -36,7 +36,7 @@ impl Origin {
             (None, Some(_)) => None,
         };
         let agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok());
-        let request_id = req.extensions().get::<RequestId>().map(ToString::to_string);
+        let request_id = req.extensions().get::<RequestId>().map(|id| id.0.clone());
         let context = RequestContext { client_address, ..RequestContext::new(entry_point_of(req.path())) }
             .with_user_agent(agent)
             .with_request_id(request_id.as_deref());

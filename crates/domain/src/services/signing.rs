@@ -75,6 +75,31 @@ impl SigningKeys {
         &self.codec
     }
 
+    /// Checks that the codec (its master key) opens the stored keys, by signing with the
+    /// newest one: a replica started with another master key must refuse to start rather
+    /// than answer every sign-in with 500.
+    ///
+    /// # Errors
+    /// [`SigningError`]: a storage failure, or the key does not open.
+    pub async fn check_master_key(&self) -> Result<(), SigningError> {
+        let Some(key) = self.repo.newest().await? else { return Ok(()) };
+        let probe = crate::token::Claims {
+            iss: String::new(),
+            sub: String::new(),
+            aud: String::new(),
+            exp: 0,
+            iat: 0,
+            jti: String::new(),
+            tid: None,
+            sid: uuid::Uuid::nil(),
+            user_name: String::new(),
+            roles: Vec::new(),
+            token_use: crate::token::ACCESS.to_owned(),
+        };
+        self.codec.sign(&key, &probe)?;
+        Ok(())
+    }
+
     /// Generates a key for `scope` without storing it: the caller stores it together with
     /// what it belongs to (a new tenant's first key, in the tenant's transaction).
     ///

@@ -118,6 +118,16 @@ impl SigningKeyRepository for SqlSigningKeys {
         row.map(from_row).transpose()
     }
 
+    async fn newest(&self) -> Result<Option<SigningKey>, StorageError> {
+        let row = signing_keys::Entity::find()
+            .order_by_desc(signing_keys::Column::CreatedAt)
+            .order_by_desc(signing_keys::Column::Id)
+            .one(&self.db)
+            .await
+            .map_err(storage)?;
+        row.map(from_row).transpose()
+    }
+
     async fn find_by_kid(&self, kid: &str) -> Result<Option<SigningKey>, StorageError> {
         let row = signing_keys::Entity::find()
             .filter(signing_keys::Column::Kid.eq(kid))
