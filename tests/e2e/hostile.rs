@@ -132,10 +132,10 @@ impl Operation {
         }
         if id.starts_with("oauth2_") {
             let (client, secret) = split_key(&w.acme_key);
-            return vec![("authorization".into(), base64_basic(client, secret))];
+            return vec![("authorization".into(), format!("Basic {}", base64_basic(client, secret)))];
         }
         if id.starts_with("sensu_") && (id.ends_with("login") || id.ends_with("credentials")) {
-            return vec![("authorization".into(), base64_basic("alice", "not the password"))];
+            return vec![("authorization".into(), format!("Basic {}", base64_basic("alice", "not the password")))];
         }
         if id.starts_with("sensu_") || (!self.has("api_key") && self.has("bearer")) {
             return vec![("authorization".into(), format!("Bearer {access}"))];
@@ -500,7 +500,7 @@ async fn world(app: &TestApp, base: &str) -> World {
         base: base.to_owned(),
         acme_key,
         victim_key,
-        admin_basic: base64_basic("admin", ADMIN_PASSWORD),
+        admin_basic: format!("Basic {}", base64_basic("admin", ADMIN_PASSWORD)),
         acme_access: acme["token"].as_str().unwrap().to_owned(),
         victim_access: victim["token"].as_str().unwrap().to_owned(),
         spare_refresh: spare["refresh_token"].as_str().unwrap().to_owned(),
@@ -572,7 +572,7 @@ async fn big_and_raw_bodies(w: &World) {
     let key = &w.acme_key;
     let sensu = format!("authorization: Bearer {}", w.acme_access);
     let (client, secret) = split_key(key);
-    let oauth = format!("authorization: {}", base64_basic(client, secret));
+    let oauth = format!("authorization: Basic {}", base64_basic(client, secret));
     let native = format!("x-api-key: {key}");
     for (label, path, credential, framing, len) in [
         ("1 MB declared", "/api/v1/users/auth/_login", &native, "content-length", 1 << 20),

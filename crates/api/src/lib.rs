@@ -13,6 +13,7 @@ pub mod failure;
 pub mod hashing;
 pub mod logging;
 pub mod maintenance;
+pub mod metrics;
 pub mod openapi;
 pub mod ratelimit;
 pub mod request_log;
@@ -21,6 +22,7 @@ pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod surface;
+pub mod tls;
 pub mod transport;
 
 pub use settings::Settings;

@@ -6,7 +6,8 @@
 //! any 500 (see [`current`]). Each request is one span (method, route template, path
 //! without its query string and with anything secret-shaped redacted, client, id); a
 //! refused request (4xx) logs one `info` line, a failed one (5xx) one `error` line, and a
-//! successful one a `debug` line.
+//! successful one a `debug` line. Each request is also counted and timed (see
+//! [`crate::metrics`]).
 
 use crate::error::ERROR_CODES_HEADER;
 use crate::transport::TransportPolicy;
@@ -64,11 +65,35 @@ pub async fn scoped<B, F>(id: String, serve: F) -> Result<ServiceResponse<B>, Er
 where
     F: Future<Output = Result<ServiceResponse<B>, Error>>,
 {
+    let started = std::time::Instant::now();
     let mut response = CURRENT.scope(id.clone(), serve).await?;
+    record(&response, started.elapsed());
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(X_REQUEST_ID, value);
     }
     Ok(response)
+}
+
+/// Counts the request in `keyplane_http_requests_total` and times it: by method (the
+/// standard ones, else `other`), route template (never the raw path) and status.
+fn record<B>(response: &ServiceResponse<B>, took: std::time::Duration) {
+    use actix_web::http::Method;
+    let request = response.request();
+    let method = request.method();
+    let method =
+        if [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::HEAD, Method::OPTIONS]
+            .contains(method)
+        {
+            method.as_str().to_owned()
+        } else {
+            "other".to_owned()
+        };
+    let route = request.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("keyplane_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("keyplane_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(took.as_secs_f64());
 }
 
 /// `path` for a log line: at most [`MAX_PATH_CHARS`] characters, with every segment that

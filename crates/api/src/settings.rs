@@ -62,6 +62,31 @@ pub struct Settings {
     pub audit: AuditSettings,
     /// What SIGTERM and SIGINT do.
     pub shutdown: ShutdownSettings,
+    /// Prometheus metrics.
+    pub metrics: MetricsSettings,
+    /// TLS termination.
+    pub tls: TlsSettings,
+}
+
+/// TLS termination (`KEYPLANE_TLS__CERT`, `KEYPLANE_TLS__KEY`): both set, the listener
+/// speaks HTTPS only (HTTP/2 or HTTP/1.1 by ALPN) and every response carries HSTS.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TlsSettings {
+    /// PEM file with the certificate chain, leaf first.
+    pub cert: Option<PathBuf>,
+    /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
+}
+
+/// Prometheus metrics (`KEYPLANE_METRICS__*`). `/metrics` on the main port answers
+/// loopback and trusted-proxy addresses, and `platform_viewer` credentials from anywhere.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct MetricsSettings {
+    /// A second address (`host:port`) serving only `/metrics`, without a credential, for
+    /// a scraper on a network the operator controls. Unset: no second listener.
+    pub listen: Option<String>,
 }
 
 /// Graceful shutdown (`KEYPLANE_SHUTDOWN__*`). On SIGTERM or SIGINT `/readyz` answers 503
@@ -285,6 +310,8 @@ impl Default for Settings {
             http: HttpSettings::default(),
             audit: AuditSettings::default(),
             shutdown: ShutdownSettings::default(),
+            metrics: MetricsSettings::default(),
+            tls: TlsSettings::default(),
         }
     }
 }

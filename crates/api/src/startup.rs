@@ -8,6 +8,7 @@ use crate::error::{ApiError, ErrorCode, ERROR_CODES_HEADER};
 use crate::extract::{BodyLimit, BodyTimeout};
 use crate::hashing::Argon2Hasher;
 use crate::maintenance::{AuditPurge, SessionPurge};
+use crate::metrics::Metrics;
 use crate::ratelimit::RateLimits;
 use crate::request_log::{self, RequestSpans};
 use crate::routes::health::Readiness;
@@ -59,6 +60,8 @@ pub struct Application {
     port: u16,
     server: Server,
     readiness: Readiness,
+    metrics: Arc<Metrics>,
+    metrics_server: Option<Server>,
     shutdown: ShutdownSettings,
     db: keyplane_persistence::Database,
     session_purge: Option<SessionPurge>,
@@ -94,7 +97,10 @@ impl Application {
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
             .with_context(|| format!("binding {}:{}", settings.host, settings.port))?;
         let port = listener.local_addr()?.port();
-        let base_url = settings.public_base_url.clone().unwrap_or_else(|| format!("http://{}:{port}", settings.host));
+        let tls = crate::tls::server_config(&settings.tls)?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let base_url =
+            settings.public_base_url.clone().unwrap_or_else(|| format!("{scheme}://{}:{port}", settings.host));
 
         let hasher = Argon2Hasher::new(&settings.hashing).map_err(anyhow::Error::msg)?;
         tracing::info!(
@@ -103,7 +109,8 @@ impl Application {
             queue = hasher.queue(),
             "password hashing pool ready"
         );
-        let hasher: Arc<dyn PasswordHasher> = Arc::new(hasher);
+        let argon = Arc::new(hasher);
+        let hasher: Arc<dyn PasswordHasher> = argon.clone();
         let repos = Repositories::new(&db, Duration::from_millis(settings.cache_ttl_ms));
         let (tenants, users, keys, platform_users, sessions) =
             (repos.tenants, repos.users, repos.keys, repos.platform_users, repos.sessions);
@@ -156,6 +163,12 @@ impl Application {
             sessions: SessionAdmin::new(sessions.clone(), clock.clone()),
             db: db.clone(),
         });
+        let metrics = web::Data::new(Metrics::new(argon, db.clone()));
+        let metrics_server = match &settings.metrics.listen {
+            Some(address) => Some(metrics_listener(address, metrics.clone())?),
+            None => None,
+        };
+        let metrics_state = metrics.clone().into_inner();
         let readiness = Readiness::default();
         let readiness_data = web::Data::new(readiness.clone());
         let body_limit = web::Data::new(BodyLimit(settings.max_body_bytes));
@@ -168,7 +181,8 @@ impl Application {
         let rate_limit_upkeep = rate_limits
             .clone()
             .map(|limits| (limits, Duration::from_millis(settings.rate_limit.cleanup_interval_ms.max(1000))));
-        let mut server = HttpServer::new(move || {
+        let hsts = tls.is_some();
+        let server = HttpServer::new(move || {
             let transport = transport.clone();
             let rate_limits = rate_limits.clone();
             // For the audit trail's client address (`audit::Origin`).
@@ -207,12 +221,19 @@ impl Application {
                 })
                 // Outermost, so that responses rewritten by `ErrorHandlers` and transport
                 // refusals carry it too.
-                .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))
+                .wrap(if hsts {
+                    DefaultHeaders::new()
+                        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                        .add((header::STRICT_TRANSPORT_SECURITY, crate::tls::HSTS))
+                } else {
+                    DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                })
                 .app_data(state.clone())
                 .app_data(body_limit.clone())
                 .app_data(body_timeout.clone())
                 .app_data(policy)
                 .app_data(readiness_data.clone())
+                .app_data(metrics.clone())
                 .configure(routes::configure)
                 .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", document.clone()))
                 // Where a person typing the address lands: the Swagger UI.
@@ -222,8 +243,11 @@ impl Application {
                     response
                 })))
                 .default_service(web::to(routes::not_found))
-        })
-        .listen(listener)?;
+        });
+        let mut server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config)?,
+            None => server.listen(listener)?,
+        };
         let workers = settings.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let limits = ConnectionLimits::new(&settings.http, workers);
         let keep_alive = if limits.keep_alive.is_zero() { KeepAlive::Disabled } else { limits.keep_alive.into() };
@@ -236,10 +260,12 @@ impl Application {
             .client_request_timeout(limits.head_timeout)
             .client_disconnect_timeout(limits.disconnect_timeout)
             .max_connections(limits.connections_per_worker);
-        tracing::info!(port, %base_url, "listening");
+        tracing::info!(port, scheme, %base_url, "listening");
         Ok(Self {
             port,
             server: server.run(),
+            metrics: metrics_state,
+            metrics_server,
             readiness,
             shutdown: settings.shutdown.clone(),
             db,
@@ -303,6 +329,12 @@ impl Application {
         if let Some((limits, interval)) = self.rate_limit_upkeep {
             upkeep.push(tokio::spawn(limits.run_upkeep(interval)));
         }
+        upkeep.push(tokio::spawn(self.metrics.clone().run_upkeep()));
+        let metrics_server = self.metrics_server.map(|server| {
+            let handle = server.handle();
+            tokio::spawn(server);
+            handle
+        });
         let handle = self.server.handle();
         let mut server = std::pin::pin!(self.server);
         let result = tokio::select! {
@@ -320,6 +352,9 @@ impl Application {
                 result
             }
         };
+        if let Some(metrics) = metrics_server {
+            metrics.stop(true).await;
+        }
         for task in upkeep {
             task.abort();
         }
@@ -330,6 +365,25 @@ impl Application {
         tracing::info!(uptime_secs = started.elapsed().as_secs(), "stopped");
         result
     }
+}
+
+/// The dedicated metrics listener (`KEYPLANE_METRICS__LISTEN`): `/metrics` only, without
+/// a credential (the operator exposes the address to the scraper alone).
+fn metrics_listener(address: &str, metrics: web::Data<Metrics>) -> anyhow::Result<Server> {
+    let listener = TcpListener::bind(address).with_context(|| format!("binding the metrics listener {address}"))?;
+    let port = listener.local_addr()?.port();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(metrics.clone())
+            .route("/metrics", web::get().to(crate::metrics::metrics_listener))
+            .default_service(web::to(routes::not_found))
+    })
+    .listen(listener)?
+    .disable_signals()
+    .workers(1)
+    .run();
+    tracing::info!(address, port, "metrics listening");
+    Ok(server)
 }
 
 /// The repositories, behind read-through caches unless the TTL is zero.

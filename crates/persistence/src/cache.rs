@@ -31,8 +31,10 @@ use std::time::Duration;
 /// How many entries each cache holds at most.
 const CAPACITY: u64 = 100_000;
 
-/// Reads through `cache`: one `load` for all concurrent misses of `key`.
+/// Reads through `cache` (named `name` in the metrics): one `load` for all concurrent
+/// misses of `key`. Counts `keyplane_cache_requests_total{cache, result="hit"|"miss"}`.
 async fn through<K, V>(
+    name: &'static str,
     cache: &Cache<K, V>,
     key: K,
     load: impl Future<Output = Result<V, StorageError>>,
@@ -41,7 +43,15 @@ where
     K: std::hash::Hash + Eq + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    cache.try_get_with(key, load).await.map_err(|e: Arc<StorageError>| StorageError::new(e.to_string()))
+    let missed = std::sync::atomic::AtomicBool::new(false);
+    let load = async {
+        missed.store(true, std::sync::atomic::Ordering::Relaxed);
+        load.await
+    };
+    let found = cache.try_get_with(key, load).await.map_err(|e: Arc<StorageError>| StorageError::new(e.to_string()));
+    let result = if missed.load(std::sync::atomic::Ordering::Relaxed) { "miss" } else { "hit" };
+    metrics::counter!("keyplane_cache_requests_total", "cache" => name, "result" => result).increment(1);
+    found
 }
 
 fn cache<K, V>(ttl: Duration) -> Cache<K, V>
@@ -78,7 +88,7 @@ impl TenantRepository for CachedTenants {
     }
 
     async fn find(&self, tenant: &TenantRef) -> Result<Option<Tenant>, StorageError> {
-        through(&self.entries, tenant.clone(), self.inner.find(tenant)).await
+        through("tenants", &self.entries, tenant.clone(), self.inner.find(tenant)).await
     }
 
     async fn list(&self, page: PageRequest) -> Result<Page<Tenant>, StorageError> {
@@ -135,7 +145,7 @@ impl UserRepository for CachedUsers {
     }
 
     async fn find_by_id(&self, tenant: TenantId, id: UserId) -> Result<Option<User>, StorageError> {
-        through(&self.by_id, (tenant, id), self.inner.find_by_id(tenant, id)).await
+        through("users", &self.by_id, (tenant, id), self.inner.find_by_id(tenant, id)).await
     }
 
     async fn list(&self, tenant: TenantId, page: PageRequest) -> Result<Page<User>, StorageError> {
@@ -210,7 +220,7 @@ impl PlatformUserRepository for CachedPlatformUsers {
     }
 
     async fn find_by_id(&self, id: PlatformUserId) -> Result<Option<PlatformUser>, StorageError> {
-        through(&self.by_id, id, self.inner.find_by_id(id)).await
+        through("platform_users", &self.by_id, id, self.inner.find_by_id(id)).await
     }
 
     async fn count(&self) -> Result<u64, StorageError> {
@@ -245,7 +255,13 @@ impl ApiKeyRepository for CachedApiKeys {
     }
 
     async fn find_for_authentication(&self, public_id: &KeyPublicId) -> Result<Option<ApiKey>, StorageError> {
-        through(&self.by_public_id, public_id.as_str().to_owned(), self.inner.find_for_authentication(public_id)).await
+        through(
+            "api_keys",
+            &self.by_public_id,
+            public_id.as_str().to_owned(),
+            self.inner.find_for_authentication(public_id),
+        )
+        .await
     }
 
     async fn find(&self, tenant: TenantId, public_id: &KeyPublicId) -> Result<Option<ApiKey>, StorageError> {
@@ -254,7 +270,7 @@ impl ApiKeyRepository for CachedApiKeys {
     }
 
     async fn find_by_id(&self, tenant: TenantId, id: ApiKeyId) -> Result<Option<ApiKey>, StorageError> {
-        through(&self.by_id, (tenant, id), self.inner.find_by_id(tenant, id)).await
+        through("api_keys", &self.by_id, (tenant, id), self.inner.find_by_id(tenant, id)).await
     }
 
     async fn list(
@@ -320,7 +336,7 @@ impl SessionRepository for CachedSessions {
     }
 
     async fn find(&self, scope: Scope, id: SessionId) -> Result<Option<Session>, StorageError> {
-        through(&self.by_id, (scope, id), self.inner.find(scope, id)).await
+        through("sessions", &self.by_id, (scope, id), self.inner.find(scope, id)).await
     }
 
     async fn rotate(
@@ -413,7 +429,7 @@ impl CachedLockout {
 #[async_trait]
 impl LockoutRepository for CachedLockout {
     async fn policy(&self, scope: Scope) -> Result<BruteForcePolicy, StorageError> {
-        through(&self.policies, scope, self.inner.policy(scope)).await
+        through("brute_force_policies", &self.policies, scope, self.inner.policy(scope)).await
     }
 
     async fn set_policy(

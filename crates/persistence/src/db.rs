@@ -34,11 +34,32 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Database, DbErr>
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5))
         });
-    let db = sea_orm::Database::connect(options).await?;
+    let mut db = sea_orm::Database::connect(options).await?;
+    db.set_metric_callback(|info| {
+        let outcome = if info.failed { "error" } else { "ok" };
+        metrics::histogram!("keyplane_db_query_duration_seconds", "outcome" => outcome)
+            .record(info.elapsed.as_secs_f64());
+    });
     if db.get_database_backend() == DbBackend::Sqlite {
         db.execute_unprepared("PRAGMA journal_mode = WAL").await?;
     }
     Ok(db)
+}
+
+/// The pool's open connections and how many of them are idle (for metrics).
+pub fn pool_connections(db: &Database) -> (u32, u32) {
+    let (size, idle) = match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+        DbBackend::Sqlite => {
+            let pool = db.get_sqlite_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+        _ => (0, 0),
+    };
+    (size, u32::try_from(idle).unwrap_or(u32::MAX).min(size))
 }
 
 /// Applies every pending migration.

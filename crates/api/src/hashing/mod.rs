@@ -137,11 +137,17 @@ impl Argon2Hasher {
         job: impl FnOnce(&Argon2<'static>, &mut Vec<Block>) -> R + Send + 'static,
     ) -> Result<R, HashError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
+        let queued_at = std::time::Instant::now();
         let job: Job = Box::new(move |argon, memory| {
-            let _ = reply.send(job(argon, memory));
+            metrics::histogram!("keyplane_hashing_wait_seconds").record(queued_at.elapsed().as_secs_f64());
+            let started = std::time::Instant::now();
+            let result = job(argon, memory);
+            metrics::histogram!("keyplane_hashing_duration_seconds").record(started.elapsed().as_secs_f64());
+            let _ = reply.send(result);
         });
         let deadline = tokio::time::Instant::now() + self.max_wait;
         if self.jobs.push_within(lane, job, deadline).await.is_err() {
+            metrics::counter!("keyplane_hashing_rejected_total").increment(1);
             return Err(HashError::Busy { retry_after_secs: 1 });
         }
         answer.await.map_err(|_| HashError::Failed("a hashing thread failed".into()))

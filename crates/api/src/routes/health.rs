@@ -1,4 +1,5 @@
-//! `/healthz` (the process answers) and `/readyz` (the database answers too).
+//! `/healthz` (the process answers), `/readyz` (the database answers too, and the replica
+//! is not shutting down) and `/metrics` (see [`crate::metrics`]).
 
 use crate::routes::{Api, Route};
 use crate::state::AppState;
@@ -12,13 +13,17 @@ use utoipa::{OpenApi, ToSchema};
 pub fn api() -> Api {
     Api {
         doc: HealthApi::openapi(),
-        routes: vec![Route::new("/healthz", |r| r.get(healthz)), Route::new("/readyz", |r| r.get(readyz))],
+        routes: vec![
+            Route::new("/healthz", |r| r.get(healthz)),
+            Route::new("/readyz", |r| r.get(readyz)),
+            Route::new("/metrics", |r| r.get(crate::metrics::metrics)),
+        ],
     }
 }
 
 /// The health routes' part of the OpenAPI document.
 #[derive(OpenApi)]
-#[openapi(paths(healthz, readyz), components(schemas(Health)))]
+#[openapi(paths(healthz, readyz, crate::metrics::metrics), components(schemas(Health)))]
 pub struct HealthApi;
 
 /// Whether this replica takes new work: false from the moment it is told to stop.

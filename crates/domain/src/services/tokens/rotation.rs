@@ -96,7 +96,10 @@ impl TokenService {
         let sid = SessionId::from_uuid(token.claims.sid);
         let new_jti = Uuid::new_v4().to_string();
         let session = match self.ports.sessions.rotate(scope, sid, &token.claims.jti, &new_jti, now).await? {
-            Some(rotated) => rotated,
+            Some(rotated) => {
+                metrics::counter!("keyplane_refresh_rotations_total", "result" => "rotated").increment(1);
+                rotated
+            }
             None => self.not_current(scope, sid, &token.claims.jti, tenant.as_ref(), origin).await?,
         };
         let (roles, _) = self.live_subject(&session).await?;
@@ -124,8 +127,10 @@ impl TokenService {
             && session.previous_refresh_jti.as_deref() == Some(jti)
             && session.rotated_at.is_some_and(|at| now - at <= grace);
         if in_grace {
+            metrics::counter!("keyplane_refresh_rotations_total", "result" => "grace_retry").increment(1);
             return Ok(session);
         }
+        metrics::counter!("keyplane_refresh_reuse_detected_total").increment(1);
         self.ports.sessions.revoke(scope, sid, "refresh_token_reuse", now).await?;
         let unknown = RequestContext::new(EntryPoint::Native);
         let event = AuditEvent::new(

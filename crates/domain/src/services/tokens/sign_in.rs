@@ -188,6 +188,34 @@ impl TokenService {
         credentials: &Credentials,
         origin: &RequestContext,
     ) -> Result<Verified, SignInError> {
+        let result = self.check_credentials(realm, credentials, origin).await;
+        let credential = match credentials {
+            Credentials::Password { .. } => "password",
+            Credentials::ApiKey(_) => "api_key",
+        };
+        let outcome = match &result {
+            Ok(_) => "success",
+            Err(SignInError::InvalidCredentials) => "invalid_credentials",
+            Err(SignInError::TenantSuspended) => "tenant_suspended",
+            Err(SignInError::Busy { .. }) => "busy",
+            Err(_) => "error",
+        };
+        metrics::counter!(
+            "keyplane_sign_ins_total",
+            "entry_point" => origin.entry_point.as_str(),
+            "credential" => credential,
+            "outcome" => outcome
+        )
+        .increment(1);
+        result
+    }
+
+    async fn check_credentials(
+        &self,
+        realm: Realm<'_>,
+        credentials: &Credentials,
+        origin: &RequestContext,
+    ) -> Result<Verified, SignInError> {
         match (credentials, realm) {
             (Credentials::Password { user_name, password }, Realm::Platform) => {
                 self.check_operator(user_name, password, origin).await
@@ -388,6 +416,8 @@ impl TokenService {
         let mut events = vec![failed.with("failed_attempts", state.failures)];
         // The failure that reaches the limit is the one that locks.
         if state.failures == a.policy.max_failures {
+            let scope = if tenant.is_some() { "tenant" } else { "platform" };
+            metrics::counter!("keyplane_lockouts_total", "scope" => scope).increment(1);
             let locked =
                 AuditEvent::new(now, tenant, Actor::anonymous(), action::USER_LOCKED, Outcome::Failure, origin)
                     .with("user_name", a.name.clone())
@@ -415,6 +445,9 @@ impl TokenService {
     /// # Errors
     /// Only [`StorageError`].
     pub async fn lockout_state(&self, scope: Scope, user_name: &str) -> Result<Option<FailureState>, StorageError> {
+        if UserName::parse(user_name).is_err() {
+            return Ok(None);
+        }
         let state = self.ports.lockout.state(scope, &LockoutSubject::user_name(user_name)).await?;
         let policy = self.ports.lockout.policy(scope).await?;
         let now = self.ports.clock.now();
@@ -427,6 +460,10 @@ impl TokenService {
     /// # Errors
     /// Only [`StorageError`].
     pub async fn unlock(&self, scope: Scope, user_name: &str, by: &Initiator) -> Result<bool, StorageError> {
+        // A name no user can have was never counted (see `malformed_name`).
+        if UserName::parse(user_name).is_err() {
+            return Ok(false);
+        }
         let event =
             by.event(scope.tenant(), action::USER_UNLOCKED, self.ports.clock.now()).with("user_name", user_name);
         self.ports.lockout.unlock(scope, &LockoutSubject::user_name(user_name), &event).await
