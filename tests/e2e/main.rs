@@ -7,6 +7,7 @@ mod support;
 mod audit;
 mod bootstrap;
 mod browser;
+mod cli;
 mod crash;
 mod dialects;
 mod errors;

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod cli;
 pub mod connection;
 pub mod crypto;
 pub mod dto;

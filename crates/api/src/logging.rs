@@ -15,7 +15,13 @@ use tracing_subscriber::EnvFilter;
 /// `KEYPLANE_LOG` (default `info`). Colour only when standard error is a terminal, so that
 /// a log file or a collector never receives ANSI escapes.
 pub fn init(format: &str) {
-    let filter = std::env::var("KEYPLANE_LOG").unwrap_or_else(|_| "info".to_owned());
+    init_at(format, "info");
+}
+
+/// As [`init`], at `level` unless `KEYPLANE_LOG` says otherwise (the admin commands log
+/// only warnings, so that their output stays readable).
+pub fn init_at(format: &str, level: &str) {
+    let filter = std::env::var("KEYPLANE_LOG").unwrap_or_else(|_| level.to_owned());
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     // Nothing is installed before this: `main` calls it first.
     let _ = install(format, &filter, std::io::stderr, ansi);

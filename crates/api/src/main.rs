@@ -2,11 +2,19 @@
 //! the library.
 
 use clap::{Parser, Subcommand};
-use keyplane_api::{openapi, Application, Settings};
+use keyplane_api::{cli, openapi, Application, Settings};
+
+/// Where every option comes from, for `--help`.
+const CONFIGURATION: &str = "Configuration: defaults, then a TOML file (KEYPLANE_CONFIG=<path>, else ./keyplane.toml \
+if present; keyplane.example.toml lists every key), then KEYPLANE_* environment variables, which win \
+(nested keys with `__`: KEYPLANE_DATABASE_URL, KEYPLANE_DATA_DIR, KEYPLANE_MASTER_KEY, KEYPLANE_TLS__CERT, \
+KEYPLANE_HASHING__MEMORY_KIB, ...). Every command works on the database the configuration names \
+(KEYPLANE_DATABASE_URL, else SQLite in KEYPLANE_DATA_DIR, ./data). `keyplane config print` shows the \
+configuration in force, secrets redacted.";
 
 /// Keyplane: multi-tenant managed authentication.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(name = "keyplane", version, about, after_help = CONFIGURATION)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -27,17 +35,120 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         iterations: usize,
     },
+    /// The configuration in force.
+    #[command(subcommand, after_help = CONFIGURATION)]
+    Config(ConfigCommand),
+    /// Break-glass operator commands.
+    #[command(subcommand, after_help = CONFIGURATION)]
+    Admin(AdminCommand),
+    /// Tenants, on the configured database.
+    #[command(subcommand, after_help = CONFIGURATION)]
+    Tenant(TenantCommand),
+    /// Application API keys, on the configured database.
+    #[command(subcommand, after_help = CONFIGURATION)]
+    Key(KeyCommand),
+    /// Users' lockouts, on the configured database.
+    #[command(subcommand, after_help = CONFIGURATION)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration as JSON, secrets shown as "<redacted>".
+    #[command(after_help = CONFIGURATION)]
+    Print,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Give a platform operator a new password: generated and printed once, or read from
+    /// standard input with --password-stdin. Ends the operator's sessions and clears
+    /// their lockout.
+    #[command(after_help = CONFIGURATION)]
+    ResetPassword {
+        /// The operator's name (the first one is `admin`).
+        name: String,
+        /// Read the new password (8 to 1024 characters) from the first line of standard
+        /// input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// List every tenant, one JSON object per line.
+    #[command(after_help = CONFIGURATION)]
+    List,
+    /// Create a tenant (with its first signing key); prints it as JSON.
+    #[command(after_help = CONFIGURATION)]
+    Create {
+        /// DNS label: lowercase letters, digits and '-', 1 to 63 characters.
+        #[arg(long)]
+        slug: String,
+        /// Display name, 1 to 200 characters.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create an application API key for a tenant; prints it as JSON, the secret `key`
+    /// shown only this once.
+    #[command(after_help = CONFIGURATION)]
+    Create {
+        /// The tenant's slug or id.
+        #[arg(long)]
+        tenant: String,
+        /// A role to grant (repeat for several).
+        #[arg(long = "role", default_value = "tenant_admin")]
+        roles: Vec<String>,
+        /// What the key is for.
+        #[arg(long, default_value = "created with the keyplane CLI")]
+        description: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Forget a name's failed sign-ins, lifting its lockout: a tenant user's with
+    /// --tenant, otherwise a platform operator's.
+    #[command(after_help = CONFIGURATION)]
+    Unlock {
+        /// The user (or operator) name.
+        name: String,
+        /// The tenant's slug or id.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+async fn main() -> std::process::ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One readable sentence with its causes, never a backtrace.
+            eprintln!("keyplane: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(Command::Openapi) = cli.command {
         print!("{}", openapi::document_json());
         return Ok(());
     }
     let settings = Settings::load()?;
-    keyplane_api::logging::init(&settings.log_format);
+    if let Some(Command::Config(ConfigCommand::Print)) = cli.command {
+        println!("{}", cli::print_config(&settings));
+        return Ok(());
+    }
+    let administrative =
+        matches!(cli.command, Some(Command::Admin(_) | Command::Tenant(_) | Command::Key(_) | Command::User(_)));
+    keyplane_api::logging::init_at(&settings.log_format, if administrative { "warn" } else { "info" });
     match cli.command {
         Some(Command::HashBenchmark { iterations }) => hash_benchmark(&settings, iterations.max(1))?,
         Some(Command::Migrate) => {
@@ -45,7 +156,48 @@ async fn main() -> anyhow::Result<()> {
             keyplane_persistence::migrate(&db).await?;
             tracing::info!("migrations applied");
         }
+        Some(Command::Admin(command)) => admin(&settings, AdminTask::Admin(command)).await?,
+        Some(Command::Tenant(command)) => admin(&settings, AdminTask::Tenant(command)).await?,
+        Some(Command::Key(command)) => admin(&settings, AdminTask::Key(command)).await?,
+        Some(Command::User(command)) => admin(&settings, AdminTask::User(command)).await?,
         _ => Application::build(settings).await?.run_until_signalled().await?,
+    }
+    Ok(())
+}
+
+enum AdminTask {
+    Admin(AdminCommand),
+    Tenant(TenantCommand),
+    Key(KeyCommand),
+    User(UserCommand),
+}
+
+/// Runs one administrative command on the configured database and prints its result.
+async fn admin(settings: &Settings, task: AdminTask) -> anyhow::Result<()> {
+    let password = match &task {
+        AdminTask::Admin(AdminCommand::ResetPassword { password_stdin: true, .. }) => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            let line = line.trim_end_matches(['\r', '\n']).to_owned();
+            anyhow::ensure!(!line.is_empty(), "no password on standard input");
+            Some(line)
+        }
+        _ => None,
+    };
+    let context = cli::AdminContext::open(settings).await?;
+    let result = match task {
+        AdminTask::Admin(AdminCommand::ResetPassword { name, .. }) => context.reset_password(&name, password).await,
+        AdminTask::Tenant(TenantCommand::List) => context.list_tenants().await,
+        AdminTask::Tenant(TenantCommand::Create { slug, name }) => context.create_tenant(&slug, &name).await,
+        AdminTask::Key(KeyCommand::Create { tenant, roles, description }) => {
+            context.create_key(&tenant, &roles, &description).await
+        }
+        AdminTask::User(UserCommand::Unlock { name, tenant }) => context.unlock(&name, tenant.as_deref()).await,
+    };
+    context.close().await;
+    let output = result?;
+    if !output.is_empty() {
+        println!("{output}");
     }
     Ok(())
 }

@@ -23,7 +23,7 @@ use tracing_actix_web::RootSpanBuilder;
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The longest id accepted from a proxy.
-const MAX_ID_CHARS: usize = 128;
+const MAX_ID_CHARS: usize = 64;
 /// The longest path written to a log line.
 const MAX_PATH_CHARS: usize = 256;
 
@@ -204,6 +204,7 @@ mod tests {
         assert!(!plausible(""));
         assert!(!plausible("a b"));
         assert!(!plausible("line\nbreak"));
-        assert!(!plausible(&"a".repeat(129)));
+        assert!(plausible(&"a".repeat(64)));
+        assert!(!plausible(&"a".repeat(65)));
     }
 }

@@ -7,11 +7,11 @@ use crate::transport::SslRequired;
 use config::{Config, Environment, File};
 use ipnet::IpNet;
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 use std::path::PathBuf;
 
 /// Everything Keyplane reads at start.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Settings {
     /// Address to listen on.
@@ -19,6 +19,7 @@ pub struct Settings {
     /// Port to listen on; 0 picks a free one.
     pub port: u16,
     /// `postgres://…` or `sqlite://…`; unset means a SQLite file in `data_dir`.
+    #[serde(serialize_with = "redact")]
     pub database_url: Option<SecretString>,
     /// Where the embedded database and generated files live.
     pub data_dir: PathBuf,
@@ -33,10 +34,12 @@ pub struct Settings {
     pub workers: Option<usize>,
     /// Password of the `admin` operator created on first start; generated and printed
     /// once to stderr when unset.
+    #[serde(serialize_with = "redact")]
     pub bootstrap_admin_password: Option<SecretString>,
     /// The operator's master key (base64 of 32 random bytes) that seals signing keys at
     /// rest. Unset: a key file `master.key` in `data_dir`, generated on first start (every
     /// replica must then share that file; set this instead in production).
+    #[serde(serialize_with = "redact")]
     pub master_key: Option<SecretString>,
     /// The URL clients reach Keyplane at (issuers are `<base>/t/<slug>`); unset means
     /// `http://<host>:<port>`.
@@ -70,7 +73,7 @@ pub struct Settings {
 
 /// TLS termination (`KEYPLANE_TLS__CERT`, `KEYPLANE_TLS__KEY`): both set, the listener
 /// speaks HTTPS only (HTTP/2 or HTTP/1.1 by ALPN) and every response carries HSTS.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct TlsSettings {
     /// PEM file with the certificate chain, leaf first.
@@ -81,7 +84,7 @@ pub struct TlsSettings {
 
 /// Prometheus metrics (`KEYPLANE_METRICS__*`). `/metrics` on the main port answers
 /// loopback and trusted-proxy addresses, and `platform_viewer` credentials from anywhere.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct MetricsSettings {
     /// A second address (`host:port`) serving only `/metrics`, without a credential, for
@@ -93,7 +96,7 @@ pub struct MetricsSettings {
 /// at once; after `readiness_delay_ms` (time for a load balancer to notice) the listener
 /// closes, requests in flight get up to `drain_secs` to finish, queued audit events are
 /// stored, the database is closed, and one line says so.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct ShutdownSettings {
     /// How long `/readyz` answers 503 before new connections are refused, in
@@ -127,7 +130,7 @@ pub struct QuotaSettings {
 /// address and one per tenant; `/t/{tenant}/.well-known/*` on a more generous pair.
 /// Over budget: 429 with `Retry-After` in the surface's own shape. Flat fields, so that
 /// any one of them can be set alone.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct RateLimitSettings {
     /// Whether requests are rate-limited at all (default true).
@@ -201,7 +204,7 @@ impl Default for RateLimitSettings {
 }
 
 /// Slow and stalled clients (`KEYPLANE_HTTP__*`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct HttpSettings {
     /// The whole request body must arrive within this time, in milliseconds, or the
@@ -238,7 +241,7 @@ impl Default for HttpSettings {
 /// Sign-in events are queued (at most `queue_capacity`; beyond that the request writes
 /// its event itself) and stored `write_batch_size` at a time; the queue is flushed on a
 /// graceful shutdown.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct AuditSettings {
     /// How long events are kept, in days (default 90); 0 keeps them forever.
@@ -270,7 +273,7 @@ impl Default for AuditSettings {
 /// `batch_size` per statement and batch after batch until one comes back short, then
 /// waits `interval_ms`. Until their retention ends, ended sessions still answer refresh-
 /// token reuse with a revocation and show up to administrators.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct SessionPurgeSettings {
     /// Pause between purges, in milliseconds; 0 disables purging (default 5 minutes).
@@ -316,6 +319,14 @@ impl Default for Settings {
     }
 }
 
+/// A secret, as `keyplane config print` shows it: whether it is set, never its value.
+fn redact<S: Serializer>(secret: &Option<SecretString>, out: S) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => out.serialize_str("<redacted>"),
+        None => out.serialize_none(),
+    }
+}
+
 impl Settings {
     /// Loads the layered configuration.
     ///
@@ -347,5 +358,34 @@ impl Settings {
             Some(url) => url.expose_secret().to_owned(),
             None => format!("sqlite://{}?mode=rwc", self.data_dir.join("keyplane.db").display()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_states_every_default() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../keyplane.example.toml");
+        let from_file: Settings = Config::builder()
+            .add_source(File::from(std::path::Path::new(path)))
+            .build()
+            .and_then(Config::try_deserialize)
+            .expect("keyplane.example.toml parses");
+        let as_json = |s: &Settings| serde_json::to_value(s).unwrap();
+        assert_eq!(as_json(&from_file), as_json(&Settings::default()));
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_print() {
+        let settings = Settings {
+            master_key: Some("c2VjcmV0LWtleQ==".to_owned().into()),
+            database_url: Some("postgres://u:hunter2@db/k".to_owned().into()),
+            ..Settings::default()
+        };
+        let printed = serde_json::to_string(&settings).unwrap();
+        assert!(!printed.contains("c2VjcmV0LWtleQ") && !printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("\"master_key\":\"<redacted>\""), "{printed}");
     }
 }

@@ -102,67 +102,13 @@ impl Application {
         let base_url =
             settings.public_base_url.clone().unwrap_or_else(|| format!("{scheme}://{}:{port}", settings.host));
 
-        let hasher = Argon2Hasher::new(&settings.hashing).map_err(anyhow::Error::msg)?;
-        tracing::info!(
-            hash_ms = hasher.hash_time().as_secs_f64() * 1000.0,
-            threads = hasher.threads(),
-            queue = hasher.queue(),
-            "password hashing pool ready"
-        );
-        let argon = Arc::new(hasher);
-        let hasher: Arc<dyn PasswordHasher> = argon.clone();
-        let repos = Repositories::new(&db, Duration::from_millis(settings.cache_ttl_ms));
-        let (tenants, users, keys, platform_users, sessions) =
-            (repos.tenants, repos.users, repos.keys, repos.platform_users, repos.sessions);
+        let Core { state, argon, hasher, platform_users, sessions, lockout, audit_store, audit_writer } =
+            core(&settings, db.clone(), clock.clone(), &base_url).await?;
         bootstrap(&settings, &platform_users, &hasher, &clock).await?;
-
-        // Sign-in events go through the buffered log (`audit_sink`), off the request path;
-        // administrative changes write their events in their own transactions instead.
-        let audit_store: Arc<dyn AuditLog> = Arc::new(SqlAuditLog::new(db.clone()));
-        let (buffered, audit_writer) =
-            BufferedAuditLog::new(audit_store.clone(), settings.audit.queue_capacity, settings.audit.write_batch_size);
-        let audit_sink: Arc<dyn AuditLog> = Arc::new(buffered);
-
-        let codec = Arc::new(JwtCodec::new(&master_key(&settings)?));
-        let signing = Arc::new(SigningKeys::new(Arc::new(SqlSigningKeys::new(db.clone())), codec, clock.clone()));
-        signing.check_master_key().await.map_err(|e| match e {
-            SigningError::Crypto(_) => anyhow::anyhow!(
-                "the master key does not open the signing keys stored in this database: set KEYPLANE_MASTER_KEY \
-                 (or {}) to the key the database was first used with",
-                settings.data_dir.join("master.key").display()
-            ),
-            SigningError::Storage(e) => anyhow::Error::new(e).context("reading the signing keys"),
-        })?;
-        let clusters = ClusterRegistry::default()
-            .with(ClusterKind::Native, Arc::new(NativeCluster::new(users.clone(), hasher.clone())));
-        let tokens = TokenService::new(
-            TokenPorts {
-                tenants: tenants.clone(),
-                users: users.clone(),
-                platform_users: platform_users.clone(),
-                keys: keys.clone(),
-                sessions: sessions.clone(),
-                signing: signing.clone(),
-                clusters,
-                hasher: hasher.clone(),
-                lockout: repos.lockout.clone(),
-                audit: audit_sink.clone(),
-                clock: clock.clone(),
-            },
-            &base_url,
-        );
         let session_purge = SessionPurge::new(sessions.clone(), clock.clone(), &settings.session_purge)
-            .map(|purge| purge.with_failures(repos.lockout.clone(), clock.clone(), settings.session_purge.batch_size));
+            .map(|purge| purge.with_failures(lockout.clone(), clock.clone(), settings.session_purge.batch_size));
         let audit_purge = AuditPurge::new(audit_store, clock.clone(), &settings.audit);
-        let state = web::Data::new(AppState {
-            tenants: TenantService::new(tenants.clone(), signing, clock.clone()),
-            users: UserService::new(users.clone(), keys.clone(), sessions.clone(), hasher.clone(), clock.clone()),
-            keys: ApiKeyService::new(keys.clone(), sessions.clone(), clock.clone()),
-            tokens,
-            audit: AuditService::new(audit_sink, users.clone(), platform_users.clone(), keys.clone()),
-            sessions: SessionAdmin::new(sessions.clone(), clock.clone()),
-            db: db.clone(),
-        });
+        let state = web::Data::new(state);
         let metrics = web::Data::new(Metrics::new(argon, db.clone()));
         let metrics_server = match &settings.metrics.listen {
             Some(address) => Some(metrics_listener(address, metrics.clone())?),
@@ -367,6 +313,87 @@ impl Application {
     }
 }
 
+/// The services over an open database, as the server and the admin commands use them.
+pub(crate) struct Core {
+    pub(crate) state: AppState,
+    pub(crate) argon: Arc<Argon2Hasher>,
+    pub(crate) hasher: Arc<dyn PasswordHasher>,
+    pub(crate) platform_users: Arc<dyn PlatformUserRepository>,
+    pub(crate) sessions: Arc<dyn SessionRepository>,
+    pub(crate) lockout: Arc<dyn LockoutRepository>,
+    pub(crate) audit_store: Arc<dyn AuditLog>,
+    pub(crate) audit_writer: AuditWriter,
+}
+
+/// Assembles the services over `db`: repositories (cached per `settings`), the hashing
+/// pool, the audit log (sign-in events buffered), signing keys under the master key
+/// (checked to open the stored ones), and the domain services.
+pub(crate) async fn core(
+    settings: &Settings,
+    db: keyplane_persistence::Database,
+    clock: SharedClock,
+    base_url: &str,
+) -> anyhow::Result<Core> {
+    let hasher = Argon2Hasher::new(&settings.hashing).map_err(anyhow::Error::msg)?;
+    tracing::info!(
+        hash_ms = hasher.hash_time().as_secs_f64() * 1000.0,
+        threads = hasher.threads(),
+        queue = hasher.queue(),
+        "password hashing pool ready"
+    );
+    let argon = Arc::new(hasher);
+    let hasher: Arc<dyn PasswordHasher> = argon.clone();
+    let repos = Repositories::new(&db, Duration::from_millis(settings.cache_ttl_ms));
+    let (tenants, users, keys, platform_users, sessions) =
+        (repos.tenants, repos.users, repos.keys, repos.platform_users, repos.sessions);
+
+    // Sign-in events go through the buffered log (`audit_sink`), off the request path;
+    // administrative changes write their events in their own transactions instead.
+    let audit_store: Arc<dyn AuditLog> = Arc::new(SqlAuditLog::new(db.clone()));
+    let (buffered, audit_writer) =
+        BufferedAuditLog::new(audit_store.clone(), settings.audit.queue_capacity, settings.audit.write_batch_size);
+    let audit_sink: Arc<dyn AuditLog> = Arc::new(buffered);
+
+    let codec = Arc::new(JwtCodec::new(&master_key(settings)?));
+    let signing = Arc::new(SigningKeys::new(Arc::new(SqlSigningKeys::new(db.clone())), codec, clock.clone()));
+    signing.check_master_key().await.map_err(|e| match e {
+        SigningError::Crypto(_) => anyhow::anyhow!(
+            "the master key does not open the signing keys stored in this database: set KEYPLANE_MASTER_KEY \
+             (or {}) to the key the database was first used with",
+            settings.data_dir.join("master.key").display()
+        ),
+        SigningError::Storage(e) => anyhow::Error::new(e).context("reading the signing keys"),
+    })?;
+    let clusters = ClusterRegistry::default()
+        .with(ClusterKind::Native, Arc::new(NativeCluster::new(users.clone(), hasher.clone())));
+    let tokens = TokenService::new(
+        TokenPorts {
+            tenants: tenants.clone(),
+            users: users.clone(),
+            platform_users: platform_users.clone(),
+            keys: keys.clone(),
+            sessions: sessions.clone(),
+            signing: signing.clone(),
+            clusters,
+            hasher: hasher.clone(),
+            lockout: repos.lockout.clone(),
+            audit: audit_sink.clone(),
+            clock: clock.clone(),
+        },
+        base_url,
+    );
+    let state = AppState {
+        tenants: TenantService::new(tenants.clone(), signing, clock.clone()),
+        users: UserService::new(users.clone(), keys.clone(), sessions.clone(), hasher.clone(), clock.clone()),
+        keys: ApiKeyService::new(keys.clone(), sessions.clone(), clock.clone()),
+        tokens,
+        audit: AuditService::new(audit_sink, users.clone(), platform_users.clone(), keys.clone()),
+        sessions: SessionAdmin::new(sessions.clone(), clock.clone()),
+        db: db.clone(),
+    };
+    Ok(Core { state, argon, hasher, platform_users, sessions, lockout: repos.lockout, audit_store, audit_writer })
+}
+
 /// The dedicated metrics listener (`KEYPLANE_METRICS__LISTEN`): `/metrics` only, without
 /// a credential (the operator exposes the address to the scraper alone).
 fn metrics_listener(address: &str, metrics: web::Data<Metrics>) -> anyhow::Result<Server> {
@@ -420,7 +447,7 @@ impl Repositories {
 
 /// Creates the bootstrap platform admin on first start; a generated password is printed
 /// once to stderr.
-async fn bootstrap(
+pub(crate) async fn bootstrap(
     settings: &Settings,
     platform_users: &Arc<dyn PlatformUserRepository>,
     hasher: &Arc<dyn PasswordHasher>,

@@ -15,7 +15,7 @@ use serde_json::json;
 use std::net::IpAddr;
 
 /// The `ssl_required` modes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum SslRequired {
     /// Plain HTTP from anywhere.

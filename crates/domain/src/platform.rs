@@ -49,6 +49,12 @@ pub trait PlatformUserRepository: Send + Sync {
     /// Only [`StorageError`].
     async fn find_by_id(&self, id: PlatformUserId) -> Result<Option<PlatformUser>, StorageError>;
 
+    /// Replaces an account's password hash; `false` when there is no such account.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    async fn set_password(&self, id: PlatformUserId, hash: &PasswordHash) -> Result<bool, StorageError>;
+
     /// How many accounts exist.
     ///
     /// # Errors

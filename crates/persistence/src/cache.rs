@@ -223,6 +223,12 @@ impl PlatformUserRepository for CachedPlatformUsers {
         through("platform_users", &self.by_id, id, self.inner.find_by_id(id)).await
     }
 
+    async fn set_password(&self, id: PlatformUserId, hash: &PasswordHash) -> Result<bool, StorageError> {
+        let changed = self.inner.set_password(id, hash).await;
+        self.by_id.invalidate(&id).await;
+        changed
+    }
+
     async fn count(&self) -> Result<u64, StorageError> {
         self.inner.count().await
     }

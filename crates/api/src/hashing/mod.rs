@@ -21,7 +21,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 /// Argon2id cost parameters and pool bounds.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HashingSettings {
     /// Memory cost in KiB (OWASP: 19 MiB).

@@ -70,6 +70,16 @@ impl PlatformUserRepository for SqlPlatformUsers {
         Ok(row.map(from_row))
     }
 
+    async fn set_password(&self, id: PlatformUserId, hash: &PasswordHash) -> Result<bool, StorageError> {
+        let changed = platform_users::Entity::update_many()
+            .col_expr(platform_users::Column::PasswordHash, sea_orm::sea_query::Expr::value(hash.as_phc().to_owned()))
+            .filter(platform_users::Column::Id.eq(id.as_uuid()))
+            .exec(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(changed.rows_affected == 1)
+    }
+
     async fn count(&self) -> Result<u64, StorageError> {
         platform_users::Entity::find().count(&self.db).await.map_err(storage)
     }

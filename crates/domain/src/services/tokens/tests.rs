@@ -6,7 +6,7 @@ use crate::audit::{Initiator, RequestContext};
 use crate::authc::NativeCluster;
 use crate::clock::Clock;
 use crate::ids::{ApiKeyId, PlatformUserId, TenantId, UserId};
-use crate::password::{Password, PasswordHasher};
+use crate::password::{Password, PasswordHash, PasswordHasher};
 use crate::platform::PlatformUser;
 use crate::policy::{ClusterKind, TokenPolicy};
 use crate::services::tokens::{Credentials, EntryPoint, Realm, Renewal, SignInRequest, SignOut};
@@ -36,6 +36,11 @@ impl PlatformUserRepository for Operators {
     }
     async fn find_by_id(&self, id: PlatformUserId) -> Result<Option<PlatformUser>, StorageError> {
         Ok(self.0.lock().unwrap().iter().find(|u| u.id == id).cloned())
+    }
+    async fn set_password(&self, id: PlatformUserId, hash: &PasswordHash) -> Result<bool, StorageError> {
+        let mut all = self.0.lock().unwrap();
+        let found = all.iter_mut().find(|u| u.id == id);
+        Ok(found.map(|u| u.password_hash = hash.clone()).is_some())
     }
     async fn count(&self) -> Result<u64, StorageError> {
         Ok(self.0.lock().unwrap().len() as u64)
