@@ -74,8 +74,8 @@ impl ServerProcess {
         let deadline = std::time::Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(100));
-                return (status, self.output.try_iter().collect());
+                // The reader thread ends at the pipe's end: every line is in by then.
+                return (status, self.output.iter().collect());
             }
             assert!(std::time::Instant::now() < deadline, "still running after {limit:?}");
             std::thread::sleep(Duration::from_millis(20));

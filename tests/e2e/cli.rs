@@ -113,11 +113,30 @@ async fn cli_on(cli: Cli, server: &ServerProcess) {
             .send()
     };
     assert_eq!(tenants(ADMIN_PASSWORD.to_owned()).await.unwrap().status(), 200);
+    // The operator has a session, and is locked out by repeated failures.
+    let session: Value = client
+        .post(url("/api/v1/users/auth/_login"))
+        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let operator_token = session["token"].as_str().expect("the operator signs in").to_owned();
+    let me = |token: String| client.get(url("/api/v1/platform/brute-force-policy")).bearer_auth(token).send();
+    assert_eq!(me(operator_token.clone()).await.unwrap().status(), 200);
+    for _ in 0..10 {
+        assert_eq!(tenants("wrong password".to_owned()).await.unwrap().status(), 401);
+    }
+    assert_eq!(tenants(ADMIN_PASSWORD.to_owned()).await.unwrap().status(), 401, "the operator is locked");
     let printed = cli.ok(&["admin", "reset-password", "admin"]);
+    assert!(printed.contains("1 session(s) ended"), "{printed}");
+    assert_eq!(me(operator_token).await.unwrap().status(), 401, "the reset ends the operator's sessions");
     let generated = printed.split("shown only this once): ").nth(1).unwrap().lines().next().unwrap().trim().to_owned();
     assert!(generated.len() >= 20, "{printed}");
     assert_eq!(tenants(ADMIN_PASSWORD.to_owned()).await.unwrap().status(), 401, "the old password stops working");
-    assert_eq!(tenants(generated.clone()).await.unwrap().status(), 200, "the printed one works");
+    assert_eq!(tenants(generated.clone()).await.unwrap().status(), 200, "the printed one works, the lock lifted");
     let out = cli.run(&["admin", "reset-password", "admin", "--password-stdin"], Some("chosen-by-operator\n"));
     assert!(out.ok && !out.stdout.contains("chosen-by-operator"), "{} {}", out.stdout, out.stderr);
     assert_eq!(tenants("chosen-by-operator".to_owned()).await.unwrap().status(), 200);
@@ -165,6 +184,17 @@ async fn the_cli_administers_a_postgres_database_beside_a_running_server() {
         ],
     };
     cli_on(cli, &server).await;
+}
+
+#[test]
+fn the_cli_never_creates_a_database_or_a_master_key_of_its_own() {
+    let dir = std::env::temp_dir().join(format!("keyplane-cli-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cli = Cli { env: vec![("KEYPLANE_DATA_DIR".into(), dir.display().to_string())] };
+    cli.fails(&["admin", "reset-password", "admin"], None, "no Keyplane database at");
+    cli.fails(&["tenant", "list"], None, "no Keyplane database at");
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "nothing was created");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -31,7 +31,7 @@ fn outside_address() -> std::net::IpAddr {
     ip
 }
 
-async fn scenario(server: &ServerProcess, admin: &str) {
+async fn scenario(server: &ServerProcess, admin: &str, plain_http_from_outside: bool) {
     let client = reqwest::Client::new();
     let base = &server.base;
     let url = |path: &str| format!("{base}{path}");
@@ -128,10 +128,43 @@ async fn scenario(server: &ServerProcess, admin: &str) {
     at_least("keyplane_build_info", &[("version", env!("CARGO_PKG_VERSION"))], 1.0);
     assert!(text.contains("# HELP keyplane_sign_ins_total"), "metrics are described");
 
+    // Through a trusted proxy (this host is one in the SQLite run), the forwarded client
+    // counts: a request from the internet needs a credential like any other.
+    let forwarded = client
+        .get(url("/metrics"))
+        .header("x-forwarded-for", "203.0.113.9")
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forwarded.status(), 401, "a proxy's client from elsewhere needs a credential");
+    let forwarded = client
+        .get(url("/metrics"))
+        .header("x-forwarded-for", "203.0.113.9")
+        .header("x-forwarded-proto", "https")
+        .header("authorization", admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forwarded.status(), 200, "an operator behind the proxy");
+
     // From another host: a platform_viewer (here the admin) credential is needed.
     let port = base.rsplit(':').next().unwrap();
     let outside = format!("http://{}:{port}/metrics", outside_address());
     let refused = client.get(&outside).send().await.unwrap();
+    if !plain_http_from_outside {
+        // ssl_required = external: a credential from a public address only over HTTPS.
+        let public = match outside_address() {
+            std::net::IpAddr::V4(v4) => !(v4.is_private() || v4.is_loopback() || v4.is_link_local()),
+            std::net::IpAddr::V6(_) => true,
+        };
+        if public {
+            assert_eq!(refused.status(), 403, "plain HTTP from a public address is refused before credentials");
+            let operator = client.get(&outside).header("authorization", admin).send().await.unwrap();
+            assert_eq!(operator.status(), 403, "even an operator's, over plain HTTP");
+            return;
+        }
+    }
     assert_eq!(refused.status(), 401, "no credential from outside");
     let tenant_key = client.get(&outside).header("x-api-key", &key).send().await.unwrap();
     assert_eq!(tenant_key.status(), 403, "a tenant's key is not an operator's");
@@ -157,8 +190,10 @@ async fn metrics_count_what_happened_on_sqlite() {
         ("KEYPLANE_DATA_DIR", dir.to_str().unwrap()),
         ("KEYPLANE_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD),
         ("KEYPLANE_METRICS__LISTEN", "127.0.0.1:0"),
+        ("KEYPLANE_TRUSTED_PROXIES", "127.0.0.1/32"),
+        ("KEYPLANE_SSL_REQUIRED", "none"),
     ]);
-    scenario(&server, &format!("Basic {}", base64_basic("admin", ADMIN_PASSWORD))).await;
+    scenario(&server, &format!("Basic {}", base64_basic("admin", ADMIN_PASSWORD)), true).await;
     // The dedicated listener: /metrics only, no credential.
     let port = metrics_port(&server);
     let client = reqwest::Client::new();
@@ -174,6 +209,6 @@ async fn metrics_count_what_happened_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_what_happened_on_postgres() {
     let Some(app) = TestApp::spawn(Backend::Postgres).await else { return };
-    let server = app.replica(1, &[("KEYPLANE_HOST", "0.0.0.0")]);
-    scenario(&server, &format!("Basic {}", base64_basic("admin", ADMIN_PASSWORD))).await;
+    let server = app.replica(1, &[("KEYPLANE_HOST", "0.0.0.0"), ("KEYPLANE_TRUSTED_PROXIES", "127.0.0.1/32")]);
+    scenario(&server, &format!("Basic {}", base64_basic("admin", ADMIN_PASSWORD)), false).await;
 }

@@ -90,7 +90,7 @@ async fn tls_on(backend: Backend) {
     assert!(missing.headers().contains_key("strict-transport-security"), "HSTS on errors too");
 
     // Plain HTTP to the TLS port: no HTTP answer, the connection closes, nothing breaks.
-    let mut plain = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}")).await.unwrap();
+    let mut plain = tokio::net::TcpStream::connect(format!("localhost:{port}")).await.unwrap();
     plain.write_all(b"GET /healthz HTTP/1.1\r\nhost: localhost\r\n\r\n").await.unwrap();
     let mut answer = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(5), plain.read_to_end(&mut answer)).await;

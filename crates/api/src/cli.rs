@@ -5,7 +5,7 @@
 //! sentences for a person.
 
 use crate::settings::Settings;
-use crate::startup::{bootstrap, core, Core};
+use crate::startup::{core, Core};
 use anyhow::Context;
 use keyplane_domain::api_key::{KeyDescription, KeyOwner};
 use keyplane_domain::audit::{Actor, ActorKind, Initiator, RequestContext};
@@ -29,8 +29,9 @@ fn initiator() -> Initiator {
     }
 }
 
-/// The configured database, migrated, with the server's services over it (no caches:
-/// a running server sees the changes within its cache TTL).
+/// The configured database (which must exist, be migrated and hold an operator), with
+/// the server's services over it (no caches: a running server sees the changes within
+/// its cache TTL).
 pub struct AdminContext {
     state: crate::state::AppState,
     operators: Arc<dyn keyplane_domain::platform::PlatformUserRepository>,
@@ -48,20 +49,35 @@ impl AdminContext {
     /// The database cannot be opened or migrated; the master key does not open the
     /// stored signing keys.
     pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&settings.data_dir)
-            .with_context(|| format!("creating {}", settings.data_dir.display()))?;
-        let db = keyplane_persistence::connect(&settings.effective_database_url(), 2)
-            .await
-            .context("connecting to the database")?;
-        keyplane_persistence::migrate(&db).await.context("migrating the database")?;
+        // Never a new database, master key or operator: a command run with the wrong
+        // configuration must fail, not administer an empty installation of its own.
+        let url = settings.effective_database_url();
+        if settings.database_url.is_none() {
+            let file = settings.data_dir.join("keyplane.db");
+            anyhow::ensure!(
+                file.exists(),
+                "no Keyplane database at {}: set KEYPLANE_DATABASE_URL, or KEYPLANE_DATA_DIR to the server's data \
+                 directory",
+                file.display()
+            );
+        }
+        let db = keyplane_persistence::connect(&url, 2).await.context("connecting to the database")?;
+        let pending = keyplane_persistence::pending_migrations(&db).await.context("reading the schema version")?;
+        anyhow::ensure!(
+            pending == 0,
+            "the database lacks {pending} migration(s): run `keyplane migrate` (or start the server) first"
+        );
         let uncached = Settings { cache_ttl_ms: 0, ..settings.clone() };
         let base_url =
             settings.public_base_url.clone().unwrap_or_else(|| format!("http://{}:{}", settings.host, settings.port));
         let clock: keyplane_domain::clock::SharedClock = Arc::new(keyplane_domain::clock::SystemClock);
         let Core { state, platform_users, sessions, lockout, hasher, audit_store, audit_writer, .. } =
-            core(&uncached, db, clock.clone(), &base_url).await?;
-        // The database ends up as the server would leave it on its first start.
-        bootstrap(settings, &platform_users, &hasher, &clock).await?;
+            core(&uncached, db, clock, &base_url, false).await?;
+        anyhow::ensure!(
+            platform_users.count().await? > 0,
+            "the database holds no platform operator: start the server once to create `admin`"
+        );
+        eprintln!("keyplane: using {}", describe(&url));
         Ok(Self {
             state,
             operators: platform_users,
@@ -194,6 +210,15 @@ impl AdminContext {
             format!("'{name}' had no failed sign-ins on record.")
         })
     }
+}
+
+/// The database a URL names, without its credentials: `postgres://host/db`, or the
+/// SQLite file.
+fn describe(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return "the configured database".to_owned() };
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let rest = rest.split('?').next().unwrap_or(rest);
+    format!("{scheme}://{rest}")
 }
 
 /// `keyplane config print`: the configuration in force as JSON, secrets redacted.

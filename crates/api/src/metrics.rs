@@ -111,11 +111,19 @@ impl Metrics {
     }
 }
 
-/// Whether `req` comes from this host or a trusted proxy (which may read `/metrics`
-/// without a credential).
+/// Whether the client of `req` (the peer, or whom a trusted proxy forwarded) is this
+/// host or a trusted-proxy address itself, which may read `/metrics` without a
+/// credential. A request a trusted proxy forwards from elsewhere needs one: the proxy's
+/// own address grants nothing to its clients.
 fn from_inside(req: &HttpRequest) -> bool {
     let Some(peer) = req.peer_addr().map(|a| a.ip().to_canonical()) else { return false };
-    peer.is_loopback() || req.app_data::<TransportPolicy>().is_some_and(|policy| policy.trusts(peer))
+    match req.app_data::<TransportPolicy>() {
+        Some(policy) => {
+            let client = policy.client_address_of(peer, req.headers()).to_canonical();
+            client.is_loopback() || policy.trusts(client)
+        }
+        None => peer.is_loopback(),
+    }
 }
 
 /// Prometheus metrics.

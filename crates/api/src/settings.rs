@@ -48,6 +48,7 @@ pub struct Settings {
     pub ssl_required: SslRequired,
     /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-Proto` and
     /// `X-Forwarded-For` are believed; comma-separated in `KEYPLANE_TRUSTED_PROXIES`.
+    #[serde(deserialize_with = "proxies")]
     pub trusted_proxies: Vec<IpNet>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
@@ -319,6 +320,44 @@ impl Default for Settings {
     }
 }
 
+/// Trusted proxies as a list or one comma-separated string, each an address or a CIDR
+/// range, spaces allowed around the commas.
+fn proxies<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Vec<IpNet>, D::Error> {
+    use serde::de::Error;
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match Raw::deserialize(de)? {
+        Raw::One(text) => text.split(',').map(str::to_owned).collect(),
+        Raw::Many(items) => items,
+    };
+    items
+        .iter()
+        .map(|item| item.trim())
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse::<IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| D::Error::custom(format!("'{item}' is not an IP address or CIDR range")))
+        })
+        .collect()
+}
+
+/// The `KEYPLANE_*` variables: `__` between a section and its key, and
+/// `KEYPLANE_TRUSTED_PROXIES` as a comma-separated list.
+fn environment() -> Environment {
+    Environment::with_prefix("KEYPLANE")
+        .prefix_separator("_")
+        .separator("__")
+        .try_parsing(true)
+        .ignore_empty(true)
+        .list_separator(",")
+        .with_list_parse_key("trusted_proxies")
+}
+
 /// A secret, as `keyplane config print` shows it: whether it is set, never its value.
 fn redact<S: Serializer>(secret: &Option<SecretString>, out: S) -> Result<S::Ok, S::Error> {
     match secret {
@@ -339,16 +378,7 @@ impl Settings {
             Some(path) => builder.add_source(File::with_name(path).required(true)),
             None => builder.add_source(File::with_name("keyplane.toml").required(false)),
         };
-        builder
-            .add_source(
-                Environment::with_prefix("KEYPLANE")
-                    .prefix_separator("_")
-                    .separator("__")
-                    .try_parsing(true)
-                    .ignore_empty(true),
-            )
-            .build()?
-            .try_deserialize()
+        builder.add_source(environment()).build()?.try_deserialize()
     }
 
     /// The database URL in force: the configured one, or the embedded SQLite file.
@@ -375,6 +405,24 @@ mod tests {
             .expect("keyplane.example.toml parses");
         let as_json = |s: &Settings| serde_json::to_value(s).unwrap();
         assert_eq!(as_json(&from_file), as_json(&Settings::default()));
+    }
+
+    #[test]
+    fn variables_set_lists_sections_and_scalars() {
+        let vars = [
+            ("KEYPLANE_TRUSTED_PROXIES", "127.0.0.1/32, 10.0.0.0/8,192.0.2.7"),
+            ("KEYPLANE_HASHING__MAX_WAIT_MS", "250"),
+            ("KEYPLANE_PORT", "9000"),
+        ];
+        let map = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let settings: Settings = Config::builder()
+            .add_source(environment().source(Some(map)))
+            .build()
+            .and_then(Config::try_deserialize)
+            .expect("the variables parse");
+        assert_eq!(settings.trusted_proxies.len(), 3, "a comma-separated list, a bare address too");
+        assert_eq!(settings.hashing.max_wait_ms, 250);
+        assert_eq!(settings.port, 9000);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::transport::{self, TransportPolicy};
 use crate::{openapi, routes};
 use actix_web::dev::Service;
 use actix_web::dev::{Server, ServiceResponse};
-use actix_web::http::{header, KeepAlive, StatusCode};
+use actix_web::http::{header, ConnectionType, KeepAlive, StatusCode};
 use actix_web::middleware::{DefaultHeaders, ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{web, App, HttpResponse, HttpServer, ResponseError};
 use anyhow::Context;
@@ -103,7 +103,7 @@ impl Application {
             settings.public_base_url.clone().unwrap_or_else(|| format!("{scheme}://{}:{port}", settings.host));
 
         let Core { state, argon, hasher, platform_users, sessions, lockout, audit_store, audit_writer } =
-            core(&settings, db.clone(), clock.clone(), &base_url).await?;
+            core(&settings, db.clone(), clock.clone(), &base_url, true).await?;
         bootstrap(&settings, &platform_users, &hasher, &clock).await?;
         let session_purge = SessionPurge::new(sessions.clone(), clock.clone(), &settings.session_purge)
             .map(|purge| purge.with_failures(lockout.clone(), clock.clone(), settings.session_purge.batch_size));
@@ -145,12 +145,28 @@ impl Application {
                     _ => Either::Left(srv.call(req).map_ok(ServiceResponse::map_into_left_body)),
                 })
                 .wrap_fn(move |req, srv| {
-                    let exempt = matches!(req.path(), "/healthz" | "/readyz" | "/metrics");
+                    // Probes stay reachable over plain HTTP; `/metrics` does not: from outside
+                    // it takes a credential, which the transport rule protects like any other.
+                    let exempt = matches!(req.path(), "/healthz" | "/readyz");
                     if exempt || transport.allows(&req) {
                         Either::Left(srv.call(req).map_ok(ServiceResponse::map_into_left_body))
                     } else {
                         let refusal = transport::refusal(req.path());
                         Either::Right(ready(Ok(req.into_response(refusal).map_into_right_body())))
+                    }
+                })
+                // Once stopping, every answer closes its connection, so that a load
+                // balancer's kept-alive connections move to the other replicas.
+                .wrap_fn({
+                    let readiness = readiness_data.clone();
+                    move |req, srv| {
+                        let readiness = readiness.clone();
+                        srv.call(req).map_ok(move |mut res| {
+                            if !readiness.is_ready() {
+                                res.response_mut().head_mut().set_connection_type(ConnectionType::Close);
+                            }
+                            res
+                        })
                     }
                 })
                 // Outside every early answer, so that a refused request's unread body
@@ -241,9 +257,19 @@ impl Application {
                 _ = terminate.recv() => "SIGTERM",
                 _ = tokio::signal::ctrl_c() => "SIGINT",
             };
-            tracing::info!(signal = name, "shutting down: finishing the requests in flight");
+            tracing::info!(signal = name, "shutting down: finishing the requests in flight (again to stop at once)");
         };
-        self.run_until(stop).await
+        // Listens only once the first signal came: a second one cuts the drain short.
+        let again = async {
+            let Ok(mut terminate) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+                return std::future::pending().await;
+            };
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        };
+        self.run_until_forced(stop, again).await
     }
 
     /// Serves until the server stops by itself (the tests' servers run until their
@@ -263,6 +289,15 @@ impl Application {
     /// # Errors
     /// The server's I/O error.
     pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+        self.run_until_forced(stop, std::future::pending()).await
+    }
+
+    /// As [`Self::run_until`]; once stopping, `force` completing ends the drain at once.
+    async fn run_until_forced(
+        self,
+        stop: impl std::future::Future<Output = ()>,
+        force: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let started = std::time::Instant::now();
         let writer = self.audit_writer.spawn();
         let mut upkeep = Vec::new();
@@ -288,6 +323,12 @@ impl Application {
             () = stop => {
                 let stopping = std::time::Instant::now();
                 self.readiness.stopping();
+                let forced = handle.clone();
+                tokio::spawn(async move {
+                    force.await;
+                    tracing::warn!("stopping at once: requests still in flight are cut off");
+                    forced.stop(false).await;
+                });
                 tokio::time::sleep(Duration::from_millis(self.shutdown.readiness_delay_ms)).await;
                 // Stop accepting, let the requests in flight finish (up to the drain time).
                 // The command is sent at once; the server future carries it out.
@@ -333,6 +374,7 @@ pub(crate) async fn core(
     db: keyplane_persistence::Database,
     clock: SharedClock,
     base_url: &str,
+    create_master_key: bool,
 ) -> anyhow::Result<Core> {
     let hasher = Argon2Hasher::new(&settings.hashing).map_err(anyhow::Error::msg)?;
     tracing::info!(
@@ -354,7 +396,7 @@ pub(crate) async fn core(
         BufferedAuditLog::new(audit_store.clone(), settings.audit.queue_capacity, settings.audit.write_batch_size);
     let audit_sink: Arc<dyn AuditLog> = Arc::new(buffered);
 
-    let codec = Arc::new(JwtCodec::new(&master_key(settings)?));
+    let codec = Arc::new(JwtCodec::new(&master_key(settings, create_master_key)?));
     let signing = Arc::new(SigningKeys::new(Arc::new(SqlSigningKeys::new(db.clone())), codec, clock.clone()));
     signing.check_master_key().await.map_err(|e| match e {
         SigningError::Crypto(_) => anyhow::anyhow!(
@@ -492,12 +534,18 @@ pub(crate) async fn bootstrap(
 }
 
 /// The configured master key, or the key file in the data directory (created on first
-/// start, with a warning).
-fn master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
+/// start, with a warning, when `create`).
+fn master_key(settings: &Settings, create: bool) -> anyhow::Result<MasterKey> {
     if let Some(key) = &settings.master_key {
         return MasterKey::from_base64(key.expose_secret()).map_err(anyhow::Error::msg);
     }
     let path = settings.data_dir.join("master.key");
+    anyhow::ensure!(
+        create || path.exists(),
+        "no master key: set KEYPLANE_MASTER_KEY to the server's, or KEYPLANE_DATA_DIR to the directory holding its \
+         master.key ({} does not exist)",
+        path.display()
+    );
     let (key, created) = MasterKey::load_or_create(&path).map_err(anyhow::Error::msg)?;
     if created {
         tracing::warn!(path = %path.display(), "no master key configured: generated one; set KEYPLANE_MASTER_KEY in production and share it between replicas");

@@ -51,6 +51,8 @@ fn is_internal(ip: IpAddr) -> bool {
 impl TransportPolicy {
     /// Whether `ip` is one of the trusted proxies.
     pub fn trusts(&self, ip: IpAddr) -> bool {
+        // An IPv4 peer on a dual-stack listener arrives as ::ffff:a.b.c.d.
+        let ip = ip.to_canonical();
         self.trusted_proxies.iter().any(|net| net.contains(&ip))
     }
 

@@ -62,6 +62,15 @@ pub fn pool_connections(db: &Database) -> (u32, u32) {
     (size, u32::try_from(idle).unwrap_or(u32::MAX).min(size))
 }
 
+/// How many migrations this build knows that `db` has not applied (read only: creates
+/// nothing, not even the migrations table).
+///
+/// # Errors
+/// Backend failures.
+pub async fn pending_migrations(db: &Database) -> Result<usize, DbErr> {
+    Ok(Migrator::get_pending_migrations_read_only(db).await?.len())
+}
+
 /// Applies every pending migration.
 ///
 /// # Errors

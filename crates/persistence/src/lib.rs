@@ -8,7 +8,7 @@ pub mod db;
 pub mod entities;
 mod repos;
 
-pub use db::{connect, migrate, pool_connections, Database};
+pub use db::{connect, migrate, pending_migrations, pool_connections, Database};
 pub use repos::{
     SqlApiKeys, SqlAuditLog, SqlLockout, SqlPlatformUsers, SqlSessions, SqlSigningKeys, SqlTenants, SqlUsers,
 };

@@ -42,7 +42,8 @@ impl Readiness {
         self.0.store(false, Ordering::SeqCst);
     }
 
-    fn ready(&self) -> bool {
+    /// Whether the replica is not shutting down.
+    pub fn is_ready(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
 }
@@ -67,7 +68,7 @@ pub async fn healthz() -> HttpResponse {
     (status = 503, description = "Shutting down (`stopping`), or the database does not answer (`unavailable`).", body = Health),
 ))]
 pub async fn readyz(state: web::Data<AppState>, readiness: web::Data<Readiness>) -> HttpResponse {
-    if !readiness.ready() {
+    if !readiness.is_ready() {
         return HttpResponse::ServiceUnavailable().json(Health { status: "stopping" });
     }
     match state.db.ping().await {
