@@ -60,6 +60,10 @@ async fn shut_down(mut server: ServerProcess, signal: &str, database_url: &str) 
     .await
     .unwrap();
     assert!(status.success(), "{signal}: exit status {status}; {output:?}");
+    assert!(
+        output.iter().all(|l| !l.contains("\"level\":\"ERROR\"")),
+        "{signal}: a clean stop logs no error: {output:?}"
+    );
     let stopped: Vec<&String> = output.iter().filter(|l| l.contains("\"stopped\"")).collect();
     assert_eq!(stopped.len(), 1, "{signal}: one line says it stopped: {output:?}");
     assert!(

@@ -169,7 +169,11 @@ impl RootSpanBuilder for RequestSpans {
         };
         span.record("status", status.as_u16());
         let code = code.unwrap_or_default();
-        if status.is_server_error() {
+        // A probe's 503 (shutting down, database away) is a state, not a failed request.
+        let probe = outcome.as_ref().is_ok_and(|r| matches!(r.request().path(), "/readyz" | "/healthz"));
+        if probe && status.is_server_error() {
+            tracing::info!(parent: &span, "not ready");
+        } else if status.is_server_error() {
             tracing::error!(parent: &span, code = %code, "request failed");
         } else if status.is_client_error() {
             tracing::info!(parent: &span, code = %code, "request refused");
