@@ -5,7 +5,7 @@
 //! are one readable line and exit status 1; `--help` names the variables and the file.
 
 use crate::bootstrap::ServerProcess;
-use crate::support::{base64_basic, ADMIN_PASSWORD};
+use crate::support::{base64_basic, create_alice, SendJson, ADMIN_PASSWORD};
 use crate::{Backend, TestApp, PASSWORD};
 use serde_json::{json, Value};
 use std::io::Write;
@@ -81,14 +81,8 @@ async fn cli_on(cli: Cli, server: &ServerProcess) {
     let key = key["key"].as_str().unwrap().to_owned();
     cli.fails(&["key", "create", "--tenant", "nope"], None, "no tenant 'nope' exists");
     cli.fails(&["key", "create", "--tenant", "acme", "--role", "platform_admin"], None, "platform role");
-    let user = client
-        .post(url("/api/v1/users"))
-        .header("x-api-key", &key)
-        .json(&json!({"user_name": "alice", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(user.status(), 200, "a key made by the CLI works in the API");
+    // A key made by the CLI works in the API.
+    create_alice(&client, &server.base, &key).await;
 
     // A lockout lifted from the command line.
     let login = |password: &'static str| {
@@ -117,12 +111,8 @@ async fn cli_on(cli: Cli, server: &ServerProcess) {
     let session: Value = client
         .post(url("/api/v1/users/auth/_login"))
         .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let operator_token = session["token"].as_str().expect("the operator signs in").to_owned();
     let me = |token: String| client.get(url("/api/v1/platform/brute-force-policy")).bearer_auth(token).send();
     assert_eq!(me(operator_token.clone()).await.unwrap().status(), 200);

@@ -5,7 +5,7 @@
 //! dedicated listener.
 
 use crate::bootstrap::ServerProcess;
-use crate::support::{base64_basic, ADMIN_PASSWORD};
+use crate::support::{base64_basic, seed_acme, ADMIN_PASSWORD};
 use crate::{Backend, TestApp, PASSWORD};
 use serde_json::{json, Value};
 
@@ -35,33 +35,7 @@ async fn scenario(server: &ServerProcess, admin: &str, plain_http_from_outside: 
     let client = reqwest::Client::new();
     let base = &server.base;
     let url = |path: &str| format!("{base}{path}");
-    let created = client
-        .post(url("/api/v1/platform/tenants"))
-        .header("authorization", admin)
-        .json(&json!({"slug": "acme", "name": "Acme"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
-    let key: Value = client
-        .post(url("/api/v1/platform/tenants/acme/keys"))
-        .header("authorization", admin)
-        .json(&json!({"description": "m", "roles": ["tenant_admin"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = key["key"].as_str().unwrap().to_owned();
-    let user = client
-        .post(url("/api/v1/users"))
-        .header("x-api-key", &key)
-        .json(&json!({"user_name": "alice", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(user.status(), 200);
+    let key = seed_acme(&client, base, admin).await;
     let login = |password: &'static str| {
         client
             .post(url("/api/v1/users/auth/_login"))

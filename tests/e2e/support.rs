@@ -418,6 +418,53 @@ impl TestApp {
     }
 }
 
+/// Sends a request and reads its JSON body (panicking on a transport or JSON failure).
+pub trait SendJson {
+    /// `send().await.unwrap().json().await.unwrap()`.
+    fn send_json(self) -> impl std::future::Future<Output = Value> + Send;
+}
+
+impl SendJson for RequestBuilder {
+    async fn send_json(self) -> Value {
+        self.send().await.unwrap().json().await.unwrap()
+    }
+}
+
+/// Over any client and base URL (a TLS listener, a separate process): the platform admin
+/// (`admin_auth`, an `Authorization` value) creates tenant `acme` and a `tenant_admin` key,
+/// and the key creates `alice` with [`PASSWORD`]; returns the key.
+pub async fn seed_acme(client: &Client, base: &str, admin_auth: &str) -> String {
+    let created = client
+        .post(format!("{base}/api/v1/platform/tenants"))
+        .header("authorization", admin_auth)
+        .json(&json!({"slug": "acme", "name": "Acme"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201, "creating tenant acme at {base}");
+    let key = client
+        .post(format!("{base}/api/v1/platform/tenants/acme/keys"))
+        .header("authorization", admin_auth)
+        .json(&json!({"description": "seed", "roles": ["tenant_admin"]}))
+        .send_json()
+        .await;
+    let key = key["key"].as_str().expect("the key is shown once").to_owned();
+    create_alice(client, base, &key).await;
+    key
+}
+
+/// Creates `alice` (with [`PASSWORD`]) in the tenant of `key`, over any client.
+pub async fn create_alice(client: &Client, base: &str, key: &str) {
+    let user = client
+        .post(format!("{base}/api/v1/users"))
+        .header("x-api-key", key)
+        .json(&json!({"user_name": "alice", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(user.status(), 200, "creating alice at {base}");
+}
+
 /// The password `tenant_with_user` gives `alice`.
 pub const PASSWORD: &str = "correct horse battery";
 

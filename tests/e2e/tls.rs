@@ -3,7 +3,7 @@
 //! a key, a user, a sign-in and the bearer work end to end over HTTPS, with `https`
 //! issuers; plain HTTP to the TLS port is refused cleanly and the port keeps serving.
 
-use crate::support::{base64_basic, ADMIN_PASSWORD};
+use crate::support::{base64_basic, seed_acme, SendJson, ADMIN_PASSWORD};
 use crate::{Backend, TestApp, PASSWORD};
 use keyplane_api::transport::SslRequired;
 use serde_json::{json, Value};
@@ -42,44 +42,15 @@ async fn tls_on(backend: Backend) {
     assert_eq!(health.headers()["strict-transport-security"], "max-age=31536000");
 
     let admin = format!("Basic {}", base64_basic("admin", ADMIN_PASSWORD));
-    let created = client
-        .post(format!("{base}/api/v1/platform/tenants"))
-        .header("authorization", &admin)
-        .json(&json!({"slug": "acme", "name": "Acme"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201, "ssl_required = all admits HTTPS");
-    let created: Value = client
-        .post(format!("{base}/api/v1/platform/tenants/acme/keys"))
-        .header("authorization", &admin)
-        .json(&json!({"description": "tls", "roles": ["tenant_admin"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let tenant_key = created["key"].as_str().unwrap().to_owned();
+    // ssl_required = all admits HTTPS.
+    let tenant_key = seed_acme(&client, &base, &admin).await;
     app.secret(&tenant_key);
-    let user = client
-        .post(format!("{base}/api/v1/users"))
-        .header("x-api-key", &tenant_key)
-        .json(&json!({"user_name": "alice", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(user.status(), 200);
     let session: Value = client
         .post(format!("{base}/api/v1/users/auth/_login"))
         .header("x-api-key", &tenant_key)
         .json(&json!({"username": "alice", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     app.secrets_of(&session);
     let token = session["token"].as_str().expect("signed in over HTTPS");
     assert_eq!(crate::claims(token)["iss"], format!("https://localhost:{port}/t/acme"), "an https issuer");

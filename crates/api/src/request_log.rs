@@ -79,22 +79,28 @@ where
 fn record<B>(response: &ServiceResponse<B>, took: std::time::Duration) {
     use actix_web::http::Method;
     let request = response.request();
-    let method = request.method();
-    let method =
-        if [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::HEAD, Method::OPTIONS]
-            .contains(method)
-        {
-            method.as_str().to_owned()
-        } else {
-            "other".to_owned()
-        };
-    let route = request.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let method: &'static str = match *request.method() {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    };
+    // Matched once, when the span opened.
+    let route = request.extensions().get::<Route>().map_or_else(|| "unmatched".to_owned(), |r| r.0.clone());
     let status = response.status().as_u16().to_string();
-    metrics::counter!("keyplane_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+    metrics::counter!("keyplane_http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
         .increment(1);
     metrics::histogram!("keyplane_http_request_duration_seconds", "method" => method, "route" => route)
         .record(took.as_secs_f64());
 }
+
+/// The route template a request matched (`unmatched` when none), found once per request.
+#[derive(Debug, Clone)]
+struct Route(String);
 
 /// `path` for a log line: at most [`MAX_PATH_CHARS`] characters, with every segment that
 /// looks like a credential (a `kp_` API key, a JWT) replaced by `<redacted>`. The query
@@ -137,6 +143,7 @@ impl RootSpanBuilder for RequestSpans {
     fn on_request_start(request: &ServiceRequest) -> Span {
         let id = request.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
         let route = request.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+        request.extensions_mut().insert(Route(route.clone()));
         let client = request
             .app_data::<TransportPolicy>()
             .and_then(|policy| policy.client_address(request))
