@@ -156,26 +156,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             keyplane_persistence::migrate(&db).await?;
             tracing::info!("migrations applied");
         }
-        Some(Command::Admin(command)) => admin(&settings, AdminTask::Admin(command)).await?,
-        Some(Command::Tenant(command)) => admin(&settings, AdminTask::Tenant(command)).await?,
-        Some(Command::Key(command)) => admin(&settings, AdminTask::Key(command)).await?,
-        Some(Command::User(command)) => admin(&settings, AdminTask::User(command)).await?,
+        Some(command) if command.is_administrative() => admin(&settings, command).await?,
         _ => Application::build(settings).await?.run_until_signalled().await?,
     }
     Ok(())
 }
 
-enum AdminTask {
-    Admin(AdminCommand),
-    Tenant(TenantCommand),
-    Key(KeyCommand),
-    User(UserCommand),
+impl Command {
+    /// The commands that work on the database directly (see `keyplane_api::cli`).
+    fn is_administrative(&self) -> bool {
+        matches!(self, Self::Admin(_) | Self::Tenant(_) | Self::Key(_) | Self::User(_))
+    }
 }
 
 /// Runs one administrative command on the configured database and prints its result.
-async fn admin(settings: &Settings, task: AdminTask) -> anyhow::Result<()> {
-    let password = match &task {
-        AdminTask::Admin(AdminCommand::ResetPassword { password_stdin: true, .. }) => {
+async fn admin(settings: &Settings, command: Command) -> anyhow::Result<()> {
+    let password = match &command {
+        Command::Admin(AdminCommand::ResetPassword { password_stdin: true, .. }) => {
             let mut line = String::new();
             std::io::stdin().read_line(&mut line)?;
             let line = line.trim_end_matches(['\r', '\n']).to_owned();
@@ -185,14 +182,17 @@ async fn admin(settings: &Settings, task: AdminTask) -> anyhow::Result<()> {
         _ => None,
     };
     let context = cli::AdminContext::open(settings).await?;
-    let result = match task {
-        AdminTask::Admin(AdminCommand::ResetPassword { name, .. }) => context.reset_password(&name, password).await,
-        AdminTask::Tenant(TenantCommand::List) => context.list_tenants().await,
-        AdminTask::Tenant(TenantCommand::Create { slug, name }) => context.create_tenant(&slug, &name).await,
-        AdminTask::Key(KeyCommand::Create { tenant, roles, description }) => {
+    let result = match command {
+        Command::Admin(AdminCommand::ResetPassword { name, .. }) => context.reset_password(&name, password).await,
+        Command::Tenant(TenantCommand::List) => context.list_tenants().await,
+        Command::Tenant(TenantCommand::Create { slug, name }) => context.create_tenant(&slug, &name).await,
+        Command::Key(KeyCommand::Create { tenant, roles, description }) => {
             context.create_key(&tenant, &roles, &description).await
         }
-        AdminTask::User(UserCommand::Unlock { name, tenant }) => context.unlock(&name, tenant.as_deref()).await,
+        Command::User(UserCommand::Unlock { name, tenant }) => context.unlock(&name, tenant.as_deref()).await,
+        Command::Serve | Command::Migrate | Command::Openapi | Command::HashBenchmark { .. } | Command::Config(_) => {
+            unreachable!("`run` sends only administrative commands here")
+        }
     };
     context.close().await;
     let output = result?;
