@@ -13,6 +13,7 @@ mod m20261124_000007_one_active_signing_key;
 mod m20261124_000008_session_purge_indexes;
 mod m20261124_000009_audit_events;
 mod m20261124_000009_brute_force;
+mod m20261124_000010_platform_operators;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000008_session_purge_indexes::Migration),
             Box::new(m20261124_000009_brute_force::Migration),
             Box::new(m20261124_000009_audit_events::Migration),
+            Box::new(m20261124_000010_platform_operators::Migration),
         ]
     }
 }

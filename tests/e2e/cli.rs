@@ -132,6 +132,22 @@ async fn cli_on(cli: Cli, server: &ServerProcess) {
     assert_eq!(tenants("chosen-by-operator".to_owned()).await.unwrap().status(), 200);
     cli.fails(&["admin", "reset-password", "admin", "--password-stdin"], Some("short\n"), "8 to 1024");
     cli.fails(&["admin", "reset-password", "ghost"], None, "no platform operator is named 'ghost'");
+    // An operator created over the API is reset the same way.
+    let created = client
+        .post(url("/api/v1/platform/users"))
+        .basic_auth("admin", Some("chosen-by-operator"))
+        .json(&json!({"user_name": "Ops", "password": PASSWORD, "roles": ["platform_viewer"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 200);
+    let as_ops =
+        |password: &'static str| client.get(url("/api/v1/platform/users")).basic_auth("ops", Some(password)).send();
+    assert_eq!(as_ops(PASSWORD).await.unwrap().status(), 200);
+    let out = cli.run(&["admin", "reset-password", "ops", "--password-stdin"], Some("ops-new-password\n"));
+    assert!(out.ok, "{}", out.stderr);
+    assert_eq!(as_ops(PASSWORD).await.unwrap().status(), 401, "the API-created operator's old password");
+    assert_eq!(as_ops("ops-new-password").await.unwrap().status(), 200, "and the new one");
 
     let config = cli.ok(&["config", "print"]);
     let config: Value = serde_json::from_str(&config).unwrap();

@@ -163,7 +163,11 @@ impl Operation {
             "create_tenant_key" => json!({"description": "d", "roles": ["tenant_viewer"], "expires_at": null}),
             "set_token_policy" => json!({"access_token_lifetime_seconds": 900, "session_lifetime_seconds": 86400,
                 "refresh_token_reuse_grace_seconds": 10, "signing_algorithm": "EdDSA"}),
-            "create_own_api_key" => json!({"description": "d", "expiration": "1d"}),
+            "create_own_api_key" | "create_platform_api_key" => json!({"description": "d", "expiration": "1d"}),
+            "create_platform_user" => {
+                json!({"user_name": "fuzzop", "password": "long enough password", "roles": ["platform_viewer"]})
+            }
+            "update_platform_user" => json!({"roles": ["platform_viewer"], "enabled": true}),
             "delete_own_api_keys" => json!({"keys": ["nope"]}),
             "investsuite_refresh_token" | "sensu_refresh_token" | "sensu_logout" => {
                 json!({"refresh_token": w.spare_refresh})

@@ -20,6 +20,7 @@ mod metrics;
 mod oauth;
 mod openapi;
 mod pipeline;
+mod platform_users;
 mod ratelimit;
 mod replicas;
 mod request_ids;

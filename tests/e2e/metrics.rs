@@ -36,6 +36,27 @@ async fn scenario(server: &ServerProcess, admin: &str, plain_http_from_outside: 
     let base = &server.base;
     let url = |path: &str| format!("{base}{path}");
     let key = seed_acme(&client, base, admin).await;
+    // A platform_viewer operator and its platform key: what a scraper would be given.
+    let created = client
+        .post(url("/api/v1/platform/users"))
+        .header("authorization", admin)
+        .json(&json!({"user_name": "scraper", "password": PASSWORD, "roles": ["platform_viewer"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 200, "creating the viewer");
+    let viewer_key: Value = client
+        .post(url("/api/v1/platform/users/scraper/keys"))
+        .header("authorization", admin)
+        .json(&json!({"description": "prometheus"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let viewer_key = viewer_key["key"].as_str().expect("a platform key").to_owned();
+    let viewer_basic = format!("Basic {}", base64_basic("scraper", PASSWORD));
     let login = |password: &'static str| {
         client
             .post(url("/api/v1/users/auth/_login"))
@@ -116,13 +137,13 @@ async fn scenario(server: &ServerProcess, admin: &str, plain_http_from_outside: 
         .get(url("/metrics"))
         .header("x-forwarded-for", "203.0.113.9")
         .header("x-forwarded-proto", "https")
-        .header("authorization", admin)
+        .header("x-api-key", &viewer_key)
         .send()
         .await
         .unwrap();
-    assert_eq!(forwarded.status(), 200, "an operator behind the proxy");
+    assert_eq!(forwarded.status(), 200, "a platform_viewer's key behind the proxy");
 
-    // From another host: a platform_viewer (here the admin) credential is needed.
+    // From another host: a platform_viewer credential is needed.
     let port = base.rsplit(':').next().unwrap();
     let outside = format!("http://{}:{port}/metrics", outside_address());
     let refused = client.get(&outside).send().await.unwrap();
@@ -142,8 +163,12 @@ async fn scenario(server: &ServerProcess, admin: &str, plain_http_from_outside: 
     assert_eq!(refused.status(), 401, "no credential from outside");
     let tenant_key = client.get(&outside).header("x-api-key", &key).send().await.unwrap();
     assert_eq!(tenant_key.status(), 403, "a tenant's key is not an operator's");
+    let operator = client.get(&outside).header("authorization", &viewer_basic).send().await.unwrap();
+    assert_eq!(operator.status(), 200, "a platform_viewer's password");
+    let operator = client.get(&outside).header("x-api-key", &viewer_key).send().await.unwrap();
+    assert_eq!(operator.status(), 200, "a platform_viewer's key");
     let operator = client.get(&outside).header("authorization", admin).send().await.unwrap();
-    assert_eq!(operator.status(), 200, "an operator's credential");
+    assert_eq!(operator.status(), 200, "an admin's credential");
 }
 
 fn metrics_port(server: &ServerProcess) -> u64 {

@@ -280,7 +280,10 @@ impl TestApp {
         let logged = String::from_utf8_lossy(&log[self.log_from.min(log.len())..]).into_owned();
         drop(log);
         let secrets = self.secrets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let halves = secrets.iter().filter_map(|s| s.strip_prefix("kp_")?.split_once('_').map(|(_, secret)| secret));
+        let halves = secrets.iter().filter_map(|s| {
+            let rest = s.strip_prefix("kpp_").or_else(|| s.strip_prefix("kp_"))?;
+            rest.split_once('_').map(|(_, secret)| secret)
+        });
         for secret in secrets.iter().map(String::as_str).chain(halves) {
             if let Some(at) = logged.find(secret) {
                 let line = logged[..at].rsplit('\n').next().unwrap_or("");

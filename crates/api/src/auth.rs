@@ -14,7 +14,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use futures_util::future::LocalBoxFuture;
-use keyplane_domain::api_key::PresentedKey;
+use keyplane_domain::api_key::{KeyRealm, PresentedKey};
 use keyplane_domain::audit::RequestContext;
 use keyplane_domain::password::Password;
 use keyplane_domain::principal::Principal;
@@ -172,6 +172,9 @@ impl Presented {
     /// `root.unauthorized` for a bad key; internal errors.
     pub async fn key_tenant(&self, state: &AppState, origin: &RequestContext) -> Result<Option<Tenant>, ApiError> {
         let Some(key) = &self.key else { return Ok(None) };
+        if key.realm == KeyRealm::Platform {
+            return Err(ApiError::unauthorized("A platform key belongs to no tenant; send it alone."));
+        }
         let credentials = Credentials::ApiKey(key.clone());
         let verified = state.tokens.check(Realm::KeyTenant, &credentials, origin).await.map_err(credential_error)?;
         Ok(verified.tenant)

@@ -201,6 +201,21 @@ where
     Option::<T>::deserialize(de).map(Some)
 }
 
+/// A merge-patch member that may be absent but not `null` (the field cannot be removed).
+///
+/// # Errors
+/// [`Invalid`] for `field` when it is `null`.
+pub fn required<T>(
+    field: &'static str,
+    value: Option<Option<T>>,
+) -> Result<Option<T>, keyplane_domain::error::Invalid> {
+    match value {
+        Some(None) => Err(keyplane_domain::error::Invalid::new(field, "cannot be null")),
+        Some(Some(v)) => Ok(Some(v)),
+        None => Ok(None),
+    }
+}
+
 /// `from` and `size` query parameters.
 pub struct PageQuery(pub PageRequest);
 

@@ -25,6 +25,7 @@ use utoipa::{Modify, OpenApi};
         (name = "user keys", description = "Users' own API keys, as ECE has them."),
         (name = "users", description = "User administration within a tenant. With a tenant API key the tenant is the key's; a platform operator names it in the `X-Keyplane-Tenant` header (slug or id)."),
         (name = "tenants", description = "Tenant administration (platform operators)."),
+        (name = "platform users", description = "The platform's operators (`platform_admin`, `platform_viewer`) and their API keys (`kpp_…`). The last enabled `platform_admin` cannot be demoted, disabled or deleted."),
         (name = "tenant keys", description = "A tenant's application API keys."),
         (name = "tenant settings", description = "A tenant's authentication cluster, token policy and signing keys."),
         (name = "audit", description = "The audit trail: sign-ins, lockouts, key creation and revocation, and every administrative change, with actor, outcome, entry point, client address and request id. Never holds a secret."),

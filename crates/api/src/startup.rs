@@ -30,11 +30,12 @@ use keyplane_domain::authc::{ClusterRegistry, NativeCluster};
 use keyplane_domain::clock::{SharedClock, SystemClock};
 use keyplane_domain::lockout::LockoutRepository;
 use keyplane_domain::password::PasswordHasher;
-use keyplane_domain::platform::{PlatformUserRepository, BOOTSTRAP_ADMIN};
+use keyplane_domain::platform::{PlatformKeyRepository, PlatformUserRepository, BOOTSTRAP_ADMIN};
 use keyplane_domain::policy::ClusterKind;
 use keyplane_domain::services::api_keys::ApiKeyService;
 use keyplane_domain::services::audit::{AuditService, SessionAdmin};
 use keyplane_domain::services::bootstrap::{ensure_platform_admin, BootstrapOutcome};
+use keyplane_domain::services::operators::OperatorService;
 use keyplane_domain::services::signing::{SigningError, SigningKeys};
 use keyplane_domain::services::tenants::TenantService;
 use keyplane_domain::services::tokens::{TokenPorts, TokenService};
@@ -46,7 +47,8 @@ use keyplane_persistence::cache::{
     CachedApiKeys, CachedLockout, CachedPlatformUsers, CachedSessions, CachedTenants, CachedUsers,
 };
 use keyplane_persistence::{
-    SqlApiKeys, SqlAuditLog, SqlLockout, SqlPlatformUsers, SqlSessions, SqlSigningKeys, SqlTenants, SqlUsers,
+    SqlApiKeys, SqlAuditLog, SqlLockout, SqlPlatformKeys, SqlPlatformUsers, SqlSessions, SqlSigningKeys, SqlTenants,
+    SqlUsers,
 };
 use secrecy::ExposeSecret;
 use std::net::TcpListener;
@@ -388,6 +390,7 @@ pub(crate) async fn core(
     let repos = Repositories::new(&db, Duration::from_millis(settings.cache_ttl_ms));
     let (tenants, users, keys, platform_users, sessions) =
         (repos.tenants, repos.users, repos.keys, repos.platform_users, repos.sessions);
+    let platform_keys: Arc<dyn PlatformKeyRepository> = Arc::new(SqlPlatformKeys::new(db.clone()));
 
     // Sign-in events go through the buffered log (`audit_sink`), off the request path;
     // administrative changes write their events in their own transactions instead.
@@ -413,6 +416,7 @@ pub(crate) async fn core(
             tenants: tenants.clone(),
             users: users.clone(),
             platform_users: platform_users.clone(),
+            platform_keys: platform_keys.clone(),
             keys: keys.clone(),
             sessions: sessions.clone(),
             signing: signing.clone(),
@@ -428,6 +432,13 @@ pub(crate) async fn core(
         tenants: TenantService::new(tenants.clone(), signing, clock.clone()),
         users: UserService::new(users.clone(), keys.clone(), sessions.clone(), hasher.clone(), clock.clone()),
         keys: ApiKeyService::new(keys.clone(), sessions.clone(), clock.clone()),
+        operators: OperatorService::new(
+            platform_users.clone(),
+            platform_keys,
+            sessions.clone(),
+            hasher.clone(),
+            clock.clone(),
+        ),
         tokens,
         audit: AuditService::new(audit_sink, users.clone(), platform_users.clone(), keys.clone()),
         sessions: SessionAdmin::new(sessions.clone(), clock.clone()),

@@ -2,6 +2,7 @@
 
 use keyplane_domain::services::api_keys::ApiKeyService;
 use keyplane_domain::services::audit::{AuditService, SessionAdmin};
+use keyplane_domain::services::operators::OperatorService;
 use keyplane_domain::services::tenants::TenantService;
 use keyplane_domain::services::tokens::TokenService;
 use keyplane_domain::services::users::UserService;
@@ -16,6 +17,8 @@ pub struct AppState {
     pub users: UserService,
     /// API key administration.
     pub keys: ApiKeyService,
+    /// Platform operators and their API keys.
+    pub operators: OperatorService,
     /// Sign-in, credential checks, sessions, tokens.
     pub tokens: TokenService,
     /// The audit trail, and naming callers for it.

@@ -1,5 +1,6 @@
-//! API keys: `kp_<public id>_<secret>`. The public id is an indexed lookup key; the
-//! 256-bit secret is stored only as its SHA-256 digest and compared in constant time.
+//! API keys: `kp_<public id>_<secret>` for a tenant, `kpp_<public id>_<secret>` for the
+//! platform's operators. The public id is an indexed lookup key; the 256-bit secret is
+//! stored only as its SHA-256 digest and compared in constant time.
 
 use crate::audit::AuditEvent;
 use crate::error::{Invalid, StorageError};
@@ -17,6 +18,26 @@ use std::fmt;
 use subtle::ConstantTimeEq;
 
 const PREFIX: &str = "kp_";
+const PLATFORM_PREFIX: &str = "kpp_";
+
+/// Whose key a key text is, told by its prefix: a tenant's (`kp_`) or the platform's
+/// (`kpp_`), so that each is only ever looked up where it can be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRealm {
+    /// A tenant's application or user key.
+    Tenant,
+    /// A platform operator's key.
+    Platform,
+}
+
+impl KeyRealm {
+    fn prefix(self) -> &'static str {
+        match self {
+            Self::Tenant => PREFIX,
+            Self::Platform => PLATFORM_PREFIX,
+        }
+    }
+}
 const PUBLIC_ID_BYTES: usize = 12;
 const SECRET_BYTES: usize = 32;
 
@@ -94,27 +115,33 @@ pub fn split_key_text(raw: &str) -> Option<(&str, &str)> {
 pub struct PresentedKey {
     /// Looked up by index.
     pub public_id: KeyPublicId,
+    /// A tenant's key or the platform's.
+    pub realm: KeyRealm,
     secret: String,
 }
 
 impl PresentedKey {
-    /// Splits `kp_<public id>_<secret>`.
+    /// Splits `kp_<public id>_<secret>` (a tenant's key) or `kpp_<public id>_<secret>`
+    /// (a platform key).
     ///
     /// # Errors
     /// `None` when the text does not have that shape.
     pub fn parse(raw: &str) -> Option<Self> {
+        if let Some((id, secret)) = raw.strip_prefix(PLATFORM_PREFIX).and_then(|rest| rest.split_once('_')) {
+            return Self::from_parts(id, secret).map(|key| Self { realm: KeyRealm::Platform, ..key });
+        }
         let (id, secret) = split_key_text(raw)?;
         Self::from_parts(id, secret)
     }
 
-    /// A key given as its two halves (InvestSuite's `access_key_id` and
+    /// A tenant's key given as its two halves (InvestSuite's `access_key_id` and
     /// `secret_access_key`).
     pub fn from_parts(public_id: &str, secret: &str) -> Option<Self> {
         let public_id = KeyPublicId::parse(public_id)?;
         if secret.is_empty() || secret.len() > 128 {
             return None;
         }
-        Some(Self { public_id, secret: secret.to_owned() })
+        Some(Self { public_id, realm: KeyRealm::Tenant, secret: secret.to_owned() })
     }
 
     /// Whether the secret matches the stored digest (constant time).
@@ -125,7 +152,7 @@ impl PresentedKey {
 
 impl fmt::Debug for PresentedKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PresentedKey({}, <redacted>)", self.public_id)
+        write!(f, "PresentedKey({:?} {}, <redacted>)", self.realm, self.public_id)
     }
 }
 
@@ -141,9 +168,14 @@ pub struct GeneratedKey {
 }
 
 impl GeneratedKey {
-    /// Generates a key from the operating system's random source: a 96-bit public id and a
-    /// 256-bit secret.
+    /// Generates a tenant's key (see [`GeneratedKey::generate_in`]).
     pub fn generate() -> Self {
+        Self::generate_in(KeyRealm::Tenant)
+    }
+
+    /// Generates a key of `realm` from the operating system's random source: a 96-bit
+    /// public id and a 256-bit secret.
+    pub fn generate_in(realm: KeyRealm) -> Self {
         let mut id = [0u8; PUBLIC_ID_BYTES];
         let mut secret = [0u8; SECRET_BYTES];
         OsRng.fill_bytes(&mut id);
@@ -151,7 +183,7 @@ impl GeneratedKey {
         let public_id: String = id.iter().map(|b| format!("{b:02x}")).collect();
         let secret = URL_SAFE_NO_PAD.encode(secret);
         Self {
-            full_text: format!("{PREFIX}{public_id}_{secret}"),
+            full_text: format!("{}{public_id}_{secret}", realm.prefix()),
             digest: SecretDigest::of(&secret),
             public_id: KeyPublicId(public_id),
         }
@@ -310,11 +342,16 @@ mod tests {
 
     proptest! {
         /// Any text parses or is refused, never panics; what parses is exactly
-        /// `kp_<24 lowercase hex>_<1 to 128 bytes>`, and its halves come back unchanged.
+        /// `kp_` or `kpp_`, 24 lowercase hex, `_` and 1 to 128 bytes, and its halves and
+        /// realm come back unchanged.
         #[test]
-        fn key_texts_parse_exactly_when_well_formed(raw in "kp_[0-9a-f]{23,25}_[ -~]{0,130}|(kp_)?[0-9a-fA-F_]{0,30}[ -~\u{80}-\u{10FFFF}]{0,140}") {
+        fn key_texts_parse_exactly_when_well_formed(raw in "kpp?_[0-9a-f]{23,25}_[ -~]{0,130}|(kpp?_)?[0-9a-fA-F_]{0,30}[ -~\u{80}-\u{10FFFF}]{0,140}") {
             let parsed = PresentedKey::parse(&raw);
-            let well_formed = raw.strip_prefix("kp_").and_then(|rest| rest.split_once('_')).is_some_and(|(id, secret)| {
+            let (realm, rest) = match raw.strip_prefix("kpp_") {
+                Some(rest) => (KeyRealm::Platform, Some(rest)),
+                None => (KeyRealm::Tenant, raw.strip_prefix("kp_")),
+            };
+            let well_formed = rest.and_then(|rest| rest.split_once('_')).is_some_and(|(id, secret)| {
                 id.len() == 24
                     && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
                     && !secret.is_empty()
@@ -322,7 +359,8 @@ mod tests {
             });
             prop_assert_eq!(parsed.is_some(), well_formed);
             if let Some(key) = parsed {
-                prop_assert_eq!(format!("kp_{}_{}", key.public_id, key.secret), raw);
+                prop_assert_eq!(key.realm, realm);
+                prop_assert_eq!(format!("{}{}_{}", realm.prefix(), key.public_id, key.secret), raw);
             }
         }
 
@@ -351,6 +389,18 @@ mod tests {
         // 256-bit secret: 43 base64url characters.
         let secret = key.full_text.rsplit_once(&format!("{}_", key.public_id)).unwrap().1;
         assert_eq!(secret.len(), 43);
+    }
+
+    #[test]
+    fn platform_keys_are_told_apart_by_their_prefix() {
+        let key = GeneratedKey::generate_in(KeyRealm::Platform);
+        assert!(key.full_text.starts_with("kpp_"), "{}", key.full_text);
+        let presented = PresentedKey::parse(&key.full_text).expect("parses");
+        assert_eq!(presented.realm, KeyRealm::Platform);
+        assert!(presented.matches(&key.digest));
+        // InvestSuite's halves name tenant keys only.
+        assert_eq!(split_key_text(&key.full_text), None);
+        assert_eq!(PresentedKey::parse(&GeneratedKey::generate().full_text).unwrap().realm, KeyRealm::Tenant);
     }
 
     #[test]

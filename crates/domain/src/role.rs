@@ -76,6 +76,32 @@ impl Roles {
         Ok(Self(roles))
     }
 
+    /// Parses a platform operator's roles: one or both of `platform_admin` and
+    /// `platform_viewer`, nothing else.
+    ///
+    /// # Errors
+    /// [`Invalid`] for `field` when the list is empty or names another role.
+    pub fn parse_platform(field: &'static str, raw: &[String]) -> Result<Self, Invalid> {
+        if raw.is_empty() {
+            return Err(Invalid::new(field, "an operator needs platform_admin or platform_viewer"));
+        }
+        let mut roles: Vec<Role> = Vec::with_capacity(2);
+        for r in raw {
+            let role = Role::parse(r).ok().filter(Role::is_platform).ok_or_else(|| {
+                Invalid::new(field, "an operator's roles are platform_admin and platform_viewer only")
+            })?;
+            if !roles.contains(&role) {
+                roles.push(role);
+            }
+        }
+        Ok(Self(roles))
+    }
+
+    /// Whether there are no roles.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Roles read back from storage, trusted as written.
     pub fn from_stored(raw: Vec<String>) -> Self {
         Self(raw.into_iter().map(Role).collect())
@@ -114,5 +140,16 @@ mod tests {
         assert!(Roles::parse_tenant("roles", &["platform_admin".into()]).is_err());
         assert!(Roles::parse_tenant("roles", &["Admin".into()]).is_err());
         assert!(Roles::parse_tenant("roles", &["".into()]).is_err());
+    }
+
+    #[test]
+    fn platform_roles_are_the_two_platform_roles_only() {
+        let both =
+            Roles::parse_platform("roles", &[PLATFORM_VIEWER.into(), PLATFORM_ADMIN.into(), PLATFORM_VIEWER.into()])
+                .unwrap();
+        assert_eq!(both.to_strings(), vec![PLATFORM_VIEWER, PLATFORM_ADMIN]);
+        assert!(Roles::parse_platform("roles", &[]).is_err());
+        assert!(Roles::parse_platform("roles", &[TENANT_ADMIN.into()]).is_err());
+        assert!(Roles::parse_platform("roles", &["Platform_Admin".into()]).is_err());
     }
 }

@@ -4,9 +4,12 @@ use crate::api_key::{ApiKey, ApiKeyRepository, InsertKeyError, KeyOwner, KeyPubl
 use crate::audit::{AuditEvent, AuditFilter, AuditLog, AuditScope};
 use crate::clock::Clock;
 use crate::error::StorageError;
-use crate::ids::{ApiKeyId, SessionId, TenantId, UserId};
+use crate::ids::{ApiKeyId, PlatformUserId, SessionId, TenantId, UserId};
 use crate::page::{Page, PageRequest};
 use crate::password::{HashError, Password, PasswordHash, PasswordHasher};
+use crate::platform::{
+    OperatorChange, OperatorWrite, PlatformKey, PlatformKeyRepository, PlatformUser, PlatformUserRepository,
+};
 use crate::policy::SigningAlgorithm;
 use crate::scope::Scope;
 use crate::services::tokens::EntryPoint;
@@ -363,6 +366,139 @@ impl UserRepository for InMemoryUsers {
             self.1.push(event);
         }
         Ok(existed)
+    }
+}
+
+/// Operator accounts in a vector; the last-admin guard holds because the vector is
+/// changed under one lock.
+#[derive(Default)]
+pub struct InMemoryOperators(Mutex<Vec<PlatformUser>>, pub Arc<InMemoryAudit>);
+
+impl InMemoryOperators {
+    /// Operators writing their audit events to `audit`.
+    pub fn with_audit(audit: Arc<InMemoryAudit>) -> Self {
+        Self(Mutex::default(), audit)
+    }
+
+    /// Whether the accounts other than `id` keep an enabled admin, `id` being `after`.
+    fn keeps_an_admin(all: &[PlatformUser], id: PlatformUserId, after: Option<&PlatformUser>) -> bool {
+        all.iter().filter(|u| u.id != id).chain(after).any(PlatformUser::is_active_admin)
+    }
+}
+
+#[async_trait]
+impl PlatformUserRepository for InMemoryOperators {
+    async fn insert_if_absent(&self, user: &PlatformUser) -> Result<bool, StorageError> {
+        let mut all = self.0.lock().unwrap();
+        if all.iter().any(|u| u.user_name.to_lowercase() == user.user_name.to_lowercase()) {
+            return Ok(false);
+        }
+        all.push(user.clone());
+        Ok(true)
+    }
+    async fn find_by_name(&self, name: &str) -> Result<Option<PlatformUser>, StorageError> {
+        Ok(self.0.lock().unwrap().iter().find(|u| u.user_name.to_lowercase() == name.to_lowercase()).cloned())
+    }
+    async fn find_by_id(&self, id: PlatformUserId) -> Result<Option<PlatformUser>, StorageError> {
+        Ok(self.0.lock().unwrap().iter().find(|u| u.id == id).cloned())
+    }
+    async fn set_password(&self, id: PlatformUserId, hash: &PasswordHash) -> Result<bool, StorageError> {
+        let mut all = self.0.lock().unwrap();
+        Ok(all.iter_mut().find(|u| u.id == id).map(|u| u.password_hash = hash.clone()).is_some())
+    }
+    async fn count(&self) -> Result<u64, StorageError> {
+        Ok(self.0.lock().unwrap().len() as u64)
+    }
+    async fn create(&self, user: &PlatformUser, event: &AuditEvent) -> Result<bool, StorageError> {
+        let created = self.insert_if_absent(user).await?;
+        if created {
+            self.1.push(event);
+        }
+        Ok(created)
+    }
+    async fn list(&self, page: PageRequest) -> Result<Page<PlatformUser>, StorageError> {
+        let mut all = self.0.lock().unwrap().clone();
+        all.sort_by_key(|u| u.user_name.to_lowercase());
+        Ok(page_of(all, page))
+    }
+    async fn update(
+        &self,
+        id: PlatformUserId,
+        change: &OperatorChange,
+        events: &[AuditEvent],
+    ) -> Result<OperatorWrite, StorageError> {
+        let mut all = self.0.lock().unwrap();
+        let Some(at) = all.iter().position(|u| u.id == id) else { return Ok(OperatorWrite::NotFound) };
+        let after = change.apply(&all[at]);
+        if !Self::keeps_an_admin(&all, id, Some(&after)) {
+            return Ok(OperatorWrite::LastAdmin);
+        }
+        all[at] = after.clone();
+        events.iter().for_each(|e| self.1.push(e));
+        Ok(OperatorWrite::Done(after))
+    }
+    async fn delete(&self, id: PlatformUserId, event: &AuditEvent) -> Result<OperatorWrite, StorageError> {
+        let mut all = self.0.lock().unwrap();
+        let Some(at) = all.iter().position(|u| u.id == id) else { return Ok(OperatorWrite::NotFound) };
+        if !Self::keeps_an_admin(&all, id, None) {
+            return Ok(OperatorWrite::LastAdmin);
+        }
+        self.1.push(event);
+        Ok(OperatorWrite::Done(all.remove(at)))
+    }
+}
+
+/// Platform keys in a vector.
+#[derive(Default)]
+pub struct InMemoryPlatformKeys(Mutex<Vec<PlatformKey>>, pub Arc<InMemoryAudit>);
+
+impl InMemoryPlatformKeys {
+    /// Keys writing their audit events to `audit`.
+    pub fn with_audit(audit: Arc<InMemoryAudit>) -> Self {
+        Self(Mutex::default(), audit)
+    }
+}
+
+#[async_trait]
+impl PlatformKeyRepository for InMemoryPlatformKeys {
+    async fn insert(&self, key: &PlatformKey, event: &AuditEvent) -> Result<(), InsertKeyError> {
+        self.0.lock().unwrap().push(key.clone());
+        self.1.push(event);
+        Ok(())
+    }
+    async fn find_for_authentication(&self, public_id: &KeyPublicId) -> Result<Option<PlatformKey>, StorageError> {
+        Ok(self.0.lock().unwrap().iter().find(|k| k.public_id == *public_id).cloned())
+    }
+    async fn find(&self, owner: PlatformUserId, public_id: &KeyPublicId) -> Result<Option<PlatformKey>, StorageError> {
+        Ok(self.0.lock().unwrap().iter().find(|k| k.owner == owner && k.public_id == *public_id).cloned())
+    }
+    async fn list(&self, owner: PlatformUserId, page: PageRequest) -> Result<Page<PlatformKey>, StorageError> {
+        let all = self.0.lock().unwrap();
+        let mine = all.iter().filter(|k| k.owner == owner && k.revoked_at.is_none()).cloned().collect();
+        Ok(page_of(mine, page))
+    }
+    async fn revoke(
+        &self,
+        owner: PlatformUserId,
+        public_id: &KeyPublicId,
+        at: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<bool, StorageError> {
+        let mut all = self.0.lock().unwrap();
+        let Some(key) = all.iter_mut().find(|k| k.owner == owner && k.public_id == *public_id) else {
+            return Ok(false);
+        };
+        if key.revoked_at.is_none() {
+            key.revoked_at = Some(at);
+            self.1.push(event);
+        }
+        Ok(true)
+    }
+    async fn touch(&self, key: &PlatformKey, at: DateTime<Utc>) -> Result<(), StorageError> {
+        if let Some(k) = self.0.lock().unwrap().iter_mut().find(|k| k.id == key.id) {
+            k.last_used_at = Some(at);
+        }
+        Ok(())
     }
 }
 

@@ -16,7 +16,7 @@ use keyplane_domain::ids::{ApiKeyId, PlatformUserId, SessionId, TenantId, UserId
 use keyplane_domain::lockout::{BruteForcePolicy, FailureState, LockoutRepository, LockoutSubject};
 use keyplane_domain::page::{Page, PageRequest};
 use keyplane_domain::password::PasswordHash;
-use keyplane_domain::platform::{PlatformUser, PlatformUserRepository};
+use keyplane_domain::platform::{OperatorChange, OperatorWrite, PlatformUser, PlatformUserRepository};
 use keyplane_domain::scope::Scope;
 use keyplane_domain::session::{Session, SessionRepository, SessionSubject};
 use keyplane_domain::tenant::{InsertTenantError, Tenant, TenantRef, TenantRepository, TenantStatus};
@@ -231,6 +231,32 @@ impl PlatformUserRepository for CachedPlatformUsers {
 
     async fn count(&self) -> Result<u64, StorageError> {
         self.inner.count().await
+    }
+
+    async fn create(&self, user: &PlatformUser, event: &AuditEvent) -> Result<bool, StorageError> {
+        self.by_id.invalidate(&user.id).await;
+        self.inner.create(user, event).await
+    }
+
+    async fn list(&self, page: PageRequest) -> Result<Page<PlatformUser>, StorageError> {
+        self.inner.list(page).await
+    }
+
+    async fn update(
+        &self,
+        id: PlatformUserId,
+        change: &OperatorChange,
+        events: &[AuditEvent],
+    ) -> Result<OperatorWrite, StorageError> {
+        let written = self.inner.update(id, change, events).await;
+        self.by_id.invalidate(&id).await;
+        written
+    }
+
+    async fn delete(&self, id: PlatformUserId, event: &AuditEvent) -> Result<OperatorWrite, StorageError> {
+        let written = self.inner.delete(id, event).await;
+        self.by_id.invalidate(&id).await;
+        written
     }
 }
 

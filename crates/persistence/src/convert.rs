@@ -31,7 +31,7 @@ pub(crate) fn storage(err: DbErr) -> StorageError {
     StorageError::new(err)
 }
 
-fn corrupt(what: &str) -> StorageError {
+pub(crate) fn corrupt(what: &str) -> StorageError {
     StorageError::new(format!("corrupt row: {what}"))
 }
 

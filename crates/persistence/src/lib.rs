@@ -10,5 +10,6 @@ mod repos;
 
 pub use db::{connect, migrate, pending_migrations, pool_connections, Database};
 pub use repos::{
-    SqlApiKeys, SqlAuditLog, SqlLockout, SqlPlatformUsers, SqlSessions, SqlSigningKeys, SqlTenants, SqlUsers,
+    SqlApiKeys, SqlAuditLog, SqlLockout, SqlPlatformKeys, SqlPlatformUsers, SqlSessions, SqlSigningKeys, SqlTenants,
+    SqlUsers,
 };

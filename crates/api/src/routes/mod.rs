@@ -8,6 +8,7 @@ pub mod brute_force;
 pub mod dialects;
 pub mod health;
 pub mod oauth;
+pub mod platform_users;
 pub mod sessions;
 pub mod tenant_keys;
 pub mod tenant_settings;
@@ -67,6 +68,7 @@ pub fn apis() -> Vec<Api> {
         tenant_keys::api(),
         tenant_settings::api(),
         brute_force::api(),
+        platform_users::api(),
         users::api(),
         auth::api(),
         sessions::api(),

@@ -129,7 +129,7 @@ fn to_response(k: ApiKey, key: Option<String>) -> UserKeyResponse {
 }
 
 /// Parses ECE-style durations: `90s`, `15m`, `12h`, `30d`, `2w`, `6M`, `1y`.
-fn parse_expiration(raw: &str) -> Result<Duration, Invalid> {
+pub(crate) fn parse_expiration(raw: &str) -> Result<Duration, Invalid> {
     let bad = || Invalid::new("expiration", "must be a positive number followed by s, m, h, d, w, M or y (e.g. 30d)");
     let raw = raw.trim();
     let unit = raw.chars().last().ok_or_else(bad)?;

@@ -5,7 +5,7 @@ use crate::audit::Origin;
 use crate::auth::{ActingTenant, TenantAdmin, TenantReader};
 use crate::dto::{Empty, PageInfo, PageParams};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
-use crate::extract::{double_option, JsonBody, PageQuery};
+use crate::extract::{double_option, required, JsonBody, PageQuery};
 use crate::routes::{Api, Route};
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
@@ -256,15 +256,6 @@ fn parse_patch(body: UpdateUserRequest) -> Result<UserPatch, Invalid> {
         enabled: required("enabled", body.enabled)?,
         metadata: body.metadata.map(|m| m.unwrap_or(Value::Null)),
     })
-}
-
-/// A merge-patch member that may be absent but not `null` (the field cannot be removed).
-fn required<T>(field: &'static str, value: Option<Option<T>>) -> Result<Option<T>, Invalid> {
-    match value {
-        Some(None) => Err(Invalid::new(field, "cannot be null")),
-        Some(Some(v)) => Ok(Some(v)),
-        None => Ok(None),
-    }
 }
 
 /// Create a user in the caller's tenant.

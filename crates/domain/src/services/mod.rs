@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod bootstrap;
+pub mod operators;
 pub mod retention;
 pub mod signing;
 pub mod tenants;

@@ -3,6 +3,7 @@
 mod api_keys;
 mod audit;
 mod lockout;
+mod platform_keys;
 mod platform_users;
 mod sessions;
 mod signing_keys;
@@ -12,6 +13,7 @@ mod users;
 pub use api_keys::SqlApiKeys;
 pub use audit::SqlAuditLog;
 pub use lockout::SqlLockout;
+pub use platform_keys::SqlPlatformKeys;
 pub use platform_users::SqlPlatformUsers;
 pub use sessions::SqlSessions;
 pub use signing_keys::SqlSigningKeys;

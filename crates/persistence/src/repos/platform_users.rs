@@ -1,14 +1,29 @@
-//! [`PlatformUserRepository`] over the `platform_users` table.
+//! [`PlatformUserRepository`] over the `platform_users` table. Every change that could
+//! remove a `platform_admin` first updates the `admins` row of `platform_guards`: that
+//! write takes SQLite's single write lock, and on PostgreSQL makes a concurrent change
+//! wait until this one commits, after which its reads see it. So "is another enabled
+//! admin left?" is always answered against the latest state.
 
+use super::audit::insert_event;
+use super::fetch_page;
 use crate::convert::{classify, roles_from_json, roles_to_json, storage, WriteFailure};
-use crate::entities::platform_users;
+use crate::entities::{platform_guards, platform_users};
 use crate::Database;
 use async_trait::async_trait;
+use keyplane_domain::audit::AuditEvent;
 use keyplane_domain::error::StorageError;
 use keyplane_domain::ids::PlatformUserId;
+use keyplane_domain::page::{Page, PageRequest};
 use keyplane_domain::password::PasswordHash;
-use keyplane_domain::platform::{PlatformUser, PlatformUserRepository};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use keyplane_domain::platform::{OperatorChange, OperatorWrite, PlatformUser, PlatformUserRepository};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
+};
+
+/// The guard row serializing changes that may remove an admin.
+const ADMINS_GUARD: &str = "admins";
 
 /// Operator accounts in SQL.
 #[derive(Clone)]
@@ -21,6 +36,40 @@ impl SqlPlatformUsers {
     pub fn new(db: Database) -> Self {
         Self { db }
     }
+}
+
+/// Takes the admins guard in `txn` (see the module documentation).
+async fn take_admins_guard(txn: &DatabaseTransaction) -> Result<(), StorageError> {
+    let taken = platform_guards::Entity::update_many()
+        .col_expr(platform_guards::Column::Version, Expr::col(platform_guards::Column::Version).add(1))
+        .filter(platform_guards::Column::Name.eq(ADMINS_GUARD))
+        .exec(txn)
+        .await
+        .map_err(storage)?;
+    if taken.rows_affected != 1 {
+        return Err(StorageError::new("the platform_guards row 'admins' is missing"));
+    }
+    Ok(())
+}
+
+/// Under the guard: the account `id` as stored, and whether an enabled admin other than
+/// it exists.
+async fn guarded_read(
+    txn: &DatabaseTransaction,
+    id: PlatformUserId,
+) -> Result<Option<(PlatformUser, bool)>, StorageError> {
+    take_admins_guard(txn).await?;
+    let Some(row) = platform_users::Entity::find_by_id(id.as_uuid()).one(txn).await.map_err(storage)? else {
+        return Ok(None);
+    };
+    let others = platform_users::Entity::find()
+        .filter(platform_users::Column::Enabled.eq(true))
+        .filter(platform_users::Column::Id.ne(id.as_uuid()))
+        .all(txn)
+        .await
+        .map_err(storage)?;
+    let another_admin = others.into_iter().map(from_row).any(|u| u.is_active_admin());
+    Ok(Some((from_row(row), another_admin)))
 }
 
 fn from_row(r: platform_users::Model) -> PlatformUser {
@@ -37,16 +86,7 @@ fn from_row(r: platform_users::Model) -> PlatformUser {
 #[async_trait]
 impl PlatformUserRepository for SqlPlatformUsers {
     async fn insert_if_absent(&self, user: &PlatformUser) -> Result<bool, StorageError> {
-        let model = platform_users::ActiveModel {
-            id: Set(user.id.as_uuid()),
-            user_name: Set(user.user_name.clone()),
-            user_name_folded: Set(user.user_name.to_lowercase()),
-            password_hash: Set(user.password_hash.as_phc().to_owned()),
-            roles: Set(roles_to_json(&user.roles)),
-            enabled: Set(user.enabled),
-            created_at: Set(user.created_at),
-        };
-        match platform_users::Entity::insert(model).exec_without_returning(&self.db).await {
+        match platform_users::Entity::insert(model(user)).exec_without_returning(&self.db).await {
             Ok(_) => Ok(true),
             Err(e) => match classify(e) {
                 WriteFailure::Unique => Ok(false),
@@ -82,5 +122,88 @@ impl PlatformUserRepository for SqlPlatformUsers {
 
     async fn count(&self) -> Result<u64, StorageError> {
         platform_users::Entity::find().count(&self.db).await.map_err(storage)
+    }
+
+    async fn create(&self, user: &PlatformUser, event: &AuditEvent) -> Result<bool, StorageError> {
+        let txn = self.db.begin().await.map_err(storage)?;
+        match platform_users::Entity::insert(model(user)).exec_without_returning(&txn).await {
+            Ok(_) => {}
+            Err(e) => {
+                return match classify(e) {
+                    WriteFailure::Unique => Ok(false),
+                    WriteFailure::ForeignKey => Err(StorageError::new("unexpected foreign key on platform_users")),
+                    WriteFailure::Other(s) => Err(s),
+                };
+            }
+        }
+        insert_event(&txn, event).await.map_err(storage)?;
+        txn.commit().await.map_err(storage)?;
+        Ok(true)
+    }
+
+    async fn list(&self, page: PageRequest) -> Result<Page<PlatformUser>, StorageError> {
+        let select = platform_users::Entity::find()
+            .order_by_asc(platform_users::Column::UserNameFolded)
+            .order_by_asc(platform_users::Column::Id);
+        fetch_page(&self.db, select, page, |r| Ok(from_row(r))).await
+    }
+
+    async fn update(
+        &self,
+        id: PlatformUserId,
+        change: &OperatorChange,
+        events: &[AuditEvent],
+    ) -> Result<OperatorWrite, StorageError> {
+        let txn = self.db.begin().await.map_err(storage)?;
+        let Some((before, another_admin)) = guarded_read(&txn, id).await? else {
+            txn.rollback().await.map_err(storage)?;
+            return Ok(OperatorWrite::NotFound);
+        };
+        let after = change.apply(&before);
+        if before.is_active_admin() && !after.is_active_admin() && !another_admin {
+            txn.rollback().await.map_err(storage)?;
+            return Ok(OperatorWrite::LastAdmin);
+        }
+        platform_users::Entity::update_many()
+            .col_expr(platform_users::Column::Roles, Expr::value(roles_to_json(&after.roles)))
+            .col_expr(platform_users::Column::Enabled, Expr::value(after.enabled))
+            .col_expr(platform_users::Column::PasswordHash, Expr::value(after.password_hash.as_phc().to_owned()))
+            .filter(platform_users::Column::Id.eq(id.as_uuid()))
+            .exec(&txn)
+            .await
+            .map_err(storage)?;
+        for event in events {
+            insert_event(&txn, event).await.map_err(storage)?;
+        }
+        txn.commit().await.map_err(storage)?;
+        Ok(OperatorWrite::Done(after))
+    }
+
+    async fn delete(&self, id: PlatformUserId, event: &AuditEvent) -> Result<OperatorWrite, StorageError> {
+        let txn = self.db.begin().await.map_err(storage)?;
+        let Some((before, another_admin)) = guarded_read(&txn, id).await? else {
+            txn.rollback().await.map_err(storage)?;
+            return Ok(OperatorWrite::NotFound);
+        };
+        if before.is_active_admin() && !another_admin {
+            txn.rollback().await.map_err(storage)?;
+            return Ok(OperatorWrite::LastAdmin);
+        }
+        platform_users::Entity::delete_by_id(id.as_uuid()).exec(&txn).await.map_err(storage)?;
+        insert_event(&txn, event).await.map_err(storage)?;
+        txn.commit().await.map_err(storage)?;
+        Ok(OperatorWrite::Done(before))
+    }
+}
+
+fn model(user: &PlatformUser) -> platform_users::ActiveModel {
+    platform_users::ActiveModel {
+        id: Set(user.id.as_uuid()),
+        user_name: Set(user.user_name.clone()),
+        user_name_folded: Set(user.user_name.to_lowercase()),
+        password_hash: Set(user.password_hash.as_phc().to_owned()),
+        roles: Set(roles_to_json(&user.roles)),
+        enabled: Set(user.enabled),
+        created_at: Set(user.created_at),
     }
 }

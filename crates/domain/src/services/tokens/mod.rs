@@ -175,6 +175,8 @@ pub struct TokenPorts {
     pub users: Arc<dyn UserRepository>,
     /// Platform operators.
     pub platform_users: Arc<dyn PlatformUserRepository>,
+    /// Platform operators' API keys.
+    pub platform_keys: Arc<dyn crate::platform::PlatformKeyRepository>,
     /// API keys.
     pub keys: Arc<dyn ApiKeyRepository>,
     /// Sessions.

@@ -6,7 +6,7 @@
 
 use super::issue::SessionOwner;
 use super::{Issued, SignInError, TokenError, TokenService};
-use crate::api_key::{ApiKey, KeyOwner, PresentedKey};
+use crate::api_key::{ApiKey, KeyOwner, KeyRealm, PresentedKey};
 use crate::audit::{action, Actor, ActorKind, AuditEvent, Initiator, Outcome, RequestContext};
 use crate::authc::ClusterError;
 use crate::error::StorageError;
@@ -105,8 +105,8 @@ pub enum Realm<'a> {
     Platform,
     /// One tenant: its users through its cluster, or its API keys.
     Tenant(&'a Tenant),
-    /// An API key's own tenant, whichever it is (a key names its tenant; a password
-    /// cannot, and fails).
+    /// An API key's own realm, whichever it is: a tenant's key names its tenant, a
+    /// platform key the platform (a password names neither, and fails).
     KeyTenant,
 }
 
@@ -224,11 +224,51 @@ impl TokenService {
                 self.check_user(tenant, user_name, password, origin).await
             }
             (Credentials::Password { .. }, Realm::KeyTenant) => Err(SignInError::InvalidCredentials),
-            (Credentials::ApiKey(key), Realm::Tenant(tenant)) => self.check_key(key, Some(tenant), origin).await,
-            (Credentials::ApiKey(key), Realm::KeyTenant) => self.check_key(key, None, origin).await,
-            // The platform has no API keys yet.
-            (Credentials::ApiKey(_), Realm::Platform) => Err(SignInError::InvalidCredentials),
+            (Credentials::ApiKey(key), realm) => match (key.realm, realm) {
+                (KeyRealm::Tenant, Realm::Tenant(tenant)) => self.check_key(key, Some(tenant), origin).await,
+                (KeyRealm::Tenant, Realm::KeyTenant) => self.check_key(key, None, origin).await,
+                (KeyRealm::Platform, Realm::Platform | Realm::KeyTenant) => self.check_platform_key(key, origin).await,
+                // A tenant's key names no operator, and a platform key no tenant.
+                (KeyRealm::Tenant, Realm::Platform) | (KeyRealm::Platform, Realm::Tenant(_)) => {
+                    Err(SignInError::InvalidCredentials)
+                }
+            },
         }
+    }
+
+    /// A platform key: known, matching (constant time), live, and its owner enabled. It
+    /// grants the roles it was given that its owner still holds.
+    async fn check_platform_key(
+        &self,
+        presented: &PresentedKey,
+        origin: &RequestContext,
+    ) -> Result<Verified, SignInError> {
+        let now = self.ports.clock.now();
+        let key = self.ports.platform_keys.find_for_authentication(&presented.public_id).await?;
+        let key = key.ok_or(SignInError::InvalidCredentials)?;
+        if !presented.matches(&key.digest) {
+            let actor =
+                Actor { kind: ActorKind::ApiKey, id: Some(key.id.as_uuid()), name: Some(key.public_id.to_string()) };
+            let event = AuditEvent::new(now, None, actor, action::USER_SIGN_IN_FAILED, Outcome::Failure, origin)
+                .with("reason", "wrong_key_secret");
+            self.ports.audit.record(&event).await?;
+            return Err(SignInError::InvalidCredentials);
+        }
+        if !key.is_usable(now) {
+            return Err(SignInError::InvalidCredentials);
+        }
+        let owner = self.ports.platform_users.find_by_id(key.owner).await?;
+        let owner = owner.filter(|o| o.enabled).ok_or(SignInError::InvalidCredentials)?;
+        if key.last_used_at.is_none_or(|t| now - t >= TOUCH_INTERVAL) {
+            self.ports.platform_keys.touch(&key, now).await?;
+        }
+        Ok(Verified {
+            subject: SessionSubject::ApiKey(key.id),
+            name: key.public_id.to_string(),
+            roles: key.granted(&owner.roles),
+            tenant: None,
+            key_owner: None,
+        })
     }
 
     async fn check_operator(

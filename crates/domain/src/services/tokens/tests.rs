@@ -5,47 +5,20 @@ use crate::api_key::{ApiKey, GeneratedKey, KeyDescription, KeyOwner, PresentedKe
 use crate::audit::{Initiator, RequestContext};
 use crate::authc::NativeCluster;
 use crate::clock::Clock;
-use crate::ids::{ApiKeyId, PlatformUserId, TenantId, UserId};
-use crate::password::{Password, PasswordHash, PasswordHasher};
-use crate::platform::PlatformUser;
+use crate::ids::{ApiKeyId, TenantId, UserId};
+use crate::password::{Password, PasswordHasher};
 use crate::policy::{ClusterKind, TokenPolicy};
 use crate::services::tokens::{Credentials, EntryPoint, Realm, Renewal, SignInRequest, SignOut};
 use crate::session::SessionSubject;
 use crate::tenant::{TenantName, TenantRef, TenantSlug, TenantStatus};
 use crate::testing::{
-    InMemoryApiKeys, InMemoryAudit, InMemoryLockout, InMemorySessions, InMemorySigningKeys, InMemoryTenants,
-    InMemoryUsers, ManualClock, PlainHasher,
+    InMemoryApiKeys, InMemoryAudit, InMemoryLockout, InMemoryOperators, InMemoryPlatformKeys, InMemorySessions,
+    InMemorySigningKeys, InMemoryTenants, InMemoryUsers, ManualClock, PlainHasher,
 };
 use crate::token::{KeyMaterial, SigningKey, TokenCodec};
 use crate::user::{Metadata, User, UserName};
-use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Mutex;
-
-#[derive(Default)]
-struct Operators(Mutex<Vec<PlatformUser>>);
-
-#[async_trait]
-impl PlatformUserRepository for Operators {
-    async fn insert_if_absent(&self, user: &PlatformUser) -> Result<bool, StorageError> {
-        self.0.lock().unwrap().push(user.clone());
-        Ok(true)
-    }
-    async fn find_by_name(&self, name: &str) -> Result<Option<PlatformUser>, StorageError> {
-        Ok(self.0.lock().unwrap().iter().find(|u| u.user_name.eq_ignore_ascii_case(name)).cloned())
-    }
-    async fn find_by_id(&self, id: PlatformUserId) -> Result<Option<PlatformUser>, StorageError> {
-        Ok(self.0.lock().unwrap().iter().find(|u| u.id == id).cloned())
-    }
-    async fn set_password(&self, id: PlatformUserId, hash: &PasswordHash) -> Result<bool, StorageError> {
-        let mut all = self.0.lock().unwrap();
-        let found = all.iter_mut().find(|u| u.id == id);
-        Ok(found.map(|u| u.password_hash = hash.clone()).is_some())
-    }
-    async fn count(&self) -> Result<u64, StorageError> {
-        Ok(self.0.lock().unwrap().len() as u64)
-    }
-}
 
 /// A codec that keeps what it signed: a token is an opaque handle to (kid, claims), so
 /// only tokens this codec issued verify, and only with the key that signed them.
@@ -133,7 +106,8 @@ async fn world(grace_secs: i64) -> World {
     let ports = TokenPorts {
         tenants: tenants.clone(),
         users: users.clone(),
-        platform_users: Arc::new(Operators::default()),
+        platform_users: Arc::new(InMemoryOperators::default()),
+        platform_keys: Arc::new(InMemoryPlatformKeys::default()),
         keys: keys.clone(),
         sessions: sessions.clone(),
         signing,

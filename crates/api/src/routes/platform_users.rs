@@ -1,0 +1,520 @@
+//! `/api/v1/platform/users`: the platform's operators and their API keys. Operators hold
+//! `platform_admin` (everything) or `platform_viewer` (read everything); the last enabled
+//! admin can be neither demoted, disabled nor deleted (`platform.last_admin`). A platform
+//! key (`kpp_…`) acts as its operator with the roles it was given that the operator still
+//! holds, and stops working when the operator is disabled or deleted.
+
+use crate::audit::Origin;
+use crate::auth::{Authenticated, PlatformAdmin, PlatformReader};
+use crate::dto::{Empty, PageInfo, PageParams};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
+use crate::extract::{double_option, required, JsonBody, PageQuery};
+use crate::routes::user_keys::parse_expiration;
+use crate::routes::{Api, Route};
+use crate::state::AppState;
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use keyplane_domain::api_key::KeyDescription;
+use keyplane_domain::error::Invalid;
+use keyplane_domain::password::Password;
+use keyplane_domain::platform::{PlatformKey, PlatformUser};
+use keyplane_domain::principal::{Principal, Subject};
+use keyplane_domain::role::Roles;
+use keyplane_domain::scope::Scope;
+use keyplane_domain::services::operators::{NewOperator, NewPlatformKey, OperatorError, OperatorPatch};
+use keyplane_domain::user::UserName;
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
+use uuid::Uuid;
+
+/// The routes and their part of the OpenAPI document, registered together.
+pub fn api() -> Api {
+    Api {
+        doc: PlatformUsersApi::openapi(),
+        routes: vec![
+            Route::new("/api/v1/platform/users", |r| r.get(list).post(create)),
+            Route::new("/api/v1/platform/users/{user_name}", |r| r.get(get).patch(update).delete(delete)),
+            Route::new("/api/v1/platform/users/{user_name}/keys", |r| r.get(list_keys).post(create_key)),
+            Route::new("/api/v1/platform/users/{user_name}/keys/{api_key_id}", |r| r.get(get_key).delete(delete_key)),
+        ],
+    }
+}
+
+/// The platform user routes' part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    paths(create, list, get, update, delete, create_key, list_keys, get_key, delete_key),
+    components(schemas(
+        PlatformRole,
+        CreatePlatformUserRequest,
+        UpdatePlatformUserRequest,
+        PlatformUserResponse,
+        PlatformUserList,
+        CreatePlatformKeyRequest,
+        PlatformKeyResponse,
+        PlatformKeyList
+    ))
+)]
+pub struct PlatformUsersApi;
+
+/// A platform role.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlatformRole {
+    /// Full control of the platform.
+    PlatformAdmin,
+    /// Read access to everything on the platform.
+    PlatformViewer,
+}
+
+/// An operator to create. `Debug` hides the password.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePlatformUserRequest {
+    /// Sign-in name: 1 to 128 letters, digits, '.', '_', '-', '@', '+'; unique among
+    /// operators without regard to case.
+    #[schema(example = "ops", min_length = 1, max_length = 128, pattern = r"^[\p{L}\p{N}._@+-]+$")]
+    pub user_name: String,
+    /// 8 to 1024 characters; stored as an Argon2id hash, never returned.
+    #[schema(example = "correct horse battery staple", format = Password, min_length = 8, max_length = 1024)]
+    pub password: String,
+    /// `platform_admin` and/or `platform_viewer`.
+    #[schema(value_type = Vec<PlatformRole>, min_items = 1, max_items = 2)]
+    pub roles: Vec<String>,
+    /// Whether the operator may sign in; default true.
+    pub enabled: Option<bool>,
+}
+
+impl std::fmt::Debug for CreatePlatformUserRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatePlatformUserRequest").field("user_name", &self.user_name).finish_non_exhaustive()
+    }
+}
+
+/// A JSON merge patch (RFC 7386) of an operator: absent fields stay. `Debug` hides the
+/// password.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePlatformUserRequest {
+    /// Replacement roles.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Vec<PlatformRole>, min_items = 1, max_items = 2)]
+    pub roles: Option<Option<Vec<String>>>,
+    /// Enable or disable sign-in.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = bool)]
+    pub enabled: Option<Option<bool>>,
+    /// New password.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 1024)]
+    pub password: Option<Option<String>>,
+}
+
+impl std::fmt::Debug for UpdatePlatformUserRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpdatePlatformUserRequest")
+            .field("roles", &self.roles)
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An operator. The password is never returned.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlatformUserResponse {
+    /// Identifier.
+    pub id: Uuid,
+    /// Sign-in name, in the case it was created with.
+    pub user_name: String,
+    /// `platform_admin` and/or `platform_viewer`.
+    #[schema(value_type = Vec<PlatformRole>)]
+    pub roles: Vec<String>,
+    /// Whether the operator may sign in.
+    pub enabled: bool,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Failed sign-ins in a row that still count towards a lock.
+    pub failed_attempts: u32,
+    /// Until when the operator is locked out after repeated failures; `null` when not
+    /// locked. `POST /api/v1/platform/users/{user_name}/_unlock` lifts it.
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+impl PlatformUserResponse {
+    async fn of(state: &AppState, user: PlatformUser) -> Result<Self, ApiError> {
+        let lock = state.tokens.lockout_state(Scope::Platform, &user.user_name).await?;
+        let now = state.keys.now();
+        Ok(Self {
+            id: user.id.as_uuid(),
+            user_name: user.user_name,
+            roles: user.roles.to_strings(),
+            enabled: user.enabled,
+            created_at: user.created_at,
+            failed_attempts: lock.as_ref().map_or(0, |l| l.failures),
+            locked_until: lock.and_then(|l| l.locked_until).filter(|until| *until > now),
+        })
+    }
+}
+
+/// A page of operators.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlatformUserList {
+    /// The operators on this page, by name.
+    pub users: Vec<PlatformUserResponse>,
+    /// Position in the whole list.
+    #[serde(flatten)]
+    pub page: PageInfo,
+}
+
+/// A platform key to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePlatformKeyRequest {
+    /// What the key is for.
+    #[schema(example = "prometheus scraper", max_length = 512)]
+    pub description: String,
+    /// Roles to grant, at most the operator's own; default all of the operator's.
+    #[schema(value_type = Option<Vec<PlatformRole>>, min_items = 1, max_items = 2)]
+    pub roles: Option<Vec<String>>,
+    /// How long the key lives: a number and a unit, `s`, `m`, `h`, `d`, `w`, `M` (30 days)
+    /// or `y` (365 days), e.g. `90d`; default forever.
+    #[schema(example = "90d")]
+    pub expiration: Option<String>,
+}
+
+/// A platform key.
+#[derive(Serialize, ToSchema)]
+pub struct PlatformKeyResponse {
+    /// The key id (its public part).
+    #[schema(example = "3f1c0a9b7d2e4f6a8b0c1d2e")]
+    pub id: String,
+    /// The key itself, `kpp_<id>_<secret>`: present only in the creation response. Send
+    /// it as `X-API-Key` or `Authorization: ApiKey`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// What the key is for.
+    pub description: String,
+    /// The operator it belongs to.
+    pub user_id: Uuid,
+    /// The roles it grants (while its operator holds them).
+    #[schema(value_type = Vec<PlatformRole>)]
+    pub roles: Vec<String>,
+    /// Creation time.
+    pub creation_date: DateTime<Utc>,
+    /// When the key expires, if ever.
+    pub expiration_date: Option<DateTime<Utc>>,
+    /// Last use (recorded at most once a minute).
+    pub last_used_date: Option<DateTime<Utc>>,
+}
+
+impl PlatformKeyResponse {
+    fn of(k: PlatformKey, key: Option<String>) -> Self {
+        Self {
+            id: k.public_id.to_string(),
+            key,
+            description: k.description.as_str().to_owned(),
+            user_id: k.owner.as_uuid(),
+            roles: k.roles.to_strings(),
+            creation_date: k.created_at,
+            expiration_date: k.expires_at,
+            last_used_date: k.last_used_at,
+        }
+    }
+}
+
+/// A page of an operator's keys.
+#[derive(Serialize, ToSchema)]
+pub struct PlatformKeyList {
+    /// The keys, oldest first.
+    pub keys: Vec<PlatformKeyResponse>,
+    /// Position in the whole list.
+    #[serde(flatten)]
+    pub page: PageInfo,
+}
+
+impl From<OperatorError> for ApiError {
+    fn from(e: OperatorError) -> Self {
+        match e {
+            OperatorError::NotFound => ApiError::new(ErrorCode::UserNotFound, "The platform user was not found."),
+            OperatorError::KeyNotFound => ApiError::new(ErrorCode::KeyNotFound, "The API key was not found."),
+            OperatorError::NameTaken => {
+                ApiError::new(ErrorCode::UserNameConflict, "A platform user with this name already exists.")
+                    .with_fields(["user_name"])
+            }
+            OperatorError::LastAdmin => ApiError::new(
+                ErrorCode::LastPlatformAdmin,
+                "The last enabled platform_admin cannot be demoted, disabled or deleted: make another one first.",
+            ),
+            OperatorError::Invalid(i) => invalid(i),
+            OperatorError::Hash(h) => h.into(),
+            OperatorError::Storage(s) => s.into(),
+        }
+    }
+}
+
+/// A validation failure, with `user.user_name.invalid` and `user.roles.invalid` for those
+/// fields.
+fn invalid(e: Invalid) -> ApiError {
+    let code = match e.field {
+        "user_name" => ErrorCode::UserNameInvalid,
+        "roles" => ErrorCode::UserRolesInvalid,
+        _ => ErrorCode::InvalidData,
+    };
+    ApiError::invalid(code, &e)
+}
+
+fn parse_new(body: CreatePlatformUserRequest) -> Result<NewOperator, Invalid> {
+    Ok(NewOperator {
+        user_name: UserName::parse(&body.user_name)?,
+        password: Password::parse_new(body.password)?,
+        roles: Roles::parse_platform("roles", &body.roles)?,
+        enabled: body.enabled.unwrap_or(true),
+    })
+}
+
+fn parse_patch(body: UpdatePlatformUserRequest) -> Result<OperatorPatch, Invalid> {
+    Ok(OperatorPatch {
+        roles: required("roles", body.roles)?.map(|r| Roles::parse_platform("roles", &r)).transpose()?,
+        enabled: required("enabled", body.enabled)?,
+        password: required("password", body.password)?.map(Password::parse_new).transpose()?,
+    })
+}
+
+/// Whether `caller` may create and delete `owner`'s keys: an admin, or the operator.
+fn may_manage_keys(caller: &Principal, owner: &PlatformUser) -> Result<(), ApiError> {
+    match caller.subject {
+        _ if caller.is_platform_admin() => Ok(()),
+        Subject::PlatformUser(id) if id == owner.id => Ok(()),
+        _ => Err(ApiError::forbidden()),
+    }
+}
+
+/// Create a platform operator.
+#[utoipa::path(post, path = "/api/v1/platform/users", operation_id = "create_platform_user", tag = "platform users", request_body = CreatePlatformUserRequest,
+    responses(
+        (status = 200, description = "The operator was created.", body = PlatformUserResponse),
+        (status = 400, description = "Malformed body or invalid field: `root.invalid_data`, `user.user_name.invalid`, `user.roles.invalid` (with `fields`).", body = ErrorBody),
+        (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
+        (status = 403, description = "Lacks `platform_admin` (`root.unauthorized.rbac`).", body = ErrorBody),
+        (status = 409, description = "The name is taken, compared without case (`user.user_name.conflict`).", body = ErrorBody),
+        (status = 413, description = "`root.payload_too_large`.", body = ErrorBody),
+        (status = 415, description = "`root.unsupported_media_type`.", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
+pub async fn create(
+    caller: Authenticated<PlatformAdmin>,
+    state: web::Data<AppState>,
+    Origin(origin): Origin,
+    JsonBody(body): JsonBody<CreatePlatformUserRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let new = parse_new(body).map_err(invalid)?;
+    let by = state.audit.initiator(&caller.principal, origin).await;
+    let user = state.operators.create(new, &by).await?;
+    Ok(HttpResponse::Ok().json(PlatformUserResponse::of(&state, user).await?))
+}
+
+/// List the platform operators.
+#[utoipa::path(get, path = "/api/v1/platform/users", operation_id = "list_platform_users", tag = "platform users",
+    params(PageParams),
+    responses(
+        (status = 200, description = "A page of operators, ordered by name.", body = PlatformUserList),
+        (status = 400, description = "`root.invalid_data` (pagination out of bounds).", body = ErrorBody),
+        (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
+        (status = 403, description = "Not a platform operator (`root.unauthorized.rbac`).", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
+pub async fn list(
+    _caller: Authenticated<PlatformReader>,
+    state: web::Data<AppState>,
+    PageQuery(page): PageQuery,
+) -> Result<HttpResponse, ApiError> {
+    let page = state.operators.list(page).await?;
+    let info = PageInfo::from(&page);
+    let mut users = Vec::with_capacity(page.items.len());
+    for user in page.items {
+        users.push(PlatformUserResponse::of(&state, user).await?);
+    }
+    Ok(HttpResponse::Ok().json(PlatformUserList { users, page: info }))
+}
+
+/// Get a platform operator by name (without regard to case) or id.
+#[utoipa::path(get, path = "/api/v1/platform/users/{user_name}", operation_id = "get_platform_user", tag = "platform users",
+    params(("user_name" = String, Path, description = "Operator name or id")),
+    responses(
+        (status = 200, description = "The operator.", body = PlatformUserResponse),
+        (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
+        (status = 403, description = "`root.unauthorized.rbac`.", body = ErrorBody),
+        (status = 404, description = "`user.not_found`.", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
+pub async fn get(
+    _caller: Authenticated<PlatformReader>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user = state.operators.get(&path).await?;
+    Ok(HttpResponse::Ok().json(PlatformUserResponse::of(&state, user).await?))
+}
+
+/// Change a platform operator's roles, enabled flag or password (JSON merge patch).
+///
+/// Disabling the operator or setting a new password ends their sessions; their keys stop
+/// working while they are disabled. The last enabled `platform_admin` cannot be demoted
+/// or disabled.
+#[utoipa::path(patch, path = "/api/v1/platform/users/{user_name}", operation_id = "update_platform_user", tag = "platform users", request_body(content = UpdatePlatformUserRequest, content_type = "application/merge-patch+json"),
+    params(("user_name" = String, Path, description = "Operator name or id")),
+    responses(
+        (status = 200, description = "The updated operator.", body = PlatformUserResponse),
+        (status = 400, description = "`root.invalid_data`, `user.roles.invalid`.", body = ErrorBody),
+        (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
+        (status = 403, description = "Lacks `platform_admin` (`root.unauthorized.rbac`).", body = ErrorBody),
+        (status = 404, description = "`user.not_found`.", body = ErrorBody),
+        (status = 409, description = "It would leave no enabled `platform_admin` (`platform.last_admin`).", body = ErrorBody),
+        (status = 415, description = "`root.unsupported_media_type`.", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
+pub async fn update(
+    caller: Authenticated<PlatformAdmin>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    Origin(origin): Origin,
+    JsonBody(body): JsonBody<UpdatePlatformUserRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let patch = parse_patch(body).map_err(invalid)?;
+    let by = state.audit.initiator(&caller.principal, origin).await;
+    let user = state.operators.update(&path, patch, &by).await?;
+    Ok(HttpResponse::Ok().json(PlatformUserResponse::of(&state, user).await?))
+}
+
+/// Delete a platform operator and their keys, ending their sessions.
+///
+/// The last enabled `platform_admin` cannot be deleted.
+#[utoipa::path(delete, path = "/api/v1/platform/users/{user_name}", operation_id = "delete_platform_user", tag = "platform users",
+    params(("user_name" = String, Path, description = "Operator name or id")),
+    responses(
+        (status = 200, description = "Deleted.", body = Empty),
+        (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
+        (status = 403, description = "Lacks `platform_admin` (`root.unauthorized.rbac`).", body = ErrorBody),
+        (status = 404, description = "`user.not_found`.", body = ErrorBody),
+        (status = 409, description = "It is the last enabled `platform_admin` (`platform.last_admin`).", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
+pub async fn delete(
+    caller: Authenticated<PlatformAdmin>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    Origin(origin): Origin,
+) -> Result<HttpResponse, ApiError> {
+    let by = state.audit.initiator(&caller.principal, origin).await;
+    state.operators.delete(&path, &by).await?;
+    Ok(HttpResponse::Ok().json(Empty {}))
+}
+
+/// Create a platform API key for an operator; the key is shown only in this response.
+///
+/// An admin creates keys for any operator, an operator for themselves.
+#[utoipa::path(post, path = "/api/v1/platform/users/{user_name}/keys", operation_id = "create_platform_api_key", tag = "platform users", request_body = CreatePlatformKeyRequest,
+    params(("user_name" = String, Path, description = "Operator name or id")),
+    responses(
+        (status = 200, description = "The key, with `key` shown this once (`Cache-Control: no-store`).", body = PlatformKeyResponse),
+        (status = 400, description = "`root.invalid_data` (description, expiration), `user.roles.invalid` (a role the operator lacks).", body = ErrorBody),
+        (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
+        (status = 403, description = "Neither `platform_admin` nor the operator (`root.unauthorized.rbac`).", body = ErrorBody),
+        (status = 404, description = "`user.not_found`.", body = ErrorBody),
+        (status = 415, description = "`root.unsupported_media_type`.", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
+pub async fn create_key(
+    caller: Authenticated<PlatformReader>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    Origin(origin): Origin,
+    JsonBody(body): JsonBody<CreatePlatformKeyRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let owner = state.operators.get(&path).await?;
+    may_manage_keys(&caller.principal, &owner)?;
+    let parse = || -> Result<NewPlatformKey, Invalid> {
+        Ok(NewPlatformKey {
+            description: KeyDescription::parse(&body.description)?,
+            roles: body.roles.as_deref().map(|r| Roles::parse_platform("roles", r)).transpose()?,
+            expires_at: body.expiration.as_deref().map(parse_expiration).transpose()?.map(|l| state.keys.now() + l),
+        })
+    };
+    let new = parse().map_err(invalid)?;
+    let by = state.audit.initiator(&caller.principal, origin).await;
+    let created = state.operators.create_key(&owner, new, &by).await?;
+    let response = PlatformKeyResponse::of(created.key, Some(created.full_text));
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(response))
+}
+
+/// List an operator's API keys (never their secrets).
+#[utoipa::path(get, path = "/api/v1/platform/users/{user_name}/keys", operation_id = "list_platform_api_keys", tag = "platform users",
+    params(("user_name" = String, Path, description = "Operator name or id"), PageParams),
+    responses(
+        (status = 200, description = "A page of the operator's unrevoked keys, oldest first.", body = PlatformKeyList),
+        (status = 400, description = "`root.invalid_data` (pagination out of bounds).", body = ErrorBody),
+        (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
+        (status = 403, description = "`root.unauthorized.rbac`.", body = ErrorBody),
+        (status = 404, description = "`user.not_found`.", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
+pub async fn list_keys(
+    _caller: Authenticated<PlatformReader>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    PageQuery(page): PageQuery,
+) -> Result<HttpResponse, ApiError> {
+    let owner = state.operators.get(&path).await?;
+    let page = state.operators.list_keys(&owner, page).await?;
+    let info = PageInfo::from(&page);
+    let keys = page.items.into_iter().map(|k| PlatformKeyResponse::of(k, None)).collect();
+    Ok(HttpResponse::Ok().json(PlatformKeyList { keys, page: info }))
+}
+
+/// Get one of an operator's API keys.
+#[utoipa::path(get, path = "/api/v1/platform/users/{user_name}/keys/{api_key_id}", operation_id = "get_platform_api_key", tag = "platform users",
+    params(("user_name" = String, Path, description = "Operator name or id"), ("api_key_id" = String, Path, description = "Key id")),
+    responses(
+        (status = 200, description = "The key.", body = PlatformKeyResponse),
+        (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
+        (status = 403, description = "`root.unauthorized.rbac`.", body = ErrorBody),
+        (status = 404, description = "`user.not_found` or `api_keys.key_not_found`.", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
+pub async fn get_key(
+    _caller: Authenticated<PlatformReader>,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (user, key) = path.into_inner();
+    let owner = state.operators.get(&user).await?;
+    let key = state.operators.get_key(&owner, &key).await?;
+    Ok(HttpResponse::Ok().json(PlatformKeyResponse::of(key, None)))
+}
+
+/// Revoke one of an operator's API keys; it stops working at once.
+///
+/// An admin revokes any operator's keys, an operator their own.
+#[utoipa::path(delete, path = "/api/v1/platform/users/{user_name}/keys/{api_key_id}", operation_id = "delete_platform_api_key", tag = "platform users",
+    params(("user_name" = String, Path, description = "Operator name or id"), ("api_key_id" = String, Path, description = "Key id")),
+    responses(
+        (status = 200, description = "Revoked.", body = Empty),
+        (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
+        (status = 403, description = "Neither `platform_admin` nor the operator (`root.unauthorized.rbac`).", body = ErrorBody),
+        (status = 404, description = "`user.not_found` or `api_keys.key_not_found` (also once revoked).", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
+pub async fn delete_key(
+    caller: Authenticated<PlatformReader>,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    Origin(origin): Origin,
+) -> Result<HttpResponse, ApiError> {
+    let (user, key) = path.into_inner();
+    let owner = state.operators.get(&user).await?;
+    may_manage_keys(&caller.principal, &owner)?;
+    let by = state.audit.initiator(&caller.principal, origin).await;
+    state.operators.revoke_key(&owner, &key, &by).await?;
+    Ok(HttpResponse::Ok().json(Empty {}))
+}
