@@ -290,6 +290,42 @@ async fn platform_keys(app: &TestApp) {
     let wrong_owner = format!("{USERS}/watch/keys/{}", created["id"].as_str().unwrap());
     assert_error(app.as_admin(Method::GET, &wrong_owner).send().await.unwrap(), 404, "api_keys.key_not_found").await;
 
+    // A key mints no keys, not even for its own operator.
+    let minted =
+        app.with_key(&key, Method::POST, &format!("{USERS}/admin/keys")).json(&json!({"description": "spawn"}));
+    assert_error(minted.send().await.unwrap(), 403, "root.unauthorized.rbac").await;
+    let minted =
+        app.with_key(&viewer_key, Method::POST, &format!("{USERS}/watch/keys")).json(&json!({"description": "spawn"}));
+    assert_error(minted.send().await.unwrap(), 403, "root.unauthorized.rbac").await;
+
+    // A viewer changes their own password, with their password, and nothing else.
+    let watch = format!("{USERS}/watch");
+    let changed = "watch's own new password";
+    app.secret(changed);
+    let own = app.as_operator("watch", Method::PATCH, &watch).json(&json!({"password": changed}));
+    assert_eq!(own.ok().await["user_name"], "watch");
+    assert_eq!(status(app.as_operator("watch", Method::GET, USERS)).await, 401, "the old password");
+    let back =
+        app.request(Method::PATCH, &watch).basic_auth("watch", Some(changed)).json(&json!({"password": PASSWORD}));
+    back.ok().await;
+    for (body, path) in [
+        (json!({"roles": ["platform_admin"]}), watch.as_str()),
+        (json!({"enabled": true}), watch.as_str()),
+        (json!({"password": "taking over the admin"}), &format!("{USERS}/admin")),
+    ] {
+        let resp = app.as_operator("watch", Method::PATCH, path).json(&body).send().await.unwrap();
+        assert_error(resp, 403, "root.unauthorized.rbac").await;
+    }
+    let by_key = app.with_key(&viewer_key, Method::PATCH, &watch).json(&json!({"password": "set with a key"}));
+    assert_error(by_key.send().await.unwrap(), 403, "root.unauthorized.rbac").await;
+
+    // What a key did is on record under its id.
+    let trail = app.as_admin(Method::GET, "/api/v1/audit?action=tenant.created").ok().await;
+    let beta = trail["events"].as_array().unwrap().iter().find(|e| e["details"]["slug"] == "beta");
+    let beta = beta.expect("the tenant the key created is on record");
+    assert_eq!(beta["actor"]["kind"], "api_key", "{beta}");
+    assert_eq!(beta["actor"]["name"], created["id"], "{beta}");
+
     // The operator's fate is the key's: disabled, demoted, deleted.
     app.as_admin(Method::PATCH, &format!("{USERS}/watch")).json(&json!({"enabled": false})).ok().await;
     assert_eq!(status(app.with_key(&viewer_key, Method::GET, USERS)).await, 401);

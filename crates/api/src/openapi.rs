@@ -47,14 +47,14 @@ impl Modify for SecuritySchemes {
             "api_key",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
                 "X-API-Key",
-                "An API key, `kp_<id>_<secret>`.",
+                "An API key: a tenant's `kp_<id>_<secret>`, or a platform operator's `kpp_<id>_<secret>`.",
             ))),
         );
         components.add_security_scheme(
             "api_key_authorization",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
                 "Authorization",
-                "`ApiKey kp_<id>_<secret>` (the ECE form).",
+                "`ApiKey kp_<id>_<secret>` (the ECE form; `kpp_…` for a platform key).",
             ))),
         );
         components.add_security_scheme(

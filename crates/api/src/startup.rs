@@ -434,13 +434,19 @@ pub(crate) async fn core(
         keys: ApiKeyService::new(keys.clone(), sessions.clone(), clock.clone()),
         operators: OperatorService::new(
             platform_users.clone(),
-            platform_keys,
+            platform_keys.clone(),
             sessions.clone(),
             hasher.clone(),
             clock.clone(),
         ),
         tokens,
-        audit: AuditService::new(audit_sink, users.clone(), platform_users.clone(), keys.clone()),
+        audit: AuditService::new(
+            audit_sink,
+            users.clone(),
+            platform_users.clone(),
+            keys.clone(),
+            platform_keys.clone(),
+        ),
         sessions: SessionAdmin::new(sessions.clone(), clock.clone()),
         db: db.clone(),
     };

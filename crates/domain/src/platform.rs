@@ -225,6 +225,12 @@ pub trait PlatformKeyRepository: Send + Sync {
     /// Only [`StorageError`].
     async fn find_for_authentication(&self, public_id: &KeyPublicId) -> Result<Option<PlatformKey>, StorageError>;
 
+    /// Finds a key by row id (to name the actor of an audited operation).
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    async fn find_by_id(&self, id: ApiKeyId) -> Result<Option<PlatformKey>, StorageError>;
+
     /// Finds a key of `owner`.
     ///
     /// # Errors

@@ -469,6 +469,9 @@ impl PlatformKeyRepository for InMemoryPlatformKeys {
     async fn find_for_authentication(&self, public_id: &KeyPublicId) -> Result<Option<PlatformKey>, StorageError> {
         Ok(self.0.lock().unwrap().iter().find(|k| k.public_id == *public_id).cloned())
     }
+    async fn find_by_id(&self, id: ApiKeyId) -> Result<Option<PlatformKey>, StorageError> {
+        Ok(self.0.lock().unwrap().iter().find(|k| k.id == id).cloned())
+    }
     async fn find(&self, owner: PlatformUserId, public_id: &KeyPublicId) -> Result<Option<PlatformKey>, StorageError> {
         Ok(self.0.lock().unwrap().iter().find(|k| k.owner == owner && k.public_id == *public_id).cloned())
     }

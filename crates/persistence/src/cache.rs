@@ -248,12 +248,15 @@ impl PlatformUserRepository for CachedPlatformUsers {
         change: &OperatorChange,
         events: &[AuditEvent],
     ) -> Result<OperatorWrite, StorageError> {
+        // Before and after: a look-up in flight cannot put the old row back.
+        self.by_id.invalidate(&id).await;
         let written = self.inner.update(id, change, events).await;
         self.by_id.invalidate(&id).await;
         written
     }
 
     async fn delete(&self, id: PlatformUserId, event: &AuditEvent) -> Result<OperatorWrite, StorageError> {
+        self.by_id.invalidate(&id).await;
         let written = self.inner.delete(id, event).await;
         self.by_id.invalidate(&id).await;
         written

@@ -214,7 +214,7 @@ pub async fn unlock_user(
 }
 
 /// Unlock a platform operator and forget their failed sign-ins.
-#[utoipa::path(post, path = "/api/v1/platform/users/{user_name}/_unlock", operation_id = "unlock_platform_user", tag = "tenants",
+#[utoipa::path(post, path = "/api/v1/platform/users/{user_name}/_unlock", operation_id = "unlock_platform_user", tag = "platform users",
     params(("user_name" = String, Path, description = "Operator name")),
     responses(
         (status = 200, description = "Unlocked (also when the operator was not locked).", body = Empty),

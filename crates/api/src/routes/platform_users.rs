@@ -5,7 +5,7 @@
 //! holds, and stops working when the operator is disabled or deleted.
 
 use crate::audit::Origin;
-use crate::auth::{Authenticated, PlatformAdmin, PlatformReader};
+use crate::auth::{Authenticated, PlatformAdmin, PlatformReader, Via};
 use crate::dto::{Empty, PageInfo, PageParams};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::{double_option, required, JsonBody, PageQuery};
@@ -359,29 +359,38 @@ pub async fn get(
 
 /// Change a platform operator's roles, enabled flag or password (JSON merge patch).
 ///
-/// Disabling the operator or setting a new password ends their sessions; their keys stop
-/// working while they are disabled. The last enabled `platform_admin` cannot be demoted
-/// or disabled.
+/// A `platform_admin` changes anyone; any other operator only their own password, with a
+/// password or a session. Disabling the operator or setting a new password ends their
+/// sessions; their keys stop working while they are disabled. The last enabled
+/// `platform_admin` cannot be demoted or disabled.
 #[utoipa::path(patch, path = "/api/v1/platform/users/{user_name}", operation_id = "update_platform_user", tag = "platform users", request_body(content = UpdatePlatformUserRequest, content_type = "application/merge-patch+json"),
     params(("user_name" = String, Path, description = "Operator name or id")),
     responses(
         (status = 200, description = "The updated operator.", body = PlatformUserResponse),
         (status = 400, description = "`root.invalid_data`, `user.roles.invalid`.", body = ErrorBody),
         (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
-        (status = 403, description = "Lacks `platform_admin` (`root.unauthorized.rbac`).", body = ErrorBody),
+        (status = 403, description = "Lacks `platform_admin`, beyond changing one's own password (`root.unauthorized.rbac`).", body = ErrorBody),
         (status = 404, description = "`user.not_found`.", body = ErrorBody),
         (status = 409, description = "It would leave no enabled `platform_admin` (`platform.last_admin`).", body = ErrorBody),
         (status = 415, description = "`root.unsupported_media_type`.", body = ErrorBody),
     ),
     security(("bearer" = []), ("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
 pub async fn update(
-    caller: Authenticated<PlatformAdmin>,
+    caller: Authenticated<PlatformReader>,
     state: web::Data<AppState>,
     path: web::Path<String>,
     Origin(origin): Origin,
     JsonBody(body): JsonBody<UpdatePlatformUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let patch = parse_patch(body).map_err(invalid)?;
+    if !caller.principal.is_platform_admin() {
+        // Anyone else changes only their own password, and not with a key.
+        let own_password = patch.roles.is_none() && patch.enabled.is_none() && caller.via != Via::ApiKey;
+        let target = state.operators.get(&path).await?;
+        if !own_password || caller.principal.subject != Subject::PlatformUser(target.id) {
+            return Err(ApiError::forbidden());
+        }
+    }
     let by = state.audit.initiator(&caller.principal, origin).await;
     let user = state.operators.update(&path, patch, &by).await?;
     Ok(HttpResponse::Ok().json(PlatformUserResponse::of(&state, user).await?))
@@ -413,14 +422,15 @@ pub async fn delete(
 
 /// Create a platform API key for an operator; the key is shown only in this response.
 ///
-/// An admin creates keys for any operator, an operator for themselves.
+/// An admin creates keys for any operator, an operator for themselves, with a password
+/// (Basic) or a session (bearer token): a platform key cannot create keys.
 #[utoipa::path(post, path = "/api/v1/platform/users/{user_name}/keys", operation_id = "create_platform_api_key", tag = "platform users", request_body = CreatePlatformKeyRequest,
     params(("user_name" = String, Path, description = "Operator name or id")),
     responses(
         (status = 200, description = "The key, with `key` shown this once (`Cache-Control: no-store`).", body = PlatformKeyResponse),
         (status = 400, description = "`root.invalid_data` (description, expiration), `user.roles.invalid` (a role the operator lacks).", body = ErrorBody),
         (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
-        (status = 403, description = "Neither `platform_admin` nor the operator (`root.unauthorized.rbac`).", body = ErrorBody),
+        (status = 403, description = "Neither `platform_admin` nor the operator, or a platform key asking (`root.unauthorized.rbac`).", body = ErrorBody),
         (status = 404, description = "`user.not_found`.", body = ErrorBody),
         (status = 415, description = "`root.unsupported_media_type`.", body = ErrorBody),
     ),
@@ -432,6 +442,13 @@ pub async fn create_key(
     Origin(origin): Origin,
     JsonBody(body): JsonBody<CreatePlatformKeyRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    if caller.via == Via::ApiKey {
+        // A leaked key must not be able to outlive its revocation through keys it made.
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "A platform key cannot create keys: authenticate with a password or a session.",
+        ));
+    }
     let owner = state.operators.get(&path).await?;
     may_manage_keys(&caller.principal, &owner)?;
     let parse = || -> Result<NewPlatformKey, Invalid> {

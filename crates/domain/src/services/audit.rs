@@ -8,7 +8,7 @@ use crate::clock::SharedClock;
 use crate::error::StorageError;
 use crate::ids::SessionId;
 use crate::page::{Page, PageRequest};
-use crate::platform::PlatformUserRepository;
+use crate::platform::{PlatformKeyRepository, PlatformUserRepository};
 use crate::principal::{Principal, Subject};
 use crate::scope::Scope;
 use crate::session::SessionRepository;
@@ -23,6 +23,7 @@ pub struct AuditService {
     users: Arc<dyn UserRepository>,
     platform_users: Arc<dyn PlatformUserRepository>,
     keys: Arc<dyn ApiKeyRepository>,
+    platform_keys: Arc<dyn PlatformKeyRepository>,
 }
 
 impl AuditService {
@@ -32,8 +33,9 @@ impl AuditService {
         users: Arc<dyn UserRepository>,
         platform_users: Arc<dyn PlatformUserRepository>,
         keys: Arc<dyn ApiKeyRepository>,
+        platform_keys: Arc<dyn PlatformKeyRepository>,
     ) -> Self {
-        Self { log, users, platform_users, keys }
+        Self { log, users, platform_users, keys, platform_keys }
     }
 
     /// The initiator of an operation by `principal` through `request`: the actor named by
@@ -51,7 +53,10 @@ impl AuditService {
             (Subject::ApiKey { key, .. }, Some(t)) => {
                 self.keys.find_by_id(t, *key).await.ok().flatten().map(|k| k.public_id.as_str().to_owned())
             }
-            _ => None,
+            (Subject::ApiKey { key, .. }, None) => {
+                self.platform_keys.find_by_id(*key).await.ok().flatten().map(|k| k.public_id.as_str().to_owned())
+            }
+            (Subject::User(_), None) => None,
         };
         Initiator { actor: Actor::of(principal, name), request }
     }

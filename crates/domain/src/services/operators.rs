@@ -147,18 +147,19 @@ impl OperatorService {
         Ok(user)
     }
 
-    /// Finds an operator by name (without regard to case) or, failing that, by id.
+    /// Finds an operator by id or, failing that, by name (without regard to case). The
+    /// id comes first, so that an operator named like another's id cannot stand in for it.
     ///
     /// # Errors
     /// `NotFound` or `Storage`.
     pub async fn get(&self, name_or_id: &str) -> Result<PlatformUser, OperatorError> {
-        if UserName::parse(name_or_id).is_ok() {
-            if let Some(user) = self.repo.find_by_name(name_or_id).await? {
+        if let Ok(id) = Uuid::parse_str(name_or_id) {
+            if let Some(user) = self.repo.find_by_id(PlatformUserId::from_uuid(id)).await? {
                 return Ok(user);
             }
         }
-        if let Ok(id) = Uuid::parse_str(name_or_id) {
-            if let Some(user) = self.repo.find_by_id(PlatformUserId::from_uuid(id)).await? {
+        if UserName::parse(name_or_id).is_ok() {
+            if let Some(user) = self.repo.find_by_name(name_or_id).await? {
                 return Ok(user);
             }
         }
@@ -418,6 +419,10 @@ mod tests {
         assert!(matches!(f.svc.create(again, &by()).await, Err(OperatorError::NameTaken)));
         assert_eq!(f.svc.get(&root.id.to_string()).await.unwrap().id, root.id);
         assert_eq!(f.svc.get("root").await.unwrap().user_name, "Root");
+        // A name shaped like another operator's id does not stand in for it.
+        let impostor = f.operator(&root.id.to_string(), &[PLATFORM_VIEWER]).await;
+        assert_eq!(f.svc.get(&root.id.to_string()).await.unwrap().id, root.id);
+        assert_eq!(f.svc.get(&impostor.id.to_string()).await.unwrap().id, impostor.id);
     }
 
     #[tokio::test]

@@ -87,6 +87,11 @@ impl PlatformKeyRepository for SqlPlatformKeys {
         row.map(from_row).transpose()
     }
 
+    async fn find_by_id(&self, id: ApiKeyId) -> Result<Option<PlatformKey>, StorageError> {
+        let row = platform_api_keys::Entity::find_by_id(id.as_uuid()).one(&self.db).await.map_err(storage)?;
+        row.map(from_row).transpose()
+    }
+
     async fn find(&self, owner: PlatformUserId, public_id: &KeyPublicId) -> Result<Option<PlatformKey>, StorageError> {
         let row = owned_by(owner)
             .filter(platform_api_keys::Column::PublicId.eq(public_id.as_str()))

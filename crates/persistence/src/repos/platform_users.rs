@@ -164,14 +164,19 @@ impl PlatformUserRepository for SqlPlatformUsers {
             txn.rollback().await.map_err(storage)?;
             return Ok(OperatorWrite::LastAdmin);
         }
-        platform_users::Entity::update_many()
-            .col_expr(platform_users::Column::Roles, Expr::value(roles_to_json(&after.roles)))
-            .col_expr(platform_users::Column::Enabled, Expr::value(after.enabled))
-            .col_expr(platform_users::Column::PasswordHash, Expr::value(after.password_hash.as_phc().to_owned()))
-            .filter(platform_users::Column::Id.eq(id.as_uuid()))
-            .exec(&txn)
-            .await
-            .map_err(storage)?;
+        // Only the parts changed: a password set meanwhile without the guard (the admin
+        // CLI's reset) is not written back over.
+        let mut write = platform_users::Entity::update_many().filter(platform_users::Column::Id.eq(id.as_uuid()));
+        if let Some(roles) = &change.roles {
+            write = write.col_expr(platform_users::Column::Roles, Expr::value(roles_to_json(roles)));
+        }
+        if let Some(enabled) = change.enabled {
+            write = write.col_expr(platform_users::Column::Enabled, Expr::value(enabled));
+        }
+        if let Some(hash) = &change.password_hash {
+            write = write.col_expr(platform_users::Column::PasswordHash, Expr::value(hash.as_phc().to_owned()));
+        }
+        write.exec(&txn).await.map_err(storage)?;
         for event in events {
             insert_event(&txn, event).await.map_err(storage)?;
         }
