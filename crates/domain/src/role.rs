@@ -82,8 +82,8 @@ impl Roles {
     /// # Errors
     /// [`Invalid`] for `field` when the list is empty or names another role.
     pub fn parse_platform(field: &'static str, raw: &[String]) -> Result<Self, Invalid> {
-        if raw.is_empty() {
-            return Err(Invalid::new(field, "an operator needs platform_admin or platform_viewer"));
+        if raw.is_empty() || raw.len() > 2 {
+            return Err(Invalid::new(field, "an operator holds platform_admin and/or platform_viewer, each once"));
         }
         let mut roles: Vec<Role> = Vec::with_capacity(2);
         for r in raw {
@@ -144,11 +144,14 @@ mod tests {
 
     #[test]
     fn platform_roles_are_the_two_platform_roles_only() {
-        let both =
-            Roles::parse_platform("roles", &[PLATFORM_VIEWER.into(), PLATFORM_ADMIN.into(), PLATFORM_VIEWER.into()])
-                .unwrap();
+        let both = Roles::parse_platform("roles", &[PLATFORM_VIEWER.into(), PLATFORM_ADMIN.into()]).unwrap();
         assert_eq!(both.to_strings(), vec![PLATFORM_VIEWER, PLATFORM_ADMIN]);
         assert!(Roles::parse_platform("roles", &[]).is_err());
+        assert!(Roles::parse_platform(
+            "roles",
+            &[PLATFORM_VIEWER.into(), PLATFORM_VIEWER.into(), PLATFORM_VIEWER.into()]
+        )
+        .is_err());
         assert!(Roles::parse_platform("roles", &[TENANT_ADMIN.into()]).is_err());
         assert!(Roles::parse_platform("roles", &["Platform_Admin".into()]).is_err());
     }

@@ -248,7 +248,8 @@ impl PlatformUserRepository for CachedPlatformUsers {
         change: &OperatorChange,
         events: &[AuditEvent],
     ) -> Result<OperatorWrite, StorageError> {
-        // Before and after: a look-up in flight cannot put the old row back.
+        // Before and after, which narrows the window; a look-up that read the old row just
+        // before the write can still cache it, for one TTL at most (as for every cache here).
         self.by_id.invalidate(&id).await;
         let written = self.inner.update(id, change, events).await;
         self.by_id.invalidate(&id).await;

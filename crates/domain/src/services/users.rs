@@ -154,18 +154,19 @@ impl UserService {
         Ok(user)
     }
 
-    /// Finds a user by name (without regard to case) or, failing that, by id.
+    /// Finds a user by id or, failing that, by name (without regard to case). The id
+    /// comes first, so that a user named like another user's id cannot stand in for it.
     ///
     /// # Errors
     /// `NotFound` or `Storage`.
     pub async fn get(&self, tenant: TenantId, name_or_id: &str) -> Result<User, FindUserError> {
-        if let Ok(name) = UserName::parse(name_or_id) {
-            if let Some(user) = self.repo.find_by_name(tenant, &name).await? {
+        if let Ok(id) = Uuid::parse_str(name_or_id) {
+            if let Some(user) = self.repo.find_by_id(tenant, UserId::from_uuid(id)).await? {
                 return Ok(user);
             }
         }
-        if let Ok(id) = Uuid::parse_str(name_or_id) {
-            if let Some(user) = self.repo.find_by_id(tenant, UserId::from_uuid(id)).await? {
+        if let Ok(name) = UserName::parse(name_or_id) {
+            if let Some(user) = self.repo.find_by_name(tenant, &name).await? {
                 return Ok(user);
             }
         }
@@ -532,6 +533,18 @@ mod tests {
         svc.create(t2, new_user("alice"), &by()).await.unwrap();
         assert_eq!(svc.get(t1, "ALICE").await.unwrap().user_name.as_str(), "Alice");
         assert!(matches!(svc.get(t2, "bob").await, Err(FindUserError::NotFound)));
+    }
+
+    #[tokio::test]
+    async fn an_id_means_that_user_even_when_another_is_named_like_it() {
+        let svc = service();
+        let t = TenantId::generate();
+        let alice = svc.create(t, new_user("alice"), &by()).await.unwrap();
+        let impostor = svc.create(t, new_user(&alice.id.to_string()), &by()).await.unwrap();
+        assert_eq!(svc.get(t, &alice.id.to_string()).await.unwrap().id, alice.id);
+        assert_eq!(svc.get(t, &impostor.id.to_string()).await.unwrap().id, impostor.id);
+        svc.delete(t, &alice.id.to_string(), &by()).await.unwrap();
+        assert_eq!(svc.get(t, &alice.id.to_string()).await.unwrap().id, impostor.id, "then the name");
     }
 
     #[tokio::test]
