@@ -11,8 +11,58 @@ on_every_backend!(
     filters_and_paging,
     bad_filters_are_refused_with_their_field,
     tenant_admins_see_their_own_tenant_only,
-    platform_operators_see_all_or_one_tenant
+    platform_operators_see_all_or_one_tenant,
+    sign_outs_through_every_entry_point_are_recorded
 );
+
+/// Signing out through the native API, Sensu, Tenovos and OAuth revocation each leaves one
+/// `session.revoked` (reason `logout`) by the user, naming the session and the entry point.
+async fn sign_outs_through_every_entry_point_are_recorded(app: &TestApp) {
+    let key = app.tenant_with_user("acme").await;
+    // Native.
+    let native = app.login(&key, "alice", PASSWORD).await;
+    let token = native["token"].as_str().unwrap();
+    ok(app.with_bearer(token, Method::POST, "/api/v1/users/auth/_logout"), 200).await;
+    // Sensu: Basic sign-in, then logout with both tokens.
+    let sensu = ok(app.request(Method::GET, "/t/acme/sensu/auth").basic_auth("alice", Some(PASSWORD)), 200).await;
+    app.secrets_of(&sensu);
+    let logout = app
+        .with_bearer(sensu["access_token"].as_str().unwrap(), Method::POST, "/t/acme/sensu/auth/logout")
+        .json(&json!({"refresh_token": sensu["refresh_token"]}));
+    ok(logout, 200).await;
+    // Tenovos: sign-in, then DELETE with the session.
+    let tenovos = app.with_key(&key, Method::POST, "/t/acme/tenovos/auth/token");
+    let tenovos = ok(tenovos.json(&json!({"username": "alice", "password": PASSWORD})), 200).await;
+    app.secrets_of(&tenovos);
+    let session = &tenovos["session"];
+    let delete = app.with_key(&key, Method::DELETE, "/t/acme/tenovos/auth/token").json(&json!({"session": {
+        "accessToken": session["accessToken"], "refreshToken": session["refreshToken"]}}));
+    ok(delete, 200).await;
+    // OAuth: a password grant, then RFC 7009 revocation of its refresh token.
+    let grant = [("grant_type", "password"), ("username", "alice"), ("password", PASSWORD)];
+    let (status, granted) = app.form("/t/acme/oauth2/token", &grant, Some(&key)).await;
+    assert_eq!(status, 200, "{granted}");
+    let refresh = granted["refresh_token"].as_str().unwrap();
+    let (status, _) = app.form("/t/acme/oauth2/revoke", &[("token", refresh)], Some(&key)).await;
+    assert_eq!(status, 200);
+
+    let trail = ok(app.with_key(&key, Method::GET, "/api/v1/audit?action=session.revoked&size=100"), 200).await;
+    let events = trail["events"].as_array().unwrap();
+    let mut entry_points: Vec<&str> = events.iter().map(|e| e["entry_point"].as_str().unwrap()).collect();
+    entry_points.sort_unstable();
+    assert_eq!(entry_points, ["native", "oauth2", "sensu", "tenovos"], "{trail}");
+    let mut sessions = std::collections::BTreeSet::new();
+    for event in events {
+        assert_eq!((&event["actor"]["kind"], &event["actor"]["name"]), (&json!("user"), &json!("alice")), "{event}");
+        assert_eq!((&event["outcome"], &event["details"]["reason"]), (&json!("success"), &json!("logout")), "{event}");
+        assert!(sessions.insert(event["details"]["session_id"].as_str().unwrap().to_owned()), "one event per session");
+    }
+    // Signing out again (an ended session) records nothing more.
+    ok(app.with_bearer(token, Method::POST, "/api/v1/users/auth/_logout"), 401).await;
+    let again = ok(app.with_key(&key, Method::GET, "/api/v1/audit?action=session.revoked"), 200).await;
+    assert_eq!(again["total"], 4);
+    app.no_secret_logged().unwrap();
+}
 
 /// Sends `req`, asserts `status`, returns the JSON body.
 async fn ok(req: RequestBuilder, status: u16) -> Value {

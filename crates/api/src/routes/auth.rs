@@ -233,12 +233,16 @@ fn bearer_required() -> ApiError {
         (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
     ),
     security(("bearer" = []), ("api_key" = [], "bearer" = [])))]
-pub async fn logout(auth: Authenticated, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn logout(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    Origin(origin): Origin,
+) -> Result<HttpResponse, ApiError> {
     let sid = auth.principal.session.ok_or_else(|| {
         ApiError::unauthorized("Signing out needs the session's bearer token (Authorization: Bearer <token>).")
     })?;
     let scope = auth.principal.tenant.map_or(Scope::Platform, Scope::Tenant);
-    state.tokens.end_session(scope, sid, "logout").await?;
+    state.tokens.end_session(scope, sid, &origin).await?;
     Ok(HttpResponse::Ok().json(Empty {}))
 }
 

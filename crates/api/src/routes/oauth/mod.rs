@@ -340,6 +340,6 @@ pub async fn revoke(
     }
     let param: TokenParam = form(&params)?;
     let token = require(&param.token, "token")?;
-    state.tokens.revoke(&tenant, token).await?;
+    state.tokens.revoke(&tenant, token, &origin).await?;
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).finish())
 }

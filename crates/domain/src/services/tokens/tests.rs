@@ -68,8 +68,8 @@ async fn world(grace_secs: i64) -> World {
     let tenants = Arc::new(InMemoryTenants::default());
     let users = Arc::new(InMemoryUsers::default());
     let keys = Arc::new(InMemoryApiKeys::default());
-    let sessions = Arc::new(InMemorySessions::default());
     let audit = Arc::new(InMemoryAudit::default());
+    let sessions = Arc::new(InMemorySessions::with_audit(audit.clone()));
     let hasher: Arc<dyn PasswordHasher> = Arc::new(PlainHasher);
     let signing = Arc::new(SigningKeys::new(
         Arc::new(InMemorySigningKeys::default()),
@@ -287,13 +287,24 @@ async fn a_companion_access_token_must_be_of_the_same_session() {
 async fn sign_out_ends_the_session_and_revoke_ignores_garbage() {
     let w = world(0).await;
     let issued = w.sign_in(PW).await.unwrap();
-    let out =
-        SignOut { token: &issued.access_token, tenant: Some(w.tenant.id), companion: issued.refresh_token.as_deref() };
+    let out = SignOut {
+        token: &issued.access_token,
+        tenant: Some(w.tenant.id),
+        companion: issued.refresh_token.as_deref(),
+        origin: &ORIGIN,
+    };
     assert!(w.tokens.sign_out(out).await.unwrap());
     assert!(!w.active(&issued.access_token).await);
-    assert!(!w.tokens.revoke(&w.tenant, "not-a-token").await.unwrap());
+    assert!(!w.tokens.revoke(&w.tenant, "not-a-token", &ORIGIN).await.unwrap());
     let session = w.sessions.find(Scope::Tenant(w.tenant.id), issued.session.id).await.unwrap().unwrap();
     assert_eq!(session.revoked_reason.as_deref(), Some("logout"));
+    // On record once, by the user, naming the session; signing out again records nothing.
+    assert!(!w.tokens.sign_out(out).await.unwrap());
+    let ended: Vec<_> =
+        w.audit.events().into_iter().filter(|e| e.action == crate::audit::action::SESSION_REVOKED).collect();
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert_eq!(ended[0].actor.name.as_deref(), Some("alice"));
+    assert_eq!(ended[0].details.get("session_id"), Some(&serde_json::json!(issued.session.id.to_string())));
 }
 
 #[tokio::test]

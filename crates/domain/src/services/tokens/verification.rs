@@ -3,7 +3,9 @@
 //! question for any token; sign-out and revocation (RFC 7009) end the session behind one.
 
 use super::issue::TokenKind;
+use super::sign_in::actor_of;
 use super::{AccessContext, TokenError, TokenService};
+use crate::audit::{action, AuditEvent, Outcome, RequestContext};
 use crate::error::StorageError;
 use crate::ids::{SessionId, TenantId};
 use crate::scope::Scope;
@@ -21,6 +23,8 @@ pub struct SignOut<'a> {
     pub tenant: Option<TenantId>,
     /// A second token that must belong to the same session (Sensu sends both).
     pub companion: Option<&'a str>,
+    /// Where the request came from, for the audit trail.
+    pub origin: &'a RequestContext,
 }
 
 impl std::fmt::Debug for SignOut<'_> {
@@ -72,7 +76,8 @@ impl TokenService {
     }
 
     /// Signs out: ends the session behind a correctly signed token; see [`SignOut`].
-    /// Returns whether this call ended it (false when it had already ended).
+    /// Returns whether this call ended it (false when it had already ended), recording
+    /// `session.revoked` (reason `logout`) when it did.
     ///
     /// # Errors
     /// [`TokenError::Invalid`] for a token that is not one of the tenant's, or a companion
@@ -96,7 +101,7 @@ impl TokenService {
         if token.kind == TokenKind::Refresh && session.refresh_jti.as_deref() != Some(token.claims.jti.as_str()) {
             return Err(TokenError::Invalid("a rotated refresh token"));
         }
-        Ok(self.end_session(token.scope, sid, "logout").await?)
+        Ok(self.end_recorded(&session, LOGOUT, request.origin).await?)
     }
 
     /// Revokes the session behind any correctly signed token of `tenant` (RFC 7009);
@@ -104,8 +109,8 @@ impl TokenService {
     ///
     /// # Errors
     /// Only backend failures.
-    pub async fn revoke(&self, tenant: &Tenant, token: &str) -> Result<bool, TokenError> {
-        let request = SignOut { token, tenant: Some(tenant.id), companion: None };
+    pub async fn revoke(&self, tenant: &Tenant, token: &str, origin: &RequestContext) -> Result<bool, TokenError> {
+        let request = SignOut { token, tenant: Some(tenant.id), companion: None, origin };
         match self.sign_out(request).await {
             Ok(_) => Ok(true),
             Err(TokenError::Invalid(_)) => Ok(false),
@@ -113,11 +118,43 @@ impl TokenService {
         }
     }
 
-    /// Ends a session (sign-out by session).
+    /// Signs out of a session by its id (the native `_logout`, whose bearer token was
+    /// verified already); returns whether this call ended it, recording `session.revoked`
+    /// (reason `logout`) when it did.
     ///
     /// # Errors
     /// Only [`StorageError`].
-    pub async fn end_session(&self, scope: Scope, sid: SessionId, reason: &str) -> Result<bool, StorageError> {
-        self.ports.sessions.revoke(scope, sid, reason, self.ports.clock.now()).await
+    pub async fn end_session(
+        &self,
+        scope: Scope,
+        sid: SessionId,
+        origin: &RequestContext,
+    ) -> Result<bool, StorageError> {
+        let Some(session) = self.ports.sessions.find(scope, sid).await? else { return Ok(false) };
+        self.end_recorded(&session, LOGOUT, origin).await
+    }
+
+    /// Ends `session` with its `session.revoked` event, by its own subject, in one write.
+    async fn end_recorded(
+        &self,
+        session: &Session,
+        reason: &str,
+        origin: &RequestContext,
+    ) -> Result<bool, StorageError> {
+        let now = self.ports.clock.now();
+        let event = AuditEvent::new(
+            now,
+            session.scope.tenant(),
+            actor_of(session.subject, &session.subject_name),
+            action::SESSION_REVOKED,
+            Outcome::Success,
+            origin,
+        )
+        .with("session_id", session.id.to_string())
+        .with("reason", reason.to_owned());
+        self.ports.sessions.revoke_recorded(session.scope, session.id, reason, now, &event).await
     }
 }
+
+/// Why a session ended when its user signed out.
+const LOGOUT: &str = "logout";

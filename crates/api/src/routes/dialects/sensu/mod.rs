@@ -189,6 +189,8 @@ pub async fn logout(
     payload: web::Payload,
 ) -> Result<HttpResponse, SensuError> {
     let (tenant, access, refresh) = session_request(&state, &req, &path, payload).await?;
-    state.tokens.sign_out(SignOut { token: &access, tenant: Some(tenant.id), companion: Some(&refresh) }).await?;
+    let origin = Origin::of(&req).0;
+    let request = SignOut { token: &access, tenant: Some(tenant.id), companion: Some(&refresh), origin: &origin };
+    state.tokens.sign_out(request).await?;
     Ok(HttpResponse::Ok().finish())
 }

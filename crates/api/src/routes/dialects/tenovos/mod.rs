@@ -247,7 +247,12 @@ pub async fn sign_out(
     let session = json_body(&req, payload).await?.session.ok_or_else(|| TenovosError::missing("SESSION"))?;
     let token = session.access_token.or(session.refresh_token).filter(|t| !t.is_empty());
     let token = token.ok_or_else(|| TenovosError::missing("ACCESS_TOKEN"))?;
-    match state.tokens.sign_out(SignOut { token: &token, tenant: Some(tenant.id), companion: None }).await {
+    let origin = Origin::of(&req).0;
+    match state
+        .tokens
+        .sign_out(SignOut { token: &token, tenant: Some(tenant.id), companion: None, origin: &origin })
+        .await
+    {
         Ok(_) => Ok(HttpResponse::Ok().json(json!({"status": "success", "message": "Signed out"}))),
         Err(e) => Err(match Failure::from(e) {
             Failure::BadToken => TenovosError::new(StatusCode::UNAUTHORIZED, "Invalid session"),
