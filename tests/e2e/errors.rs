@@ -11,7 +11,8 @@ on_every_backend!(
     every_path_answers_other_methods_with_405_and_allow,
     nothing_yields_a_500,
     health_endpoints,
-    every_response_forbids_sniffing
+    every_response_forbids_sniffing,
+    head_is_get_without_a_body
 );
 
 async fn malformed_bodies(app: &TestApp) {
@@ -160,7 +161,11 @@ async fn every_path_answers_other_methods_with_405_and_allow(app: &TestApp) {
             let resp = app.request(Method::from_bytes(method.as_bytes()).unwrap(), &path).send().await.unwrap();
             assert_eq!(resp.status(), 405, "{method} {template}");
             let allow = resp.headers().get("allow").unwrap_or_else(|| panic!("{method} {template}: no Allow"));
-            assert_eq!(allow.to_str().unwrap(), documented.join(", "), "{method} {template}");
+            let mut allowed = documented.clone();
+            if documented.contains(&"GET") {
+                allowed.insert(1, "HEAD");
+            }
+            assert_eq!(allow.to_str().unwrap(), allowed.join(", "), "{method} {template}");
             let body: Value = resp.json().await.unwrap_or_else(|e| panic!("{method} {template}: {e}"));
             let shaped = if template.contains("/sensu/") {
                 body["code"].is_number() && body["message"].is_string()
@@ -197,6 +202,35 @@ async fn every_path_answers_other_methods_with_405_and_allow(app: &TestApp) {
     let resp = app.request(Method::PUT, "/t/acme/investsuite/auth/login/").send().await.unwrap();
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body, json!({"detail": "Method \"PUT\" not allowed."}), "Django REST framework's words");
+}
+
+/// HEAD is answered wherever GET is, with GET's status and headers and no body (RFC 9110
+/// §9.3.2); where GET is not allowed, HEAD is not either.
+async fn head_is_get_without_a_body(app: &TestApp) {
+    for path in ["/healthz", "/readyz", "/api-docs/openapi.json", "/api/v1/platform/tenants", "/swagger-ui/"] {
+        let get = app.as_admin(Method::GET, path).send().await.unwrap();
+        let (status, length) = (get.status(), get.bytes().await.unwrap().len());
+        let head = app.as_admin(Method::HEAD, path).send().await.unwrap();
+        assert_eq!(head.status(), status, "HEAD {path}");
+        let declared = head.headers().get("content-length").map(|v| v.to_str().unwrap().parse::<usize>().unwrap());
+        assert!(declared.is_none_or(|d| d == length), "HEAD {path}: Content-Length {declared:?}, GET sent {length}");
+    }
+    let head = app.as_admin(Method::HEAD, "/api/v1/users/auth/_login").send().await.unwrap();
+    assert_eq!(head.status(), 405);
+    assert_eq!(head.headers()["allow"], "POST");
+    // On the wire: the headers, then nothing; the connection stays usable.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = app.base.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!("HEAD /healthz HTTP/1.1\r\nHost: {address}\r\n\r\nGET /healthz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    socket.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    let responses: Vec<&str> = answer.split("HTTP/1.1 ").filter(|r| !r.is_empty()).collect();
+    assert_eq!(responses.len(), 2, "{answer}");
+    assert!(responses[0].starts_with("200") && responses[0].ends_with("\r\n\r\n"), "HEAD sends no body: {answer}");
+    assert!(responses[1].starts_with("200") && !responses[1].ends_with("\r\n\r\n"), "GET does: {answer}");
 }
 
 /// The log check itself: a secret the test used, once logged, is found (the check that

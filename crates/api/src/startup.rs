@@ -18,7 +18,7 @@ use crate::transport::{self, TransportPolicy};
 use crate::{openapi, routes};
 use actix_web::dev::Service;
 use actix_web::dev::{Server, ServiceResponse};
-use actix_web::http::{header, ConnectionType, KeepAlive, StatusCode};
+use actix_web::http::{header, ConnectionType, KeepAlive, Method, StatusCode};
 use actix_web::middleware::{DefaultHeaders, ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{web, App, HttpResponse, HttpServer, ResponseError};
 use anyhow::Context;
@@ -138,6 +138,14 @@ impl Application {
             // Whose `X-Request-Id` is believed.
             let ids = transport.clone();
             App::new()
+                // HEAD is GET without the body (RFC 9110 §9.3.2): routed as GET; the
+                // connection still knows the request was HEAD and sends no body.
+                .wrap_fn(|mut req, srv| {
+                    if req.method() == Method::HEAD {
+                        req.head_mut().method = Method::GET;
+                    }
+                    srv.call(req)
+                })
                 .wrap(ErrorHandlers::new().default_handler(envelope_fallback))
                 .wrap_fn(move |req, srv| match rate_limits.as_ref().map(|limits| limits.check(&req)) {
                     Some(Err(wait)) => {

@@ -89,13 +89,15 @@ fn specificity(path: &str) -> Vec<bool> {
     path.split('/').map(|segment| segment.starts_with('{')).collect()
 }
 
-/// The methods `path` is documented with, as an `Allow` value (`GET, POST`). A path
-/// also routed without its trailing slash (InvestSuite's) reads the documented one.
+/// The methods `path` is documented with, as an `Allow` value (`GET, HEAD, POST`; HEAD
+/// wherever GET is). A path also routed without its trailing slash (InvestSuite's) reads
+/// the documented one.
 fn documented_methods(doc: &utoipa::openapi::OpenApi, path: &str) -> Vec<&'static str> {
     let item = doc.paths.paths.get(path).or_else(|| doc.paths.paths.get(&format!("{path}/")));
     let Some(item) = item else { return Vec::new() };
     [
         ("GET", item.get.is_some()),
+        ("HEAD", item.get.is_some()),
         ("POST", item.post.is_some()),
         ("PUT", item.put.is_some()),
         ("PATCH", item.patch.is_some()),
