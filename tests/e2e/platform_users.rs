@@ -5,34 +5,19 @@
 //! two processes; platform keys (`kpp_…`) act as their operator with at most the
 //! operator's roles and die with the operator's right to sign in.
 
-use crate::support::{assert_error, ADMIN_PASSWORD};
+use crate::support::{assert_error, SendJson, ADMIN_PASSWORD};
 use crate::{TestApp, PASSWORD};
 use reqwest::{Method, RequestBuilder};
 use serde_json::{json, Value};
 
 const USERS: &str = "/api/v1/platform/users";
 
-/// Sends a request that must succeed (2xx); returns its JSON body.
-trait Succeeds {
-    fn ok(self) -> impl std::future::Future<Output = Value> + Send;
-}
-
-impl Succeeds for RequestBuilder {
-    async fn ok(self) -> Value {
-        let resp = self.send().await.unwrap();
-        let status = resp.status();
-        let body = resp.text().await.unwrap();
-        assert!(status.is_success(), "{status}: {body}");
-        serde_json::from_str(&body).unwrap()
-    }
-}
-
 impl TestApp {
     /// Creates operator `name` with `roles` as the bootstrap admin; returns its JSON.
     async fn create_operator(&self, name: &str, roles: &[&str]) -> Value {
         self.as_admin(Method::POST, USERS)
             .json(&json!({"user_name": name, "password": PASSWORD, "roles": roles}))
-            .ok()
+            .send_ok()
             .await
     }
 
@@ -43,7 +28,7 @@ impl TestApp {
         if let Some(roles) = roles {
             body["roles"] = json!(roles);
         }
-        let created = self.as_admin(Method::POST, &format!("{USERS}/{owner}/keys")).json(&body).ok().await;
+        let created = self.as_admin(Method::POST, &format!("{USERS}/{owner}/keys")).json(&body).send_ok().await;
         let key = created["key"].as_str().expect("the key is shown once").to_owned();
         self.secret(&key);
         key
@@ -86,13 +71,13 @@ async fn operators_lifecycle(app: &TestApp) {
     assert_error(unknown.await.unwrap(), 400, "root.invalid_data").await;
 
     // Listed by name, read by name (any case) or id.
-    let list = app.as_admin(Method::GET, USERS).ok().await;
+    let list = app.as_admin(Method::GET, USERS).send_ok().await;
     let names: Vec<&str> = list["users"].as_array().unwrap().iter().map(|u| u["user_name"].as_str().unwrap()).collect();
     assert_eq!(names, ["admin", "Ops"]);
     assert_eq!(list["total"], 2);
-    let by_name = app.as_admin(Method::GET, &format!("{USERS}/oPS")).ok().await;
+    let by_name = app.as_admin(Method::GET, &format!("{USERS}/oPS")).send_ok().await;
     assert_eq!(by_name["id"], ops["id"]);
-    let by_id = app.as_admin(Method::GET, &format!("{USERS}/{}", ops["id"].as_str().unwrap())).ok().await;
+    let by_id = app.as_admin(Method::GET, &format!("{USERS}/{}", ops["id"].as_str().unwrap())).send_ok().await;
     assert_eq!(by_id["user_name"], "Ops");
     assert_error(app.as_admin(Method::GET, &format!("{USERS}/ghost")).send().await.unwrap(), 404, "user.not_found")
         .await;
@@ -128,7 +113,10 @@ async fn operators_lifecycle(app: &TestApp) {
     )
     .await;
     assert_error(admin(Method::DELETE).send().await.unwrap(), 409, "platform.last_admin").await;
-    assert_eq!(app.as_admin(Method::GET, &format!("{USERS}/admin")).ok().await["roles"], json!(["platform_admin"]));
+    assert_eq!(
+        app.as_admin(Method::GET, &format!("{USERS}/admin")).send_ok().await["roles"],
+        json!(["platform_admin"])
+    );
     // null cannot remove a field.
     let null = admin(Method::PATCH).json(&json!({"roles": null})).send();
     assert_error(null.await.unwrap(), 400, "user.roles.invalid").await;
@@ -138,12 +126,12 @@ async fn operators_lifecycle(app: &TestApp) {
         .as_admin(Method::PATCH, &format!("{USERS}/ops"))
         .header("content-type", "application/merge-patch+json")
         .body(json!({"roles": ["platform_admin", "platform_viewer"]}).to_string())
-        .ok()
+        .send_ok()
         .await;
     assert_eq!(promoted["roles"], json!(["platform_admin", "platform_viewer"]));
     let stepped_down =
         app.as_admin(Method::PATCH, &format!("{USERS}/admin")).json(&json!({"roles": ["platform_viewer"]}));
-    assert_eq!(stepped_down.ok().await["roles"], json!(["platform_viewer"]));
+    assert_eq!(stepped_down.send_ok().await["roles"], json!(["platform_viewer"]));
     let as_viewer =
         app.as_admin(Method::POST, "/api/v1/platform/tenants").json(&json!({"slug": "nope", "name": "Nope"}));
     assert_error(as_viewer.send().await.unwrap(), 403, "root.unauthorized.rbac").await;
@@ -151,31 +139,32 @@ async fn operators_lifecycle(app: &TestApp) {
     let disable_ops = ops_admin(Method::PATCH, &format!("{USERS}/ops")).json(&json!({"enabled": false}));
     assert_error(disable_ops.send().await.unwrap(), 409, "platform.last_admin").await;
     let restore = ops_admin(Method::PATCH, &format!("{USERS}/admin")).json(&json!({"roles": ["platform_admin"]}));
-    assert_eq!(restore.ok().await["roles"], json!(["platform_admin"]));
+    assert_eq!(restore.send_ok().await["roles"], json!(["platform_admin"]));
 
     // Disabled: no sign-in, no session; enabled again: both. A new password ends sessions.
     let session = app
         .request(Method::POST, "/api/v1/users/auth/_login")
         .json(&json!({"username": "ops", "password": PASSWORD}))
-        .ok()
+        .send_ok()
         .await;
     let token = session["token"].as_str().unwrap().to_owned();
     app.secrets_of(&session);
     assert_eq!(status(app.with_bearer(&token, Method::GET, USERS)).await, 200);
-    let disabled = app.as_admin(Method::PATCH, &format!("{USERS}/ops")).json(&json!({"enabled": false})).ok().await;
+    let disabled =
+        app.as_admin(Method::PATCH, &format!("{USERS}/ops")).json(&json!({"enabled": false})).send_ok().await;
     assert_eq!(disabled["enabled"], false);
     assert_eq!(status(app.as_operator("ops", Method::GET, USERS)).await, 401);
     assert_eq!(status(app.with_bearer(&token, Method::GET, USERS)).await, 401, "disabling ends the session");
-    app.as_admin(Method::PATCH, &format!("{USERS}/ops")).json(&json!({"enabled": true})).ok().await;
+    app.as_admin(Method::PATCH, &format!("{USERS}/ops")).json(&json!({"enabled": true})).send_ok().await;
     assert_eq!(status(app.as_operator("ops", Method::GET, USERS)).await, 200);
     let new_password = "a new operator password";
     app.secret(new_password);
-    app.as_admin(Method::PATCH, &format!("{USERS}/ops")).json(&json!({"password": new_password})).ok().await;
+    app.as_admin(Method::PATCH, &format!("{USERS}/ops")).json(&json!({"password": new_password})).send_ok().await;
     assert_eq!(status(app.as_operator("ops", Method::GET, USERS)).await, 401, "the old password");
     assert_eq!(status(app.request(Method::GET, USERS).basic_auth("ops", Some(new_password))).await, 200);
 
     // Deleted: gone, and no longer signs in.
-    let deleted = app.as_admin(Method::DELETE, &format!("{USERS}/ops")).ok().await;
+    let deleted = app.as_admin(Method::DELETE, &format!("{USERS}/ops")).send_ok().await;
     assert_eq!(deleted, json!({}));
     assert_error(app.as_admin(Method::GET, &format!("{USERS}/ops")).send().await.unwrap(), 404, "user.not_found").await;
     assert_eq!(status(app.request(Method::GET, USERS).basic_auth("ops", Some(new_password))).await, 401);
@@ -183,7 +172,7 @@ async fn operators_lifecycle(app: &TestApp) {
         .await;
 
     // Every change is on record, without a password.
-    let trail = app.as_admin(Method::GET, "/api/v1/audit?action=user.&actor=admin&size=100").ok().await;
+    let trail = app.as_admin(Method::GET, "/api/v1/audit?action=user.&actor=admin&size=100").send_ok().await;
     let actions: Vec<&str> =
         trail["events"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).rev().collect();
     for expected in
@@ -217,9 +206,9 @@ async fn platform_keys(app: &TestApp) {
     assert_eq!(status(other).await, 200);
     let tenant =
         app.with_key(&key, Method::POST, "/api/v1/platform/tenants").json(&json!({"slug": "beta", "name": "Beta"}));
-    assert_eq!(tenant.ok().await["slug"], "beta");
+    assert_eq!(tenant.send_ok().await["slug"], "beta");
     assert_eq!(status(app.with_key(&key, Method::GET, "/api/v1/users").header("X-Keyplane-Tenant", "acme")).await, 200);
-    let listed = app.as_admin(Method::GET, &format!("{USERS}/admin/keys")).ok().await;
+    let listed = app.as_admin(Method::GET, &format!("{USERS}/admin/keys")).send_ok().await;
     assert_eq!(listed["keys"].as_array().unwrap().len(), 1);
     assert!(listed["keys"][0].get("key").is_none(), "the secret is never shown again");
     assert!(listed["keys"][0]["last_used_date"].is_string(), "its use is recorded: {listed}");
@@ -266,14 +255,14 @@ async fn platform_keys(app: &TestApp) {
     // An operator manages their own keys, not another's.
     let own =
         app.as_operator("watch", Method::POST, &format!("{USERS}/watch/keys")).json(&json!({"description": "mine"}));
-    let own = own.ok().await;
+    let own = own.send_ok().await;
     app.secrets_of(&own);
     let foreign =
         app.as_operator("watch", Method::POST, &format!("{USERS}/admin/keys")).json(&json!({"description": "theirs"}));
     assert_error(foreign.send().await.unwrap(), 403, "root.unauthorized.rbac").await;
     let own_path = format!("{USERS}/watch/keys/{}", own["id"].as_str().unwrap());
-    assert_eq!(app.as_operator("watch", Method::GET, &own_path).ok().await["description"], "mine");
-    assert_eq!(app.as_operator("watch", Method::DELETE, &own_path).ok().await, json!({}));
+    assert_eq!(app.as_operator("watch", Method::GET, &own_path).send_ok().await["description"], "mine");
+    assert_eq!(app.as_operator("watch", Method::DELETE, &own_path).send_ok().await, json!({}));
     assert_error(
         app.as_operator("watch", Method::DELETE, &own_path).send().await.unwrap(),
         404,
@@ -303,11 +292,11 @@ async fn platform_keys(app: &TestApp) {
     let changed = "watch's own new password";
     app.secret(changed);
     let own = app.as_operator("watch", Method::PATCH, &watch).json(&json!({"password": changed}));
-    assert_eq!(own.ok().await["user_name"], "watch");
+    assert_eq!(own.send_ok().await["user_name"], "watch");
     assert_eq!(status(app.as_operator("watch", Method::GET, USERS)).await, 401, "the old password");
     let back =
         app.request(Method::PATCH, &watch).basic_auth("watch", Some(changed)).json(&json!({"password": PASSWORD}));
-    back.ok().await;
+    back.send_ok().await;
     for (body, path) in [
         (json!({"roles": ["platform_admin"]}), watch.as_str()),
         (json!({"enabled": true}), watch.as_str()),
@@ -320,16 +309,16 @@ async fn platform_keys(app: &TestApp) {
     assert_error(by_key.send().await.unwrap(), 403, "root.unauthorized.rbac").await;
 
     // What a key did is on record under its id.
-    let trail = app.as_admin(Method::GET, "/api/v1/audit?action=tenant.created").ok().await;
+    let trail = app.as_admin(Method::GET, "/api/v1/audit?action=tenant.created").send_ok().await;
     let beta = trail["events"].as_array().unwrap().iter().find(|e| e["details"]["slug"] == "beta");
     let beta = beta.expect("the tenant the key created is on record");
     assert_eq!(beta["actor"]["kind"], "api_key", "{beta}");
     assert_eq!(beta["actor"]["name"], created["id"], "{beta}");
 
     // The operator's fate is the key's: disabled, demoted, deleted.
-    app.as_admin(Method::PATCH, &format!("{USERS}/watch")).json(&json!({"enabled": false})).ok().await;
+    app.as_admin(Method::PATCH, &format!("{USERS}/watch")).json(&json!({"enabled": false})).send_ok().await;
     assert_eq!(status(app.with_key(&viewer_key, Method::GET, USERS)).await, 401);
-    app.as_admin(Method::PATCH, &format!("{USERS}/watch")).json(&json!({"enabled": true})).ok().await;
+    app.as_admin(Method::PATCH, &format!("{USERS}/watch")).json(&json!({"enabled": true})).send_ok().await;
     assert_eq!(status(app.with_key(&viewer_key, Method::GET, USERS)).await, 200);
     app.create_operator("deputy", &["platform_admin"]).await;
     let deputy_key = app.create_platform_key("deputy", None).await;
@@ -337,18 +326,21 @@ async fn platform_keys(app: &TestApp) {
         status(app.with_key(&deputy_key, Method::DELETE, &format!("{USERS}/watch/keys/{}", "0".repeat(24)))).await,
         404
     );
-    app.as_admin(Method::PATCH, &format!("{USERS}/deputy")).json(&json!({"roles": ["platform_viewer"]})).ok().await;
+    app.as_admin(Method::PATCH, &format!("{USERS}/deputy"))
+        .json(&json!({"roles": ["platform_viewer"]}))
+        .send_ok()
+        .await;
     let demoted =
         app.with_key(&deputy_key, Method::POST, "/api/v1/platform/tenants").json(&json!({"slug": "y", "name": "Y"}));
     assert_error(demoted.send().await.unwrap(), 403, "root.unauthorized.rbac").await;
     assert_eq!(status(app.with_key(&deputy_key, Method::GET, USERS)).await, 200, "still a viewer");
-    app.as_admin(Method::DELETE, &format!("{USERS}/watch")).ok().await;
+    app.as_admin(Method::DELETE, &format!("{USERS}/watch")).send_ok().await;
     assert_eq!(status(app.with_key(&viewer_key, Method::GET, USERS)).await, 401, "deleted with its operator");
 
     // Revoked: refused at once.
-    assert_eq!(app.as_admin(Method::DELETE, &elsewhere).ok().await, json!({}));
+    assert_eq!(app.as_admin(Method::DELETE, &elsewhere).send_ok().await, json!({}));
     assert_error(app.with_key(&key, Method::GET, USERS).send().await.unwrap(), 401, "root.unauthorized").await;
-    let trail = app.as_admin(Method::GET, "/api/v1/audit?action=api_key.&size=100").ok().await;
+    let trail = app.as_admin(Method::GET, "/api/v1/audit?action=api_key.&size=100").send_ok().await;
     let actions: Vec<&str> =
         trail["events"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert!(actions.contains(&"api_key.created") && actions.contains(&"api_key.revoked"), "{actions:?}");
@@ -392,7 +384,7 @@ async fn concurrent_demotions_leave_one_admin(app: &TestApp) {
     let refused = outcomes.iter().filter(|(s, c)| *s == 409 && c.as_deref() == Some("platform.last_admin")).count();
     assert_eq!((demoted, refused), (ADMINS - 1, 1), "{outcomes:?}");
     // The bootstrap admin reads, whether it is the survivor or now a viewer.
-    let list = app.as_admin(Method::GET, &format!("{USERS}?size=100")).ok().await;
+    let list = app.as_admin(Method::GET, &format!("{USERS}?size=100")).send_ok().await;
     let admins: Vec<&str> = list["users"]
         .as_array()
         .unwrap()

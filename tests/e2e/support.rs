@@ -425,11 +425,23 @@ impl TestApp {
 pub trait SendJson {
     /// `send().await.unwrap().json().await.unwrap()`.
     fn send_json(self) -> impl std::future::Future<Output = Value> + Send;
+
+    /// Sends a request that must succeed (2xx, else the test fails with the body);
+    /// returns its JSON body.
+    fn send_ok(self) -> impl std::future::Future<Output = Value> + Send;
 }
 
 impl SendJson for RequestBuilder {
     async fn send_json(self) -> Value {
         self.send().await.unwrap().json().await.unwrap()
+    }
+
+    async fn send_ok(self) -> Value {
+        let resp = self.send().await.unwrap();
+        let status = resp.status();
+        let body = resp.text().await.unwrap();
+        assert!(status.is_success(), "{status}: {body}");
+        serde_json::from_str(&body).unwrap()
     }
 }
 

@@ -1,9 +1,9 @@
 //! [`ApiKeyRepository`] over the `api_keys` table. A key's creation and revocation commit
 //! together with their audit events.
 
-use super::audit::{commit_if_changed, insert_event};
+use super::audit::{insert_recorded, update_recorded};
 use super::fetch_page;
-use crate::convert::{classify, key_from_row, roles_to_json, storage, WriteFailure};
+use crate::convert::{key_from_row, roles_to_json, storage, WriteFailure};
 use crate::entities::api_keys;
 use crate::Database;
 use async_trait::async_trait;
@@ -14,7 +14,7 @@ use keyplane_domain::error::StorageError;
 use keyplane_domain::ids::{ApiKeyId, TenantId};
 use keyplane_domain::page::{Page, PageRequest};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 /// API keys in SQL.
 #[derive(Clone)]
@@ -52,17 +52,11 @@ impl ApiKeyRepository for SqlApiKeys {
             last_used_at: Set(key.last_used_at),
             revoked_at: Set(key.revoked_at),
         };
-        let txn = self.db.begin().await.map_err(storage)?;
-        if let Err(e) = api_keys::Entity::insert(model).exec_without_returning(&txn).await {
-            return Err(match classify(e) {
-                WriteFailure::ForeignKey => InsertKeyError::OwnerGone,
-                WriteFailure::Unique => InsertKeyError::Storage(StorageError::new("API key id collision")),
-                WriteFailure::Other(s) => InsertKeyError::Storage(s),
-            });
-        }
-        insert_event(&txn, event).await.map_err(storage)?;
-        txn.commit().await.map_err(storage)?;
-        Ok(())
+        insert_recorded(&self.db, model, event).await.map_err(|e| match e {
+            WriteFailure::ForeignKey => InsertKeyError::OwnerGone,
+            WriteFailure::Unique => InsertKeyError::Storage(StorageError::new("API key id collision")),
+            WriteFailure::Other(s) => InsertKeyError::Storage(s),
+        })
     }
 
     async fn find_for_authentication(&self, public_id: &KeyPublicId) -> Result<Option<ApiKey>, StorageError> {
@@ -115,16 +109,12 @@ impl ApiKeyRepository for SqlApiKeys {
         at: DateTime<Utc>,
         event: &AuditEvent,
     ) -> Result<bool, StorageError> {
-        let txn = self.db.begin().await.map_err(storage)?;
-        let result = api_keys::Entity::update_many()
+        let revoke = api_keys::Entity::update_many()
             .col_expr(api_keys::Column::RevokedAt, Expr::value(at))
             .filter(api_keys::Column::TenantId.eq(tenant.as_uuid()))
             .filter(api_keys::Column::PublicId.eq(public_id.as_str()))
-            .filter(api_keys::Column::RevokedAt.is_null())
-            .exec(&txn)
-            .await
-            .map_err(storage)?;
-        if commit_if_changed(txn, result.rows_affected == 1, event).await? {
+            .filter(api_keys::Column::RevokedAt.is_null());
+        if update_recorded(&self.db, revoke, event).await? {
             return Ok(true);
         }
         Ok(self.find(tenant, public_id).await?.is_some())

@@ -2,7 +2,7 @@
 //! run inside their own transactions so that a change and its event commit together.
 
 use super::fetch_page;
-use crate::convert::storage;
+use crate::convert::{classify, storage, WriteFailure};
 use crate::entities::audit_events;
 use crate::Database;
 use async_trait::async_trait;
@@ -15,7 +15,8 @@ use keyplane_domain::ids::TenantId;
 use keyplane_domain::page::{Page, PageRequest};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, TransactionTrait, UpdateMany,
 };
 use uuid::Uuid;
 
@@ -46,6 +47,31 @@ pub(crate) async fn commit_if_changed(
         txn.rollback().await.map_err(storage)?;
     }
     Ok(changed)
+}
+
+/// Inserts `model` and `event` in one transaction: both are stored, or neither. The
+/// insert's failure comes back classified (a taken unique value, a missing parent).
+pub(crate) async fn insert_recorded<A>(db: &Database, model: A, event: &AuditEvent) -> Result<(), WriteFailure>
+where
+    A: ActiveModelTrait + Send,
+{
+    let txn = db.begin().await.map_err(|e| WriteFailure::Other(storage(e)))?;
+    <A::Entity as EntityTrait>::insert(model).exec_without_returning(&txn).await.map_err(classify)?;
+    insert_event(&txn, event).await.map_err(|e| WriteFailure::Other(storage(e)))?;
+    txn.commit().await.map_err(|e| WriteFailure::Other(storage(e)))?;
+    Ok(())
+}
+
+/// Runs `update` and, when it changed exactly one row, stores `event` with it in one
+/// transaction (see [`commit_if_changed`]). Returns whether it changed that row.
+pub(crate) async fn update_recorded<E: EntityTrait>(
+    db: &Database,
+    update: UpdateMany<E>,
+    event: &AuditEvent,
+) -> Result<bool, StorageError> {
+    let txn = db.begin().await.map_err(storage)?;
+    let result = update.exec(&txn).await.map_err(storage)?;
+    commit_if_changed(txn, result.rows_affected == 1, event).await
 }
 
 /// Inserts `event` on `conn`: a transaction of the change it describes, or the pool.

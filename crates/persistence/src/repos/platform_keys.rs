@@ -2,9 +2,9 @@
 //! revocation commit together with their audit events; a key goes with its owner
 //! (`ON DELETE CASCADE`).
 
-use super::audit::{commit_if_changed, insert_event};
+use super::audit::{insert_recorded, update_recorded};
 use super::fetch_page;
-use crate::convert::{classify, corrupt, roles_from_json, roles_to_json, storage, WriteFailure};
+use crate::convert::{corrupt, roles_from_json, roles_to_json, storage, WriteFailure};
 use crate::entities::platform_api_keys;
 use crate::Database;
 use async_trait::async_trait;
@@ -16,7 +16,7 @@ use keyplane_domain::ids::{ApiKeyId, PlatformUserId};
 use keyplane_domain::page::{Page, PageRequest};
 use keyplane_domain::platform::{PlatformKey, PlatformKeyRepository};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 /// Platform keys in SQL.
 #[derive(Clone)]
@@ -65,17 +65,11 @@ impl PlatformKeyRepository for SqlPlatformKeys {
             last_used_at: Set(key.last_used_at),
             revoked_at: Set(key.revoked_at),
         };
-        let txn = self.db.begin().await.map_err(storage)?;
-        if let Err(e) = platform_api_keys::Entity::insert(model).exec_without_returning(&txn).await {
-            return Err(match classify(e) {
-                WriteFailure::ForeignKey => InsertKeyError::OwnerGone,
-                WriteFailure::Unique => InsertKeyError::Storage(StorageError::new("platform key id collision")),
-                WriteFailure::Other(s) => InsertKeyError::Storage(s),
-            });
-        }
-        insert_event(&txn, event).await.map_err(storage)?;
-        txn.commit().await.map_err(storage)?;
-        Ok(())
+        insert_recorded(&self.db, model, event).await.map_err(|e| match e {
+            WriteFailure::ForeignKey => InsertKeyError::OwnerGone,
+            WriteFailure::Unique => InsertKeyError::Storage(StorageError::new("platform key id collision")),
+            WriteFailure::Other(s) => InsertKeyError::Storage(s),
+        })
     }
 
     async fn find_for_authentication(&self, public_id: &KeyPublicId) -> Result<Option<PlatformKey>, StorageError> {
@@ -116,16 +110,12 @@ impl PlatformKeyRepository for SqlPlatformKeys {
         at: DateTime<Utc>,
         event: &AuditEvent,
     ) -> Result<bool, StorageError> {
-        let txn = self.db.begin().await.map_err(storage)?;
-        let result = platform_api_keys::Entity::update_many()
+        let revoke = platform_api_keys::Entity::update_many()
             .col_expr(platform_api_keys::Column::RevokedAt, Expr::value(at))
             .filter(platform_api_keys::Column::OwnerId.eq(owner.as_uuid()))
             .filter(platform_api_keys::Column::PublicId.eq(public_id.as_str()))
-            .filter(platform_api_keys::Column::RevokedAt.is_null())
-            .exec(&txn)
-            .await
-            .map_err(storage)?;
-        if commit_if_changed(txn, result.rows_affected == 1, event).await? {
+            .filter(platform_api_keys::Column::RevokedAt.is_null());
+        if update_recorded(&self.db, revoke, event).await? {
             return Ok(true);
         }
         Ok(self.find(owner, public_id).await?.is_some())

@@ -4,7 +4,7 @@
 //! wait until this one commits, after which its reads see it. So "is another enabled
 //! admin left?" is always answered against the latest state.
 
-use super::audit::insert_event;
+use super::audit::{insert_event, insert_recorded};
 use super::fetch_page;
 use crate::convert::{classify, roles_from_json, roles_to_json, storage, WriteFailure};
 use crate::entities::{platform_guards, platform_users};
@@ -125,20 +125,12 @@ impl PlatformUserRepository for SqlPlatformUsers {
     }
 
     async fn create(&self, user: &PlatformUser, event: &AuditEvent) -> Result<bool, StorageError> {
-        let txn = self.db.begin().await.map_err(storage)?;
-        match platform_users::Entity::insert(model(user)).exec_without_returning(&txn).await {
-            Ok(_) => {}
-            Err(e) => {
-                return match classify(e) {
-                    WriteFailure::Unique => Ok(false),
-                    WriteFailure::ForeignKey => Err(StorageError::new("unexpected foreign key on platform_users")),
-                    WriteFailure::Other(s) => Err(s),
-                };
-            }
+        match insert_recorded(&self.db, model(user), event).await {
+            Ok(()) => Ok(true),
+            Err(WriteFailure::Unique) => Ok(false),
+            Err(WriteFailure::ForeignKey) => Err(StorageError::new("unexpected foreign key on platform_users")),
+            Err(WriteFailure::Other(s)) => Err(s),
         }
-        insert_event(&txn, event).await.map_err(storage)?;
-        txn.commit().await.map_err(storage)?;
-        Ok(true)
     }
 
     async fn list(&self, page: PageRequest) -> Result<Page<PlatformUser>, StorageError> {

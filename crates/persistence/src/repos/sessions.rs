@@ -16,7 +16,7 @@ use keyplane_domain::page::{Page, PageRequest};
 use keyplane_domain::scope::Scope;
 use keyplane_domain::session::{Session, SessionRepository, SessionSubject};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 /// Sessions in SQL.
 #[derive(Clone)]
@@ -131,17 +131,13 @@ impl SessionRepository for SqlSessions {
         now: DateTime<Utc>,
         event: &AuditEvent,
     ) -> Result<bool, StorageError> {
-        let txn = self.db.begin().await.map_err(storage)?;
-        let result = sessions::Entity::update_many()
+        let revoke = sessions::Entity::update_many()
             .col_expr(sessions::Column::RevokedAt, Expr::value(now))
             .col_expr(sessions::Column::RevokedReason, Expr::value(reason))
             .filter(scope_filter(sessions::Column::TenantId, scope))
             .filter(sessions::Column::Id.eq(id.as_uuid()))
-            .filter(sessions::Column::RevokedAt.is_null())
-            .exec(&txn)
-            .await
-            .map_err(storage)?;
-        super::audit::commit_if_changed(txn, result.rows_affected == 1, event).await
+            .filter(sessions::Column::RevokedAt.is_null());
+        super::audit::update_recorded(&self.db, revoke, event).await
     }
 
     async fn revoke_subject(

@@ -2,7 +2,7 @@
 //! signing key are written in one transaction; every administrative write commits with
 //! its audit event.
 
-use super::audit::{commit_if_changed, insert_event};
+use super::audit::{commit_if_changed, insert_event, update_recorded};
 use super::fetch_page;
 use super::signing_keys::new_row;
 use crate::convert::{classify, storage, tenant_from_row, WriteFailure};
@@ -93,14 +93,8 @@ impl TenantRepository for SqlTenants {
         model.slug = NotSet;
         model.created_at = NotSet;
         model.status = NotSet;
-        let txn = self.db.begin().await.map_err(storage)?;
-        let result = tenants::Entity::update_many()
-            .set(model)
-            .filter(tenants::Column::Id.eq(tenant.id.as_uuid()))
-            .exec(&txn)
-            .await
-            .map_err(storage)?;
-        commit_if_changed(txn, result.rows_affected == 1, event).await
+        let write = tenants::Entity::update_many().set(model).filter(tenants::Column::Id.eq(tenant.id.as_uuid()));
+        update_recorded(&self.db, write, event).await
     }
 
     async fn set_status(
@@ -110,16 +104,12 @@ impl TenantRepository for SqlTenants {
         at: DateTime<Utc>,
         event: &AuditEvent,
     ) -> Result<bool, StorageError> {
-        let txn = self.db.begin().await.map_err(storage)?;
-        let result = tenants::Entity::update_many()
+        let write = tenants::Entity::update_many()
             .col_expr(tenants::Column::Status, Expr::value(status.as_str()))
             .col_expr(tenants::Column::UpdatedAt, Expr::value(at))
             .filter(tenants::Column::Id.eq(id.as_uuid()))
-            .filter(tenants::Column::Status.ne(status.as_str()))
-            .exec(&txn)
-            .await
-            .map_err(storage)?;
-        if commit_if_changed(txn, result.rows_affected == 1, event).await? {
+            .filter(tenants::Column::Status.ne(status.as_str()));
+        if update_recorded(&self.db, write, event).await? {
             return Ok(true);
         }
         // Unchanged: it already had this status, or it is gone.

@@ -1,7 +1,7 @@
 //! [`UserRepository`] over the `users` table; every query filters on the tenant id. Each
 //! administrative write and its audit event commit in one transaction.
 
-use super::audit::{commit_if_changed, insert_event};
+use super::audit::{commit_if_changed, insert_event, update_recorded};
 use super::fetch_page;
 use crate::convert::{classify, roles_to_json, storage, user_from_row, WriteFailure};
 use crate::entities::users;
@@ -124,16 +124,12 @@ impl UserRepository for SqlUsers {
         at: DateTime<Utc>,
         event: &AuditEvent,
     ) -> Result<bool, StorageError> {
-        let txn = self.db.begin().await.map_err(storage)?;
-        let result = users::Entity::update_many()
+        let write = users::Entity::update_many()
             .col_expr(users::Column::Enabled, Expr::value(enabled))
             .col_expr(users::Column::UpdatedAt, Expr::value(at))
             .filter(users::Column::TenantId.eq(tenant.as_uuid()))
-            .filter(users::Column::Id.eq(id.as_uuid()))
-            .exec(&txn)
-            .await
-            .map_err(storage)?;
-        commit_if_changed(txn, result.rows_affected == 1, event).await
+            .filter(users::Column::Id.eq(id.as_uuid()));
+        update_recorded(&self.db, write, event).await
     }
 
     async fn set_password(
@@ -144,16 +140,12 @@ impl UserRepository for SqlUsers {
         at: DateTime<Utc>,
         event: &AuditEvent,
     ) -> Result<bool, StorageError> {
-        let txn = self.db.begin().await.map_err(storage)?;
-        let result = users::Entity::update_many()
+        let write = users::Entity::update_many()
             .col_expr(users::Column::PasswordHash, Expr::value(hash.as_phc()))
             .col_expr(users::Column::UpdatedAt, Expr::value(at))
             .filter(users::Column::TenantId.eq(tenant.as_uuid()))
-            .filter(users::Column::Id.eq(id.as_uuid()))
-            .exec(&txn)
-            .await
-            .map_err(storage)?;
-        commit_if_changed(txn, result.rows_affected == 1, event).await
+            .filter(users::Column::Id.eq(id.as_uuid()));
+        update_recorded(&self.db, write, event).await
     }
 
     async fn record_login(&self, tenant: TenantId, id: UserId, at: DateTime<Utc>) -> Result<(), StorageError> {
