@@ -39,7 +39,7 @@ pub struct AdminContext {
     lockout: Arc<dyn keyplane_domain::lockout::LockoutRepository>,
     hasher: Arc<dyn keyplane_domain::password::PasswordHasher>,
     audit: Arc<dyn keyplane_domain::audit::AuditLog>,
-    writer: crate::audit::AuditWriterHandle,
+    writer: keyplane_adapters::AuditWriterHandle,
 }
 
 impl AdminContext {

@@ -203,19 +203,8 @@ async fn admin(settings: &Settings, command: Command) -> anyhow::Result<()> {
 }
 
 fn hash_benchmark(settings: &Settings, iterations: usize) -> anyhow::Result<()> {
-    use argon2::password_hash::{PasswordHasher as _, SaltString};
     let h = &settings.hashing;
-    let params = argon2::Params::new(h.memory_kib, h.iterations, h.parallelism, None).map_err(anyhow::Error::msg)?;
-    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-    let mut times: Vec<f64> = (0..iterations)
-        .map(|_| {
-            let salt = SaltString::generate(&mut rand::rngs::OsRng);
-            let started = std::time::Instant::now();
-            let _ = argon.hash_password(b"benchmark password", &salt);
-            started.elapsed().as_secs_f64() * 1000.0
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
+    let times = keyplane_adapters::hashing::benchmark(h, iterations).map_err(anyhow::Error::msg)?;
     let median = times[times.len() / 2];
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(

@@ -9,9 +9,9 @@
 
 use crate::auth::{Authenticated, PlatformReader};
 use crate::error::ApiError;
-use crate::hashing::Argon2Hasher;
 use crate::transport::TransportPolicy;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use keyplane_adapters::Argon2Hasher;
 use keyplane_persistence::Database;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::{Arc, OnceLock};

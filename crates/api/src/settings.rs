@@ -2,10 +2,10 @@
 //! `./keyplane.toml` when present), then `KEYPLANE_*` environment variables (nested keys
 //! joined with `__`, e.g. `KEYPLANE_HASHING__MEMORY_KIB`).
 
-use crate::hashing::HashingSettings;
 use crate::transport::SslRequired;
 use config::{Config, Environment, File};
 use ipnet::IpNet;
+use keyplane_adapters::HashingSettings;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize, Serializer};
 use std::path::PathBuf;

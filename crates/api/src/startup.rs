@@ -1,12 +1,9 @@
 //! `Application::build` connects and migrates the database, bootstraps the platform
 //! admin, binds the listener (port 0 allowed) and assembles the actix-web server.
 
-use crate::audit::{AuditWriter, BufferedAuditLog};
 use crate::connection::{self, ConnectionLimits};
-use crate::crypto::{JwtCodec, MasterKey};
 use crate::error::{ApiError, ErrorCode, ERROR_CODES_HEADER};
 use crate::extract::{BodyLimit, BodyTimeout};
-use crate::hashing::Argon2Hasher;
 use crate::maintenance::{AuditPurge, SessionPurge};
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimits;
@@ -24,6 +21,9 @@ use actix_web::{web, App, HttpResponse, HttpServer, ResponseError};
 use anyhow::Context;
 use futures_util::future::{ready, Either};
 use futures_util::TryFutureExt;
+use keyplane_adapters::Argon2Hasher;
+use keyplane_adapters::{AuditWriter, BufferedAuditLog};
+use keyplane_adapters::{JwtCodec, MasterKey};
 use keyplane_domain::api_key::ApiKeyRepository;
 use keyplane_domain::audit::AuditLog;
 use keyplane_domain::authc::{ClusterRegistry, NativeCluster};

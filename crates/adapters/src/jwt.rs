@@ -5,62 +5,19 @@
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use keyplane_domain::policy::SigningAlgorithm;
 use keyplane_domain::token::{Claims, CryptoError, KeyMaterial, SigningKey, TokenCodec};
 use serde_json::json;
 use std::collections::HashSet;
-use std::path::Path;
 use std::sync::Arc;
+
+use crate::master_key::MasterKey;
 
 /// How many keys the codec keeps ready (parsed, and unsealed for signing) by `kid`.
 const KEY_CAPACITY: u64 = 10_000;
-
-/// The operator's 256-bit master key.
-pub struct MasterKey([u8; 32]);
-
-impl MasterKey {
-    /// Parses a base64-encoded 32-byte key.
-    ///
-    /// # Errors
-    /// A message when it is not base64 of exactly 32 bytes.
-    pub fn from_base64(text: &str) -> Result<Self, String> {
-        let bytes = STANDARD.decode(text.trim()).map_err(|_| "the master key must be base64".to_owned())?;
-        <[u8; 32]>::try_from(bytes.as_slice())
-            .map(Self)
-            .map_err(|_| "the master key must be 32 bytes (base64 of 32 random bytes)".to_owned())
-    }
-
-    /// Reads `path`, or creates it with a fresh random key (readable by the owner only).
-    ///
-    /// # Errors
-    /// I/O or format errors, as messages.
-    pub fn load_or_create(path: &Path) -> Result<(Self, bool), String> {
-        if path.exists() {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-            return Self::from_base64(&text).map(|k| (k, false));
-        }
-        let mut bytes = [0u8; 32];
-        SystemRandom::new().fill(&mut bytes).map_err(|_| "no randomness".to_owned())?;
-        write_private(path, &STANDARD.encode(bytes)).map_err(|e| format!("writing {}: {e}", path.display()))?;
-        Ok((Self(bytes), true))
-    }
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
-    file.write_all(text.as_bytes())
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    std::fs::write(path, text)
-}
 
 /// The [`TokenCodec`] implementation.
 pub struct JwtCodec {

@@ -47,6 +47,28 @@ impl Default for HashingSettings {
     }
 }
 
+/// Times `iterations` single Argon2id hashes with `settings`' cost parameters, one after
+/// another on the calling thread, and returns each duration in milliseconds, sorted (for
+/// `keyplane hash-benchmark`, which reports the median and the machine's ceiling).
+///
+/// # Errors
+/// A message when the parameters are out of Argon2's range.
+pub fn benchmark(settings: &HashingSettings, iterations: usize) -> Result<Vec<f64>, String> {
+    let params = Params::new(settings.memory_kib, settings.iterations, settings.parallelism, None)
+        .map_err(|e| format!("argon2 parameters: {e}"))?;
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    let mut times: Vec<f64> = (0..iterations.max(1))
+        .map(|_| {
+            let salt = SaltString::generate(&mut OsRng);
+            let started = std::time::Instant::now();
+            let _ = argon.hash_password(b"benchmark password", &salt);
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    Ok(times)
+}
+
 /// A job runs on a hashing thread with that thread's Argon2 working area, which is
 /// allocated once and reused: no 19 MiB allocation and page-faulting per hash, and the
 /// pool's memory is bounded by threads × memory cost.
