@@ -5,7 +5,7 @@
 //! sentences for a person.
 
 use crate::settings::Settings;
-use crate::startup::{core, Core};
+use crate::wiring::{core, Core};
 use anyhow::Context;
 use keyplane_domain::api_key::{KeyDescription, KeyOwner};
 use keyplane_domain::audit::{Actor, ActorKind, Initiator, RequestContext};

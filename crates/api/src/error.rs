@@ -210,7 +210,15 @@ impl From<Failure> for ApiError {
             )
             .with_retry_after(retry_after_secs),
             Failure::BodyTimedOut => Self::new(ErrorCode::RequestTimeout, "The request body was not received in time."),
-            Failure::MethodNotAllowed => {
+            Failure::BodyTooLarge { limit } => {
+                Self::new(ErrorCode::PayloadTooLarge, format!("The request body exceeds {limit} bytes."))
+            }
+            Failure::BodyUnreadable => Self::new(ErrorCode::InvalidData, "The request body could not be read."),
+            Failure::HttpsRequired => Self::new(ErrorCode::HttpsRequired, "HTTPS is required."),
+            Failure::TenantNotFound { name } => {
+                Self::new(ErrorCode::TenantNotFound, format!("Tenant '{name}' was not found."))
+            }
+            Failure::MethodNotAllowed { .. } => {
                 Self::new(ErrorCode::MethodNotAllowed, "The method is not allowed on this path; see the Allow header.")
             }
             Failure::Internal { correlation_id } => {

@@ -50,8 +50,9 @@ pub fn body_limit(req: &HttpRequest) -> usize {
 /// bodies here.
 ///
 /// # Errors
-/// [`BodyError`].
-pub async fn read_body<S, E>(req: &HttpRequest, payload: S) -> Result<web::BytesMut, BodyError>
+/// [`Failure::BodyTooLarge`], [`Failure::BodyUnreadable`] or [`Failure::BodyTimedOut`],
+/// which every surface renders in its own shape.
+pub async fn read_body<S, E>(req: &HttpRequest, payload: S) -> Result<web::BytesMut, Failure>
 where
     S: futures_util::Stream<Item = Result<web::Bytes, E>> + Unpin,
 {
@@ -59,9 +60,17 @@ where
     let declared =
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|len| len > limit) {
-        return Err(BodyError::TooLarge);
+        return Err(Failure::BodyTooLarge { limit });
     }
-    tokio::time::timeout(body_timeout(req), collect(payload, limit)).await.map_err(|_| BodyError::TimedOut)?
+    tokio::time::timeout(body_timeout(req), collect(payload, limit))
+        .await
+        .map_err(|_| BodyError::TimedOut)
+        .and_then(|read| read)
+        .map_err(|e| match e {
+            BodyError::TooLarge => Failure::BodyTooLarge { limit },
+            BodyError::Unreadable => Failure::BodyUnreadable,
+            BodyError::TimedOut => Failure::BodyTimedOut,
+        })
 }
 
 async fn collect<S, E>(mut payload: S, limit: usize) -> Result<web::BytesMut, BodyError>
@@ -92,14 +101,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
         let payload = payload.take();
         Box::pin(async move {
             check_json_content_type(&req)?;
-            let body = read_body(&req, payload).await.map_err(|e| match e {
-                BodyError::TooLarge => ApiError::new(
-                    ErrorCode::PayloadTooLarge,
-                    format!("The request body exceeds {} bytes.", body_limit(&req)),
-                ),
-                BodyError::Unreadable => ApiError::new(ErrorCode::InvalidData, "The request body could not be read."),
-                BodyError::TimedOut => Failure::BodyTimedOut.into(),
-            })?;
+            let body = read_body(&req, payload).await?;
             if body.iter().all(u8::is_ascii_whitespace) {
                 return Err(ApiError::new(ErrorCode::InvalidData, "A JSON request body is required."));
             }
@@ -239,8 +241,7 @@ fn parse_page(query: &str) -> Result<PageQuery, ApiError> {
                 None => ApiError::new(ErrorCode::InvalidData, "The query string is malformed."),
             }
         })?;
-    let page =
-        PageRequest::parse(params.from, params.size).map_err(|e| ApiError::invalid(ErrorCode::InvalidData, &e))?;
+    let page = PageRequest::parse(params.from, params.size)?;
     Ok(PageQuery(page))
 }
 

@@ -39,9 +39,26 @@ pub enum Failure {
     },
     /// The request body did not arrive within the configured time.
     BodyTimedOut,
+    /// The request body is longer than the configured limit (declared or actual).
+    BodyTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The connection failed while the body was read.
+    BodyUnreadable,
+    /// Plain HTTP where `ssl_required` asks for HTTPS (see `transport`).
+    HttpsRequired,
+    /// The tenant named in the path does not exist (or cannot be named so).
+    TenantNotFound {
+        /// The name as sent, for the surfaces whose message repeats it.
+        name: String,
+    },
     /// The path exists but not with this method (the `Allow` header is added by the
     /// route, which knows its methods).
-    MethodNotAllowed,
+    MethodNotAllowed {
+        /// The method sent, for the surfaces whose message names it.
+        method: String,
+    },
     /// Anything else; logged under `correlation_id`.
     Internal {
         /// Told to the client, to find the log line.
@@ -53,7 +70,7 @@ pub enum Failure {
 /// request): the one place where an internal error reaches the log. The id is the
 /// response's `X-Request-Id` and the log span's `request_id`.
 pub fn log_internal(what: &str, cause: &dyn std::error::Error) -> String {
-    let correlation_id = crate::request_log::current().unwrap_or_else(|| Uuid::now_v7().to_string());
+    let correlation_id = crate::request_id::current().unwrap_or_else(|| Uuid::now_v7().to_string());
     let mut chain = cause.to_string();
     let mut source = cause.source();
     while let Some(s) = source {

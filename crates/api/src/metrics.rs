@@ -7,7 +7,7 @@
 //! the database pool) are sampled when `/metrics` is read. Every metric is listed, with
 //! its labels, in README's "Metrics" section.
 
-use crate::auth::{Authenticated, PlatformReader};
+use crate::authentication::{Authenticated, PlatformReader};
 use crate::error::ApiError;
 use crate::transport::TransportPolicy;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};

@@ -3,9 +3,10 @@
 
 use crate::dto::{Empty, PageInfo};
 use crate::error::{ErrorBody, ErrorCode, ErrorItem};
-use crate::ratelimit;
-use crate::surface::Surface;
+use crate::ratelimit::Class;
+use crate::surfaces::{self, RouteFacts, TenantSource};
 use utoipa::openapi::header::Header;
+use utoipa::openapi::path::PathItem;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Object, Ref, ResponseBuilder, Type};
 use utoipa::{Modify, OpenApi};
@@ -112,8 +113,23 @@ fn operations(doc: &mut utoipa::openapi::OpenApi) -> impl Iterator<Item = &mut u
 /// The whole document.
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = RootApi::openapi();
-    for api in crate::routes::apis() {
-        doc.merge(api.doc);
+    for surface in surfaces::all() {
+        for api in &surface.apis {
+            let mut fragment = api.doc.clone();
+            for (path, item) in fragment.paths.paths.iter_mut() {
+                // InvestSuite's paths are documented with the trailing slash they are
+                // also routed with.
+                let route = api.routes.iter().find(|r| r.path() == path || format!("{}/", r.path()) == *path);
+                let route = route.unwrap_or_else(|| panic!("{path} is documented but not routed"));
+                let facts = surface.facts(route);
+                document_rate_limits(item, &facts);
+                document_common_errors(item, &facts);
+                if surface.tenant == TenantSource::Credential {
+                    document_tenant_header(item);
+                }
+            }
+            doc.merge(fragment);
+        }
     }
     let mut description = doc.info.description.clone().unwrap_or_default();
     description.push_str(
@@ -127,19 +143,45 @@ pub fn document() -> utoipa::openapi::OpenApi {
         description.push_str(&format!("| `{}` | {} |\n", code.as_str(), code.status().as_u16()));
     }
     doc.info.description = Some(description);
-    document_rate_limits(&mut doc);
-    document_common_errors(&mut doc);
     doc
 }
 
-/// The error schema of the surface `path` belongs to.
-fn error_schema(path: &str) -> &'static str {
-    match Surface::of(path) {
-        Surface::Native => "ErrorBody",
-        Surface::OAuth => "OAuthErrorBody",
-        Surface::Sensu => "SensuError",
-        Surface::Tenovos => "TenovosError",
-        Surface::InvestSuite => "InvestSuiteError",
+/// The operations of a path item that Keyplane routes, mutably.
+fn routed_operations(item: &mut PathItem) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch].into_iter().flatten()
+}
+
+/// An error response in `schema`, described by `description`.
+fn error_response(description: &str, schema: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name(schema))).build())
+        .build()
+}
+
+/// A tenant-scoped operation of a surface that finds the tenant from the credential (it
+/// takes `X-Keyplane-Tenant`) answers a platform credential naming no tenant with `400
+/// root.invalid_data`: documented on every such operation.
+fn document_tenant_header(item: &mut PathItem) {
+    use utoipa::openapi::RefOr;
+    const NAMELESS: &str =
+        "A platform credential that names no tenant in `X-Keyplane-Tenant` (`root.invalid_data`, with `fields`).";
+    for operation in routed_operations(item) {
+        let takes_header = operation.parameters.as_ref().is_some_and(|params| {
+            params.iter().any(|p| matches!(p, RefOr::T(p) if p.name == crate::authentication::TENANT_HEADER))
+        });
+        if !takes_header {
+            continue;
+        }
+        match operation.responses.responses.get_mut("400") {
+            Some(RefOr::T(response)) if !response.description.contains("X-Keyplane-Tenant") => {
+                response.description = format!("{} Also: {NAMELESS}", response.description);
+            }
+            Some(_) => {}
+            None => {
+                operation.responses.responses.insert("400".to_owned(), error_response(NAMELESS, "ErrorBody").into());
+            }
+        }
     }
 }
 
@@ -149,13 +191,12 @@ fn error_schema(path: &str) -> &'static str {
 /// 401 (no or bad credential) and 403 (a credential without the role, or of the wrong
 /// kind). Native error answers get an example with the code that status carries, so
 /// Swagger UI does not show `root.invalid_data` for a 404.
-fn document_common_errors(doc: &mut utoipa::openapi::OpenApi) {
+fn document_common_errors(item: &mut PathItem, facts: &RouteFacts) {
     use utoipa::openapi::RefOr;
-    for (path, item) in doc.paths.paths.iter_mut() {
-        let schema = error_schema(path);
-        let native = Surface::of(path) == Surface::Native;
-        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
-        for operation in operations.into_iter().flatten() {
+    let schema = facts.shape.schema;
+    let native = facts.shape.envelope;
+    {
+        for operation in routed_operations(item) {
             let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
             let mut common: Vec<(&str, &str)> = Vec::new();
             let query = operation.parameters.as_ref().is_some_and(|params| {
@@ -180,17 +221,15 @@ fn document_common_errors(doc: &mut utoipa::openapi::OpenApi) {
                     ("403", "The credential lacks the role this operation needs, or is of another kind."),
                 ]);
             }
+            if !facts.plain_http {
+                common.push(("403", "Plain HTTP where HTTPS is required (`ssl_required`)."));
+            }
             for (status, description) in common {
-                operation.responses.responses.entry(status.to_owned()).or_insert_with(|| {
-                    ResponseBuilder::new()
-                        .description(description)
-                        .content(
-                            "application/json",
-                            ContentBuilder::new().schema(Some(Ref::from_schema_name(schema))).build(),
-                        )
-                        .build()
-                        .into()
-                });
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| error_response(description, schema).into());
             }
             if !native {
                 continue;
@@ -214,32 +253,42 @@ fn document_common_errors(doc: &mut utoipa::openapi::OpenApi) {
 }
 
 /// Adds the 429 answer, in the surface's own schema and with `Retry-After`, to every
-/// operation [`ratelimit::classify`] limits: the same rule the server applies, so the
-/// document cannot drift from it. Operations that accept Basic credentials are limited
-/// (a password check each time); so are the credential endpoints whatever they accept.
-fn document_rate_limits(doc: &mut utoipa::openapi::OpenApi) {
-    for (path, item) in doc.paths.paths.iter_mut() {
-        let schema = error_schema(path);
-        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
-        for operation in operations.into_iter().flatten() {
-            let security = serde_json::to_value(&operation.security).unwrap_or_default();
-            let basic = security.as_array().is_some_and(|requirements| {
-                requirements.iter().any(|r| r.get("basic").is_some() || r.get("oauth_client").is_some())
-            });
-            if ratelimit::classify(path, basic).is_none() {
-                continue;
+/// operation: a route of a limited class draws on its budget on every request, any
+/// other on the credential budget whenever it carries Basic credentials (a password
+/// check). Read from the route's declaration, as the server applies it, so the document
+/// cannot drift from it.
+fn document_rate_limits(item: &mut PathItem, facts: &RouteFacts) {
+    let description = match facts.class {
+        Some(Class::Credentials) => {
+            "Too many requests from this client address or for this tenant (rate limit), or too many password \
+             checks in progress."
+        }
+        Some(Class::Discovery) => "Too many requests from this client address or for this tenant (rate limit).",
+        None => {
+            "Too many requests carrying Basic credentials from this client address or for this tenant (rate \
+             limit), or too many password checks in progress."
+        }
+    };
+    for operation in routed_operations(item) {
+        let mut retry_after = Header::new(Object::with_type(Type::Integer));
+        retry_after.description = Some("Seconds until the limiter admits the next request.".to_owned());
+        let response = ResponseBuilder::new()
+            .description(description)
+            .header("Retry-After", retry_after)
+            .content(
+                "application/json",
+                ContentBuilder::new().schema(Some(Ref::from_schema_name(facts.shape.schema))).build(),
+            )
+            .build();
+        let responses = &mut operation.responses.responses;
+        match responses.get_mut("429") {
+            // A handler's own 429 (password checks saturated) keeps its words and gains the header.
+            Some(utoipa::openapi::RefOr::T(existing)) => {
+                existing.headers.insert("Retry-After".to_owned(), response.headers["Retry-After"].clone());
             }
-            let mut retry_after = Header::new(Object::with_type(Type::Integer));
-            retry_after.description = Some("Seconds until the limiter admits the next request.".to_owned());
-            let response = ResponseBuilder::new()
-                .description(
-                    "Too many requests from this client address or for this tenant (rate limit), or too many \
-                     password checks in progress.",
-                )
-                .header("Retry-After", retry_after)
-                .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name(schema))).build())
-                .build();
-            operation.responses.responses.insert("429".to_owned(), response.into());
+            _ => {
+                responses.insert("429".to_owned(), response.into());
+            }
         }
     }
 }
@@ -302,6 +351,7 @@ mod tests {
             );
             assert!(response["headers"]["Retry-After"].is_object(), "{method} {path}");
         }
-        assert!(doc["paths"]["/healthz"]["get"]["responses"]["429"].is_null());
+        // Any request carrying Basic credentials is limited: the probes too.
+        assert!(doc["paths"]["/healthz"]["get"]["responses"]["429"]["headers"]["Retry-After"].is_object());
     }
 }

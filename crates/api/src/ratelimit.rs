@@ -6,11 +6,9 @@
 
 use crate::failure::Failure;
 use crate::settings::RateLimitSettings;
-use crate::surface::Surface;
 use crate::transport::TransportPolicy;
 use actix_web::dev::ServiceRequest;
 use actix_web::http::header;
-use actix_web::HttpResponse;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use governor::clock::{Clock, DefaultClock};
@@ -31,32 +29,8 @@ pub enum Class {
     Discovery,
 }
 
-/// The budget a request draws on and the tenant it is counted against.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Bucket {
-    /// The class of endpoint.
-    pub class: Class,
-    /// The tenant key: `t:<slug>` for `/t/{tenant}/...`; for native routes the API key's
-    /// public id (`key:<id>`), else `X-Keyplane-Tenant` (`t:<slug>`), else a bearer
-    /// token's unverified `tid` (`tid:<uuid>`), else `platform`.
-    pub tenant: String,
-}
-
 /// Longest tenant key kept, so that keys stay small whatever a client sends.
 const MAX_KEY_LEN: usize = 80;
-
-const TENANT_PREFIXES: [&str; 7] = [
-    "sensu/auth",
-    "tenovos/auth/token",
-    "investsuite/auth/",
-    "oauth2/token",
-    "oauth2/introspect",
-    "oauth2/revoke",
-    "oauth2/authorize",
-];
-
-const NATIVE_PATHS: [&str; 3] =
-    ["/api/v1/users/auth/_login", "/api/v1/users/auth/_refresh", "/api/v1/users/auth/methods"];
 
 fn bounded(key: String) -> String {
     if key.len() <= MAX_KEY_LEN {
@@ -88,44 +62,30 @@ fn unverified_tid(token: &str) -> Option<String> {
     Some(format!("tid:{tid}"))
 }
 
-/// The tenant a native request is counted against (see [`Bucket::tenant`]).
-fn native_tenant(req: &ServiceRequest) -> String {
+/// The tenant key of a request whose surface finds its tenant in the `{tenant}` path
+/// segment: `t:<slug>`, lower-cased.
+pub fn path_tenant(slug: &str) -> String {
+    bounded(format!("t:{}", slug.to_ascii_lowercase()))
+}
+
+/// The tenant key of a request whose surface finds its tenant from the credential: the
+/// API key's public id (`key:<id>`), else `X-Keyplane-Tenant` (`t:<slug>`), else a
+/// bearer token's unverified `tid` (`tid:<uuid>`), else `platform`.
+pub fn credential_tenant(req: &ServiceRequest) -> String {
     let key =
         header_str(req, "x-api-key").or_else(|| authorization(req, "ApiKey")).or_else(|| authorization(req, "Key"));
     if let Some((id, _)) = key.and_then(split_key_text) {
         return bounded(format!("key:{id}"));
     }
-    if let Some(slug) = header_str(req, crate::auth::TENANT_HEADER).filter(|s| !s.is_empty()) {
+    if let Some(slug) = header_str(req, crate::authentication::TENANT_HEADER).filter(|s| !s.is_empty()) {
         return bounded(format!("t:{}", slug.to_ascii_lowercase()));
     }
     authorization(req, "Bearer").and_then(unverified_tid).unwrap_or_else(|| "platform".to_owned())
 }
 
-/// The class of budget a request to `path` draws on, `None` when it is not limited;
-/// `basic` says whether it carries `Authorization: Basic`. Works on concrete paths and
-/// on path templates alike, so the OpenAPI document marks exactly these operations.
-pub fn classify(path: &str, basic: bool) -> Option<Class> {
-    if let Some((_, rest)) = path.strip_prefix("/t/").and_then(|r| r.split_once('/')) {
-        return if rest.starts_with(".well-known/") {
-            Some(Class::Discovery)
-        } else if basic || TENANT_PREFIXES.iter().any(|p| rest.starts_with(p)) {
-            Some(Class::Credentials)
-        } else {
-            None
-        };
-    }
-    (basic || NATIVE_PATHS.contains(&path)).then_some(Class::Credentials)
-}
-
-/// The budget `req` draws on, or `None` for a request that is not rate-limited.
-pub fn bucket(req: &ServiceRequest) -> Option<Bucket> {
-    let path = req.path();
-    let class = classify(path, authorization(req, "Basic").is_some())?;
-    let tenant = match path.strip_prefix("/t/").and_then(|r| r.split_once('/')) {
-        Some((slug, _)) => bounded(format!("t:{}", slug.to_ascii_lowercase())),
-        None => native_tenant(req),
-    };
-    Some(Bucket { class, tenant })
+/// Whether `req` carries `Authorization: Basic` (a password check, whatever the route).
+pub fn carries_basic(req: &ServiceRequest) -> bool {
+    authorization(req, "Basic").is_some()
 }
 
 /// A per-address and a per-tenant limiter for one class.
@@ -199,29 +159,30 @@ impl RateLimits {
         }
     }
 
-    /// Counts `req` against its budgets: `Ok` to proceed, or the wait before the
-    /// limiter admits the next request. The address is checked first, so a client over
-    /// its own budget does not also spend its tenant's.
+    /// Counts `req` against the `class` budgets of its client address and of `tenant`
+    /// (see [`path_tenant`], [`credential_tenant`]): `Ok` to proceed, or the wait before
+    /// the limiter admits the next request. The address is checked first, so a client
+    /// over its own budget does not also spend its tenant's.
     ///
     /// # Errors
     /// The wait, when a budget is spent.
-    pub fn check(&self, req: &ServiceRequest) -> Result<(), Duration> {
-        let Some(bucket) = bucket(req) else { return Ok(()) };
-        let pair = match bucket.class {
+    pub fn check(&self, req: &ServiceRequest, class: Class, tenant: &str) -> Result<(), Duration> {
+        let pair = match class {
             Class::Credentials => &self.credentials,
             Class::Discovery => &self.discovery,
         };
         if let Some(ip) = self.transport.client_address(req) {
             pair.per_address.check_key(&self.address_key(ip)).map_err(|n| n.wait_time_from(self.clock.now()))?;
         }
-        pair.per_tenant.check_key(&bucket.tenant).map_err(|n| n.wait_time_from(self.clock.now()))
+        // Keys are owned by the limiter; a tenant key is at most `MAX_KEY_LEN` bytes.
+        pair.per_tenant.check_key(&tenant.to_owned()).map_err(|n| n.wait_time_from(self.clock.now()))
     }
 
-    /// The response for a request refused after `wait`: 429 with `Retry-After` (whole
-    /// seconds, rounded up, at least 1) in the shape of `path`'s surface.
-    pub fn refusal(path: &str, wait: Duration) -> HttpResponse {
+    /// The failure for a request refused after `wait`: `Retry-After` in whole seconds,
+    /// rounded up, at least 1.
+    pub fn refusal(wait: Duration) -> Failure {
         let retry_after_secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        Surface::of(path).respond(Failure::RateLimited { retry_after_secs: retry_after_secs.max(1) })
+        Failure::RateLimited { retry_after_secs: retry_after_secs.max(1) }
     }
 
     /// Keys tracked, across every limiter.
@@ -256,39 +217,24 @@ mod tests {
     use super::*;
     use actix_web::test::TestRequest;
 
-    fn bucket_of(req: TestRequest) -> Option<Bucket> {
-        bucket(&req.to_srv_request())
-    }
-
     #[test]
-    fn credential_endpoints_are_limited_per_tenant() {
-        let b = bucket_of(TestRequest::get().uri("/t/Acme/sensu/auth/test")).unwrap();
-        assert_eq!(b, Bucket { class: Class::Credentials, tenant: "t:acme".into() });
-        let b = bucket_of(TestRequest::get().uri("/t/acme/.well-known/jwks.json")).unwrap();
-        assert_eq!(b.class, Class::Discovery);
-        assert!(bucket_of(TestRequest::get().uri("/t/acme/oauth2/userinfo")).is_none());
-        assert!(bucket_of(TestRequest::get().uri("/api/v1/users")).is_none());
-        assert!(bucket_of(TestRequest::get().uri("/healthz")).is_none());
-    }
-
-    #[test]
-    fn native_requests_are_counted_against_their_key_tenant_or_token() {
+    fn requests_are_counted_against_their_key_tenant_or_token() {
+        let tenant = |req: TestRequest| credential_tenant(&req.to_srv_request());
         let key = TestRequest::post().uri("/api/v1/users/auth/_login").insert_header(("X-API-Key", "kp_abc123_secret"));
-        assert_eq!(bucket_of(key).unwrap().tenant, "key:abc123");
+        assert_eq!(tenant(key), "key:abc123");
         let admin = TestRequest::get()
             .uri("/api/v1/users")
             .insert_header(("Authorization", "Basic YWRtaW46eA=="))
             .insert_header(("X-Keyplane-Tenant", "Acme"));
-        assert_eq!(bucket_of(admin).unwrap().tenant, "t:acme");
+        assert_eq!(tenant(admin), "t:acme");
         let claims = URL_SAFE_NO_PAD.encode(br#"{"tid":"0190a0b0-0000-7000-8000-000000000001"}"#);
         let refresh = TestRequest::post()
             .uri("/api/v1/users/auth/_refresh")
             .insert_header(("Authorization", format!("Bearer x.{claims}.y")));
-        assert_eq!(bucket_of(refresh).unwrap().tenant, "tid:0190a0b0-0000-7000-8000-000000000001");
-        let anonymous = TestRequest::post().uri("/api/v1/users/auth/_login");
-        assert_eq!(bucket_of(anonymous).unwrap().tenant, "platform");
-        let long = TestRequest::post().uri(&format!("/t/{}/tenovos/auth/token", "a".repeat(500)));
-        assert_eq!(bucket_of(long).unwrap().tenant.len(), MAX_KEY_LEN);
+        assert_eq!(tenant(refresh), "tid:0190a0b0-0000-7000-8000-000000000001");
+        assert_eq!(tenant(TestRequest::post().uri("/api/v1/users/auth/_login")), "platform");
+        assert_eq!(path_tenant("Acme"), "t:acme");
+        assert_eq!(path_tenant(&"a".repeat(500)).len(), MAX_KEY_LEN);
     }
 
     #[test]
@@ -310,7 +256,7 @@ mod tests {
 
     #[test]
     fn retry_after_rounds_up() {
-        let response = RateLimits::refusal("/t/a/sensu/auth", Duration::from_millis(1200));
-        assert_eq!(response.headers().get("retry-after").unwrap(), "2");
+        assert_eq!(RateLimits::refusal(Duration::from_millis(1200)), Failure::RateLimited { retry_after_secs: 2 });
+        assert_eq!(RateLimits::refusal(Duration::ZERO), Failure::RateLimited { retry_after_secs: 1 });
     }
 }

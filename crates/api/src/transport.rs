@@ -1,17 +1,14 @@
 //! `ssl_required`: whether plain HTTP is accepted. `none` accepts it from anyone,
 //! `external` (the default) only from loopback and private addresses, `all` from no one.
 //! `X-Forwarded-Proto` and `X-Forwarded-For` are believed only from configured trusted
-//! proxies. A refused request is answered 403 in its API surface's error shape before
-//! any credential in it is looked at.
+//! proxies. A refused request is answered 403 ([`crate::failure::Failure::HttpsRequired`])
+//! in its API surface's error shape before any credential in it is looked at.
 
-use crate::error::{ApiError, ErrorCode};
-use crate::surface::Surface;
 use actix_web::dev::ServiceRequest;
 use actix_web::http::header::HeaderMap;
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::HttpRequest;
 use ipnet::IpNet;
 use serde::Deserialize;
-use serde_json::json;
 use std::net::IpAddr;
 
 /// The `ssl_required` modes.
@@ -79,7 +76,7 @@ impl TransportPolicy {
     }
 
     /// Whether the request may proceed.
-    pub fn allows(&self, req: &ServiceRequest) -> bool {
+    pub fn allows(&self, req: &HttpRequest) -> bool {
         if self.mode == SslRequired::None {
             return true;
         }
@@ -101,21 +98,6 @@ impl TransportPolicy {
             SslRequired::All => https,
             SslRequired::External => https || is_internal(client),
         }
-    }
-}
-
-/// The 403 for a refused plain-HTTP request, in the shape of the API surface `path`
-/// belongs to.
-pub fn refusal(path: &str) -> HttpResponse {
-    const MESSAGE: &str = "HTTPS is required.";
-    match Surface::of(path) {
-        Surface::Sensu => HttpResponse::Forbidden().json(json!({"message": MESSAGE, "code": 4})),
-        Surface::Tenovos => HttpResponse::Forbidden().json(json!({"status": "error", "message": MESSAGE})),
-        Surface::InvestSuite => HttpResponse::Forbidden().json(json!({"detail": MESSAGE})),
-        Surface::OAuth => {
-            HttpResponse::Forbidden().json(json!({"error": "invalid_request", "error_description": MESSAGE}))
-        }
-        Surface::Native => ApiError::new(ErrorCode::HttpsRequired, MESSAGE).error_response(),
     }
 }
 
@@ -149,11 +131,5 @@ mod tests {
             policy.client_address_of("8.8.8.8".parse().unwrap(), &headers),
             "8.8.8.8".parse::<IpAddr>().unwrap()
         );
-    }
-
-    #[test]
-    fn refusals_take_the_surface_shape() {
-        assert_eq!(refusal("/t/acme/investsuite/auth/login/").status(), 403);
-        assert_eq!(refusal("/api/v1/users").status(), 403);
     }
 }

@@ -3,7 +3,7 @@
 //! request id is the one `request_log` gave the request (and logs); the entry point
 //! follows from the path.
 
-use crate::request_log::RequestId;
+use crate::request_id::RequestId;
 use crate::transport::TransportPolicy;
 use actix_web::dev::Payload;
 use actix_web::http::header;
