@@ -7,12 +7,14 @@ use crate::error::{Invalid, StorageError};
 use crate::ids::TenantId;
 use crate::page::{Page, PageRequest};
 use crate::principal::{Principal, Subject};
-use crate::services::tokens::EntryPoint;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
-use std::net::IpAddr;
 use uuid::Uuid;
+
+// Where a request came from is part of every event; its types live in `origin` and are
+// re-exported here for the readers of the trail.
+pub use crate::origin::{parse_entry_point, EntryPoint, RequestContext, MAX_REQUEST_ID_CHARS, MAX_USER_AGENT_CHARS};
 
 /// The stable action names. They are part of the API contract: never renamed once
 /// released. Refreshing a token is deliberately not an event (far too many).
@@ -175,60 +177,6 @@ impl Outcome {
             "failure" => Some(Self::Failure),
             _ => None,
         }
-    }
-}
-
-/// Reads the stable name of an [`EntryPoint`] (see [`EntryPoint::as_str`]).
-pub fn parse_entry_point(raw: &str) -> Option<EntryPoint> {
-    [
-        EntryPoint::Native,
-        EntryPoint::Sensu,
-        EntryPoint::Tenovos,
-        EntryPoint::InvestSuite,
-        EntryPoint::OAuth2,
-        EntryPoint::Admin,
-    ]
-    .into_iter()
-    .find(|e| e.as_str() == raw)
-}
-
-/// Longest user agent kept; longer ones are cut.
-pub const MAX_USER_AGENT_CHARS: usize = 256;
-/// Longest request id kept.
-pub const MAX_REQUEST_ID_CHARS: usize = 64;
-
-/// Where a request came from, as the HTTP layer saw it: built once per request and passed
-/// to every audited operation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestContext {
-    /// The surface the request came through.
-    pub entry_point: EntryPoint,
-    /// The client's address (the peer, or what a trusted proxy forwarded).
-    pub client_address: Option<IpAddr>,
-    /// The `User-Agent` header, cut to [`MAX_USER_AGENT_CHARS`].
-    pub user_agent: Option<String>,
-    /// The request's correlation id (also in the logs).
-    pub request_id: Option<String>,
-}
-
-impl RequestContext {
-    /// A context with only an entry point (tests, background work).
-    pub fn new(entry_point: EntryPoint) -> Self {
-        Self { entry_point, client_address: None, user_agent: None, request_id: None }
-    }
-
-    /// Sets the user agent, cut to [`MAX_USER_AGENT_CHARS`] characters.
-    #[must_use]
-    pub fn with_user_agent(mut self, agent: Option<&str>) -> Self {
-        self.user_agent = agent.map(|a| a.chars().take(MAX_USER_AGENT_CHARS).collect());
-        self
-    }
-
-    /// Sets the request id, cut to [`MAX_REQUEST_ID_CHARS`] characters.
-    #[must_use]
-    pub fn with_request_id(mut self, id: Option<&str>) -> Self {
-        self.request_id = id.map(|a| a.chars().take(MAX_REQUEST_ID_CHARS).collect());
-        self
     }
 }
 

@@ -192,7 +192,7 @@ mod tests {
     fn by() -> Initiator {
         Initiator {
             actor: crate::audit::Actor::anonymous(),
-            request: crate::audit::RequestContext::new(crate::services::tokens::EntryPoint::Admin),
+            request: crate::origin::RequestContext::new(crate::origin::EntryPoint::Admin),
         }
     }
 

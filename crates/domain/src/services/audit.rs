@@ -3,10 +3,11 @@
 //! their retention.
 
 use crate::api_key::ApiKeyRepository;
-use crate::audit::{action, Actor, AuditEvent, AuditFilter, AuditLog, AuditScope, Initiator, RequestContext};
+use crate::audit::{action, Actor, AuditEvent, AuditFilter, AuditLog, AuditScope, Initiator};
 use crate::clock::SharedClock;
 use crate::error::StorageError;
 use crate::ids::SessionId;
+use crate::origin::RequestContext;
 use crate::page::{Page, PageRequest};
 use crate::platform::{PlatformKeyRepository, PlatformUserRepository};
 use crate::principal::{Principal, Subject};
@@ -157,7 +158,7 @@ mod tests {
     use super::*;
     use crate::audit::{AuditFilter, Outcome};
     use crate::ids::TenantId;
-    use crate::services::tokens::EntryPoint;
+    use crate::origin::EntryPoint;
     use crate::testing::{by_nobody, FixedClock, InMemoryAudit, InMemorySessions};
 
     async fn failure_at(audit: &InMemoryAudit, at: chrono::DateTime<chrono::Utc>) {

@@ -332,9 +332,9 @@ impl OperatorService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::{Actor, RequestContext};
+    use crate::audit::Actor;
+    use crate::origin::{EntryPoint, RequestContext};
     use crate::role::{PLATFORM_ADMIN, PLATFORM_VIEWER};
-    use crate::services::tokens::EntryPoint;
     use crate::testing::{
         FixedClock, InMemoryAudit, InMemoryOperators, InMemoryPlatformKeys, InMemorySessions, PlainHasher,
     };

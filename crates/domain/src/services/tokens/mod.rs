@@ -35,8 +35,9 @@ use crate::user::UserRepository;
 use chrono::{DateTime, Duration, Utc};
 use std::sync::Arc;
 
+pub use crate::origin::EntryPoint;
 pub use rotation::{Renewal, Renewed};
-pub use sign_in::{Credentials, EntryPoint, Realm, SignInRequest, Verified};
+pub use sign_in::{Credentials, Realm, SignInRequest, Verified};
 pub use verification::SignOut;
 
 /// Lifetime of platform operators' access tokens and sessions.

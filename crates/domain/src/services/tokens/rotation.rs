@@ -4,10 +4,11 @@
 //! retry). ECE's `_refresh` also renews with an access token, without rotation.
 
 use super::issue::{TokenKind, VerifiedToken};
-use super::sign_in::{actor_of, EntryPoint};
+use super::sign_in::actor_of;
 use super::{Issued, TokenError, TokenService, PLATFORM_POLICY};
-use crate::audit::{action, AuditEvent, Outcome, RequestContext};
+use crate::audit::{action, AuditEvent, Outcome};
 use crate::ids::{SessionId, TenantId};
+use crate::origin::{EntryPoint, RequestContext};
 use crate::scope::Scope;
 use crate::session::Session;
 use crate::tenant::Tenant;

@@ -7,11 +7,12 @@
 use super::issue::SessionOwner;
 use super::{Issued, SignInError, TokenError, TokenService};
 use crate::api_key::{ApiKey, KeyOwner, KeyRealm, PresentedKey};
-use crate::audit::{action, Actor, ActorKind, AuditEvent, Initiator, Outcome, RequestContext};
+use crate::audit::{action, Actor, ActorKind, AuditEvent, Initiator, Outcome};
 use crate::authc::ClusterError;
 use crate::error::StorageError;
 use crate::ids::UserId;
 use crate::lockout::{BruteForcePolicy, FailureState, LockoutSubject};
+use crate::origin::RequestContext;
 use crate::password::{HashError, Password};
 use crate::principal::{Principal, Subject};
 use crate::role::Roles;
@@ -41,37 +42,6 @@ pub(super) fn actor_of(subject: SessionSubject, name: &str) -> Actor {
         SessionSubject::ApiKey(_) => ActorKind::ApiKey,
     };
     Actor { kind, id: Some(subject.id()), name: Some(name.to_owned()) }
-}
-
-/// The way in a sign-in came through (for the audit trail and metrics).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntryPoint {
-    /// The native (ECE) API's sign-in routes.
-    Native,
-    /// Sensu Go's `/auth`.
-    Sensu,
-    /// Tenovos' `/auth/token`.
-    Tenovos,
-    /// InvestSuite's `/auth/login/`.
-    InvestSuite,
-    /// The OAuth 2.0 token endpoint.
-    OAuth2,
-    /// Credentials on an administrative request.
-    Admin,
-}
-
-impl EntryPoint {
-    /// The stable name.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Native => "native",
-            Self::Sensu => "sensu",
-            Self::Tenovos => "tenovos",
-            Self::InvestSuite => "investsuite",
-            Self::OAuth2 => "oauth2",
-            Self::Admin => "admin",
-        }
-    }
 }
 
 /// What a caller presents.

@@ -2,13 +2,14 @@
 
 use super::*;
 use crate::api_key::{ApiKey, GeneratedKey, KeyDescription, KeyOwner, PresentedKey};
-use crate::audit::{Initiator, RequestContext};
+use crate::audit::Initiator;
 use crate::authc::NativeCluster;
 use crate::clock::Clock;
 use crate::ids::{ApiKeyId, TenantId, UserId};
+use crate::origin::{EntryPoint, RequestContext};
 use crate::password::{Password, PasswordHasher};
 use crate::policy::{ClusterKind, TokenPolicy};
-use crate::services::tokens::{Credentials, EntryPoint, Realm, Renewal, SignInRequest, SignOut};
+use crate::services::tokens::{Credentials, Realm, Renewal, SignInRequest, SignOut};
 use crate::session::SessionSubject;
 use crate::tenant::{TenantName, TenantRef, TenantSlug, TenantStatus};
 use crate::testing::{

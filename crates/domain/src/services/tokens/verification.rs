@@ -5,9 +5,10 @@
 use super::issue::TokenKind;
 use super::sign_in::actor_of;
 use super::{AccessContext, TokenError, TokenService};
-use crate::audit::{action, AuditEvent, Outcome, RequestContext};
+use crate::audit::{action, AuditEvent, Outcome};
 use crate::error::StorageError;
 use crate::ids::{SessionId, TenantId};
+use crate::origin::RequestContext;
 use crate::scope::Scope;
 use crate::session::Session;
 use crate::tenant::Tenant;
