@@ -3,9 +3,9 @@
 //! within the tenant's reuse grace, where it returns the same successor (an idempotent
 //! retry). ECE's `_refresh` also renews with an access token, without rotation.
 
-use super::issue::{TokenKind, VerifiedToken};
-use super::sign_in::actor_of;
-use super::{Issued, TokenError, TokenService, PLATFORM_POLICY};
+use super::mint::{Issued, PLATFORM_POLICY};
+use super::presented::{TokenError, TokenKind, VerifiedToken};
+use super::service::SessionService;
 use crate::audit::{action, AuditEvent, Outcome};
 use crate::ids::{SessionId, TenantId};
 use crate::origin::{EntryPoint, RequestContext};
@@ -56,7 +56,7 @@ pub struct Renewed {
     pub rotated: bool,
 }
 
-impl TokenService {
+impl SessionService {
     /// Renews tokens; see [`Renewal`].
     ///
     /// # Errors
@@ -137,7 +137,7 @@ impl TokenService {
         let event = AuditEvent::new(
             now,
             scope.tenant(),
-            actor_of(session.subject, &session.subject_name),
+            session.subject.actor(&session.subject_name),
             action::SESSION_REUSE_DETECTED,
             Outcome::Failure,
             origin.unwrap_or(&unknown),
