@@ -5,8 +5,10 @@
 //! - `service`: the ports, listing and finding sessions;
 //! - `mint`: the tokens a session hands out; `presented`: reading one back;
 //! - `open`: the session a sign-in opens; `rotation`: renewal; `end`: sign-out and revocation;
-//! - `liveness`: whether a session, its tenant and its subject may still act.
+//! - `liveness`: whether a session, its tenant and its subject may still act;
+//! - `admin`: ending a session on an administrator's (or its own user's) request.
 
+mod admin;
 mod end;
 mod liveness;
 mod mint;
@@ -15,6 +17,7 @@ mod presented;
 mod rotation;
 mod service;
 
+pub use admin::SessionAdmin;
 pub use end::SignOut;
 pub use mint::{refresh_audience, Issued};
 pub use presented::TokenError;
