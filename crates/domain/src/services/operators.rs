@@ -15,7 +15,7 @@ use crate::platform::{
 };
 use crate::role::Roles;
 use crate::scope::Scope;
-use crate::services::users::{PASSWORD_CHANGED, USER_DELETED, USER_DISABLED};
+use crate::services::sessions::reasons::{PASSWORD_CHANGED, USER_DELETED, USER_DISABLED};
 use crate::session::{SessionRepository, SessionSubject};
 use crate::user::UserName;
 use chrono::{DateTime, Utc};

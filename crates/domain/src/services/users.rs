@@ -94,12 +94,8 @@ pub enum FindUserError {
     Storage(#[from] StorageError),
 }
 
-/// Why sessions ended when their user was disabled.
-pub const USER_DISABLED: &str = "user_disabled";
-/// Why sessions ended when their user was deleted.
-pub const USER_DELETED: &str = "user_deleted";
-/// Why sessions ended when their user's password changed.
-pub const PASSWORD_CHANGED: &str = "password_changed";
+// Why sessions end is the sessions' vocabulary; re-exported at the path it always had.
+pub use crate::services::sessions::reasons::{PASSWORD_CHANGED, USER_DELETED, USER_DISABLED};
 
 /// User administration. Disabling or deleting a user, or changing their password, ends
 /// their sessions at once (see [`UserService::update`] and [`UserService::delete`]).

@@ -3,6 +3,7 @@
 //! `session.revoked` (reason `logout`) once, in the same write that ends the session.
 
 use super::presented::{TokenError, TokenKind};
+use super::reasons::LOGOUT;
 use super::service::SessionService;
 use crate::audit::{action, AuditEvent, Outcome};
 use crate::error::StorageError;
@@ -11,9 +12,6 @@ use crate::origin::RequestContext;
 use crate::scope::Scope;
 use crate::session::Session;
 use crate::tenant::Tenant;
-
-/// Why a session ended when its user signed out.
-const LOGOUT: &str = "logout";
 
 /// A sign-out by token.
 #[derive(Clone, Copy)]

@@ -6,6 +6,7 @@
 //! - `mint`: the tokens a session hands out; `presented`: reading one back;
 //! - `open`: the session a sign-in opens; `rotation`: renewal; `end`: sign-out and revocation;
 //! - `liveness`: whether a session, its tenant and its subject may still act;
+//! - [`reasons`]: why a session ended, as stored;
 //! - `admin`: ending a session on an administrator's (or its own user's) request.
 
 mod admin;
@@ -14,6 +15,7 @@ mod liveness;
 mod mint;
 mod open;
 mod presented;
+pub mod reasons;
 mod rotation;
 mod service;
 

@@ -5,6 +5,7 @@
 
 use super::mint::{Issued, PLATFORM_POLICY};
 use super::presented::{TokenError, TokenKind, VerifiedToken};
+use super::reasons::REFRESH_TOKEN_REUSE;
 use super::service::SessionService;
 use crate::audit::{action, AuditEvent, Outcome};
 use crate::ids::{SessionId, TenantId};
@@ -132,7 +133,7 @@ impl SessionService {
             return Ok(session);
         }
         metrics::counter!("keyplane_refresh_reuse_detected_total").increment(1);
-        self.ports.sessions.revoke(scope, sid, "refresh_token_reuse", now).await?;
+        self.ports.sessions.revoke(scope, sid, REFRESH_TOKEN_REUSE, now).await?;
         let unknown = RequestContext::new(EntryPoint::Native);
         let event = AuditEvent::new(
             now,
