@@ -7,90 +7,16 @@ use crate::error::{Invalid, StorageError};
 use crate::ids::TenantId;
 use crate::page::{Page, PageRequest};
 use crate::principal::{Principal, Subject};
-use crate::services::tokens::EntryPoint;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
-use std::net::IpAddr;
 use uuid::Uuid;
 
-/// The stable action names. They are part of the API contract: never renamed once
-/// released. Refreshing a token is deliberately not an event (far too many).
-pub mod action {
-    /// A sign-in succeeded (any entry point).
-    pub const USER_SIGN_IN_SUCCEEDED: &str = "user.sign_in.succeeded";
-    /// A sign-in failed (wrong password, unknown name, locked, wrong key secret, …).
-    pub const USER_SIGN_IN_FAILED: &str = "user.sign_in.failed";
-    /// Repeated failures locked a user out.
-    pub const USER_LOCKED: &str = "user.locked";
-    /// An administrator unlocked a user.
-    pub const USER_UNLOCKED: &str = "user.unlocked";
-    /// A rotated refresh token was presented again; the session was revoked.
-    pub const SESSION_REUSE_DETECTED: &str = "session.reuse_detected";
-    /// A session was ended by an administrator or by its own user.
-    pub const SESSION_REVOKED: &str = "session.revoked";
-    /// A user was created.
-    pub const USER_CREATED: &str = "user.created";
-    /// A user's profile (name, email, full name, roles, metadata) changed.
-    pub const USER_UPDATED: &str = "user.updated";
-    /// A user was disabled.
-    pub const USER_DISABLED: &str = "user.disabled";
-    /// A disabled user was enabled again.
-    pub const USER_ENABLED: &str = "user.enabled";
-    /// A user was deleted.
-    pub const USER_DELETED: &str = "user.deleted";
-    /// A user's password was set.
-    pub const USER_PASSWORD_CHANGED: &str = "user.password_changed";
-    /// An API key was created.
-    pub const API_KEY_CREATED: &str = "api_key.created";
-    /// An API key was revoked.
-    pub const API_KEY_REVOKED: &str = "api_key.revoked";
-    /// A tenant was created.
-    pub const TENANT_CREATED: &str = "tenant.created";
-    /// A tenant was renamed.
-    pub const TENANT_UPDATED: &str = "tenant.updated";
-    /// A tenant was suspended.
-    pub const TENANT_SUSPENDED: &str = "tenant.suspended";
-    /// A suspended tenant was resumed.
-    pub const TENANT_RESUMED: &str = "tenant.resumed";
-    /// A tenant was deleted.
-    pub const TENANT_DELETED: &str = "tenant.deleted";
-    /// A tenant's token policy was replaced.
-    pub const TOKEN_POLICY_UPDATED: &str = "token_policy.updated";
-    /// A tenant's brute-force policy was replaced.
-    pub const BRUTE_FORCE_POLICY_UPDATED: &str = "brute_force_policy.updated";
-    /// A signing key was rotated.
-    pub const SIGNING_KEY_ROTATED: &str = "signing_key.rotated";
-    /// A tenant's authentication cluster was configured or removed.
-    pub const AUTHENTICATION_CLUSTER_UPDATED: &str = "authentication_cluster.updated";
+// Where a request came from is part of every event; its types live in `origin` and are
+// re-exported here for the readers of the trail.
+pub use crate::origin::{parse_entry_point, EntryPoint, RequestContext, MAX_REQUEST_ID_CHARS, MAX_USER_AGENT_CHARS};
 
-    /// Every action above.
-    pub const ALL: &[&str] = &[
-        USER_SIGN_IN_SUCCEEDED,
-        USER_SIGN_IN_FAILED,
-        USER_LOCKED,
-        USER_UNLOCKED,
-        SESSION_REUSE_DETECTED,
-        SESSION_REVOKED,
-        USER_CREATED,
-        USER_UPDATED,
-        USER_DISABLED,
-        USER_ENABLED,
-        USER_DELETED,
-        USER_PASSWORD_CHANGED,
-        API_KEY_CREATED,
-        API_KEY_REVOKED,
-        TENANT_CREATED,
-        TENANT_UPDATED,
-        TENANT_SUSPENDED,
-        TENANT_RESUMED,
-        TENANT_DELETED,
-        TOKEN_POLICY_UPDATED,
-        BRUTE_FORCE_POLICY_UPDATED,
-        SIGNING_KEY_ROTATED,
-        AUTHENTICATION_CLUSTER_UPDATED,
-    ];
-}
+pub mod action;
 
 /// What kind of caller acted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,60 +101,6 @@ impl Outcome {
             "failure" => Some(Self::Failure),
             _ => None,
         }
-    }
-}
-
-/// Reads the stable name of an [`EntryPoint`] (see [`EntryPoint::as_str`]).
-pub fn parse_entry_point(raw: &str) -> Option<EntryPoint> {
-    [
-        EntryPoint::Native,
-        EntryPoint::Sensu,
-        EntryPoint::Tenovos,
-        EntryPoint::InvestSuite,
-        EntryPoint::OAuth2,
-        EntryPoint::Admin,
-    ]
-    .into_iter()
-    .find(|e| e.as_str() == raw)
-}
-
-/// Longest user agent kept; longer ones are cut.
-pub const MAX_USER_AGENT_CHARS: usize = 256;
-/// Longest request id kept.
-pub const MAX_REQUEST_ID_CHARS: usize = 64;
-
-/// Where a request came from, as the HTTP layer saw it: built once per request and passed
-/// to every audited operation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestContext {
-    /// The surface the request came through.
-    pub entry_point: EntryPoint,
-    /// The client's address (the peer, or what a trusted proxy forwarded).
-    pub client_address: Option<IpAddr>,
-    /// The `User-Agent` header, cut to [`MAX_USER_AGENT_CHARS`].
-    pub user_agent: Option<String>,
-    /// The request's correlation id (also in the logs).
-    pub request_id: Option<String>,
-}
-
-impl RequestContext {
-    /// A context with only an entry point (tests, background work).
-    pub fn new(entry_point: EntryPoint) -> Self {
-        Self { entry_point, client_address: None, user_agent: None, request_id: None }
-    }
-
-    /// Sets the user agent, cut to [`MAX_USER_AGENT_CHARS`] characters.
-    #[must_use]
-    pub fn with_user_agent(mut self, agent: Option<&str>) -> Self {
-        self.user_agent = agent.map(|a| a.chars().take(MAX_USER_AGENT_CHARS).collect());
-        self
-    }
-
-    /// Sets the request id, cut to [`MAX_REQUEST_ID_CHARS`] characters.
-    #[must_use]
-    pub fn with_request_id(mut self, id: Option<&str>) -> Self {
-        self.request_id = id.map(|a| a.chars().take(MAX_REQUEST_ID_CHARS).collect());
-        self
     }
 }
 
@@ -463,61 +335,4 @@ pub trait AuditLog: Send + Sync {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_round_trip() {
-        for kind in [ActorKind::User, ActorKind::PlatformUser, ActorKind::ApiKey, ActorKind::Anonymous] {
-            assert_eq!(ActorKind::parse(kind.as_str()), Some(kind));
-        }
-        for o in [Outcome::Success, Outcome::Failure] {
-            assert_eq!(Outcome::parse(o.as_str()), Some(o));
-        }
-        for e in [EntryPoint::Native, EntryPoint::Sensu, EntryPoint::Tenovos, EntryPoint::InvestSuite] {
-            assert_eq!(parse_entry_point(e.as_str()), Some(e));
-        }
-        assert_eq!(parse_entry_point("oauth2"), Some(EntryPoint::OAuth2));
-        assert_eq!(parse_entry_point("admin"), Some(EntryPoint::Admin));
-        assert_eq!(parse_entry_point("x"), None);
-    }
-
-    #[test]
-    fn actions_are_unique_dotted_names() {
-        let mut seen = std::collections::BTreeSet::new();
-        for a in action::ALL {
-            assert!(seen.insert(*a), "{a} twice");
-            assert!(a.contains('.') && a.bytes().all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_'), "{a}");
-        }
-    }
-
-    #[test]
-    fn filters_are_validated_and_name_the_field() {
-        let ok = AuditFilter::parse(Some("user.sign_in"), Some(" alice "), Some("failure"), None, None).unwrap();
-        assert_eq!(ok.action_prefix.as_deref(), Some("user.sign_in"));
-        assert_eq!(ok.actor.as_deref(), Some("alice"));
-        assert_eq!(ok.outcome, Some(Outcome::Failure));
-        for (action, field) in [("User", "action"), ("a%", "action"), ("", "action")] {
-            assert_eq!(AuditFilter::parse(Some(action), None, None, None, None).unwrap_err().field, field);
-        }
-        assert_eq!(AuditFilter::parse(None, Some(" "), None, None, None).unwrap_err().field, "actor");
-        assert_eq!(AuditFilter::parse(None, None, Some("ok"), None, None).unwrap_err().field, "outcome");
-        let now = Utc::now();
-        let before = now - chrono::Duration::seconds(1);
-        assert_eq!(AuditFilter::parse(None, None, None, Some(now), Some(before)).unwrap_err().field, "until");
-    }
-
-    #[test]
-    fn events_carry_the_request_and_cut_long_headers() {
-        let request = RequestContext::new(EntryPoint::Admin)
-            .with_user_agent(Some(&"x".repeat(1000)))
-            .with_request_id(Some("req-1"));
-        let initiator = Initiator { actor: Actor::anonymous(), request };
-        let e = initiator.event(None, action::TENANT_CREATED, Utc::now()).with("slug", "acme");
-        assert_eq!(e.user_agent.as_ref().map(String::len), Some(MAX_USER_AGENT_CHARS));
-        assert_eq!(e.request_id.as_deref(), Some("req-1"));
-        assert_eq!(e.entry_point, EntryPoint::Admin);
-        assert_eq!(e.outcome, Outcome::Success);
-        assert_eq!(e.details.to_value(), serde_json::json!({"slug": "acme"}));
-    }
-}
+mod tests;

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod error;
 pub mod ids;
 pub mod lockout;
+pub mod origin;
 pub mod page;
 pub mod password;
 pub mod platform;

@@ -1,6 +1,6 @@
 //! Sessions: created by every sign-in, carrying the refresh-token rotation state.
 
-use crate::audit::AuditEvent;
+use crate::audit::{Actor, ActorKind, AuditEvent};
 use crate::error::StorageError;
 use crate::ids::{ApiKeyId, PlatformUserId, SessionId, UserId};
 use crate::page::{Page, PageRequest};
@@ -37,6 +37,16 @@ impl SessionSubject {
             Self::PlatformUser(u) => u.as_uuid(),
             Self::ApiKey(k) => k.as_uuid(),
         }
+    }
+
+    /// The audit actor of this subject, named `name` (a user name, or a key's public id).
+    pub fn actor(self, name: &str) -> Actor {
+        let kind = match self {
+            Self::User(_) => ActorKind::User,
+            Self::PlatformUser(_) => ActorKind::PlatformUser,
+            Self::ApiKey(_) => ActorKind::ApiKey,
+        };
+        Actor { kind, id: Some(self.id()), name: Some(name.to_owned()) }
     }
 
     /// Rebuilds a subject from storage.

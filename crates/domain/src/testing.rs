@@ -5,6 +5,7 @@ use crate::audit::{AuditEvent, AuditFilter, AuditLog, AuditScope};
 use crate::clock::Clock;
 use crate::error::StorageError;
 use crate::ids::{ApiKeyId, PlatformUserId, SessionId, TenantId, UserId};
+use crate::origin::EntryPoint;
 use crate::page::{Page, PageRequest};
 use crate::password::{HashError, Password, PasswordHash, PasswordHasher};
 use crate::platform::{
@@ -12,7 +13,6 @@ use crate::platform::{
 };
 use crate::policy::SigningAlgorithm;
 use crate::scope::Scope;
-use crate::services::tokens::EntryPoint;
 use crate::session::{Session, SessionRepository, SessionSubject};
 use crate::tenant::{InsertTenantError, Tenant, TenantRef, TenantRepository, TenantStatus};
 use crate::token::{Claims, CryptoError, KeyMaterial, SigningKey, SigningKeyRepository, TokenCodec};
@@ -81,13 +81,13 @@ impl InMemoryAudit {
 
 /// An anonymous administrator, for service calls whose audit trail no test looks at.
 pub fn by_nobody() -> crate::audit::Initiator {
-    let request = crate::audit::RequestContext::new(EntryPoint::Admin);
+    let request = crate::origin::RequestContext::new(EntryPoint::Admin);
     crate::audit::Initiator { actor: crate::audit::Actor::anonymous(), request }
 }
 
 /// An event that no test looks at, for seeding data through the ports.
 pub fn seed_event() -> AuditEvent {
-    let request = crate::audit::RequestContext::new(EntryPoint::Admin);
+    let request = crate::origin::RequestContext::new(EntryPoint::Admin);
     AuditEvent::new(
         Utc::now(),
         None,

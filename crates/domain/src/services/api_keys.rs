@@ -16,8 +16,8 @@ use chrono::{DateTime, Utc};
 use std::fmt;
 use std::sync::Arc;
 
-/// Why the sessions of a revoked key ended.
-pub const KEY_REVOKED: &str = "key_revoked";
+// Why sessions end is the sessions' vocabulary; re-exported at the path it always had.
+pub use crate::services::sessions::reasons::KEY_REVOKED;
 
 /// A key to create, already parsed.
 #[derive(Debug, Clone)]
@@ -192,7 +192,7 @@ mod tests {
     fn by() -> Initiator {
         Initiator {
             actor: crate::audit::Actor::anonymous(),
-            request: crate::audit::RequestContext::new(crate::services::tokens::EntryPoint::Admin),
+            request: crate::origin::RequestContext::new(crate::origin::EntryPoint::Admin),
         }
     }
 

@@ -1,20 +1,21 @@
 //! The audit trail as a service: naming the caller of an audited operation, reading the
-//! trail within the caller's reach, ending sessions on record, and purging events past
-//! their retention.
+//! trail within the caller's reach, and purging events past their retention.
 
 use crate::api_key::ApiKeyRepository;
-use crate::audit::{action, Actor, AuditEvent, AuditFilter, AuditLog, AuditScope, Initiator, RequestContext};
+use crate::audit::{Actor, AuditEvent, AuditFilter, AuditLog, AuditScope, Initiator};
 use crate::clock::SharedClock;
 use crate::error::StorageError;
-use crate::ids::SessionId;
+use crate::origin::RequestContext;
 use crate::page::{Page, PageRequest};
 use crate::platform::{PlatformKeyRepository, PlatformUserRepository};
 use crate::principal::{Principal, Subject};
-use crate::scope::Scope;
-use crate::session::SessionRepository;
 use crate::user::UserRepository;
 use chrono::Duration;
 use std::sync::Arc;
+
+// Ending a session on record moved to the sessions service; re-exported where the api
+// crate has always found it.
+pub use crate::services::sessions::SessionAdmin;
 
 /// Reading the audit trail, and naming callers for it.
 #[derive(Clone)]
@@ -75,36 +76,6 @@ impl AuditService {
     }
 }
 
-/// Ending one session on record (`session.revoked`): by an administrator, or by its own
-/// user from the session list. Sign-out is not this: it belongs to the token engine.
-#[derive(Clone)]
-pub struct SessionAdmin {
-    sessions: Arc<dyn SessionRepository>,
-    clock: SharedClock,
-}
-
-impl SessionAdmin {
-    /// Builds the service over its ports.
-    pub fn new(sessions: Arc<dyn SessionRepository>, clock: SharedClock) -> Self {
-        Self { sessions, clock }
-    }
-
-    /// Ends session `sid` of `scope` for `reason`, recording `session.revoked` by `by` in
-    /// the same transaction; returns whether this call ended it (an ended session is
-    /// neither ended nor recorded again).
-    ///
-    /// # Errors
-    /// Only [`StorageError`].
-    pub async fn end(&self, scope: Scope, sid: SessionId, reason: &str, by: &Initiator) -> Result<bool, StorageError> {
-        let now = self.clock.now();
-        let event = by
-            .event(scope.tenant(), action::SESSION_REVOKED, now)
-            .with("session_id", sid.to_string())
-            .with("reason", reason.to_owned());
-        self.sessions.revoke_recorded(scope, sid, reason, now, &event).await
-    }
-}
-
 /// How long audit events are kept and how many are deleted per statement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuditRetentionPolicy {
@@ -155,10 +126,10 @@ impl AuditRetention {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::{AuditFilter, Outcome};
+    use crate::audit::{action, AuditFilter, Outcome};
     use crate::ids::TenantId;
-    use crate::services::tokens::EntryPoint;
-    use crate::testing::{by_nobody, FixedClock, InMemoryAudit, InMemorySessions};
+    use crate::origin::EntryPoint;
+    use crate::testing::{FixedClock, InMemoryAudit};
 
     async fn failure_at(audit: &InMemoryAudit, at: chrono::DateTime<chrono::Utc>) {
         let request = RequestContext::new(EntryPoint::Native);
@@ -179,26 +150,6 @@ mod tests {
         let retention = AuditRetention::new(audit.clone(), Arc::new(clock), policy);
         assert_eq!(retention.purge().await.unwrap(), 25);
         assert_eq!(audit.events().len(), 1);
-    }
-
-    #[tokio::test]
-    async fn ending_a_session_is_recorded_once() {
-        let clock = Arc::new(FixedClock::default());
-        let audit = Arc::new(InMemoryAudit::default());
-        let sessions = Arc::new(InMemorySessions::with_audit(audit.clone()));
-        let t = TenantId::generate();
-        let sid = sessions.open(
-            Scope::Tenant(t),
-            crate::session::SessionSubject::User(crate::ids::UserId::generate()),
-            clock.0,
-        );
-        let admin = SessionAdmin::new(sessions.clone(), clock);
-        assert!(admin.end(Scope::Tenant(t), sid, "revoked", &by_nobody()).await.unwrap());
-        assert!(!admin.end(Scope::Tenant(t), sid, "revoked", &by_nobody()).await.unwrap());
-        let events = audit.events();
-        assert_eq!(events.len(), 1);
-        assert_eq!((events[0].action.as_str(), events[0].tenant), (action::SESSION_REVOKED, Some(t)));
-        assert_eq!(events[0].details.get("session_id"), Some(&sid.to_string().into()));
     }
 
     #[tokio::test]

@@ -10,6 +10,7 @@ use crate::password::{HashError, Password, PasswordHasher};
 use crate::platform::{PlatformUser, PlatformUserRepository, BOOTSTRAP_ADMIN};
 use crate::role::{Roles, PLATFORM_ADMIN};
 use crate::scope::Scope;
+use crate::services::sessions::reasons::PASSWORD_RESET;
 use crate::session::{SessionRepository, SessionSubject};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -109,7 +110,7 @@ pub async fn reset_operator_password(
     }
     let now = ports.clock.now();
     let subject = SessionSubject::PlatformUser(user.id);
-    let sessions_ended = ports.sessions.revoke_subject(Scope::Platform, subject, "password_reset", now).await?;
+    let sessions_ended = ports.sessions.revoke_subject(Scope::Platform, subject, PASSWORD_RESET, now).await?;
     let unlocked = by.event(None, action::USER_UNLOCKED, now).with("user_name", user.user_name.as_str());
     ports.lockout.unlock(Scope::Platform, &LockoutSubject::user_name(&user.user_name), &unlocked).await?;
     let changed = by

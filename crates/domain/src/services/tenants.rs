@@ -274,7 +274,7 @@ mod tests {
     use chrono::Duration;
 
     fn by() -> Initiator {
-        let request = crate::audit::RequestContext::new(crate::services::tokens::EntryPoint::Admin);
+        let request = crate::origin::RequestContext::new(crate::origin::EntryPoint::Admin);
         Initiator { actor: crate::audit::Actor::anonymous(), request }
     }
 

@@ -1,9 +1,18 @@
 //! The caches against an in-memory store: what a write through them leaves cached.
 
-use super::*;
+use super::CachedApiKeys;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use keyplane_domain::api_key::{ApiKey, ApiKeyRepository, InsertKeyError, KeyOwner, KeyPublicId};
 use keyplane_domain::api_key::{KeyDescription, SecretDigest};
+use keyplane_domain::audit::AuditEvent;
+use keyplane_domain::error::StorageError;
+use keyplane_domain::ids::{ApiKeyId, TenantId};
+use keyplane_domain::page::{Page, PageRequest};
 use keyplane_domain::role::Roles;
+use std::sync::Arc;
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// API keys in a vector.
 #[derive(Default)]

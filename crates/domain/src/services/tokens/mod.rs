@@ -1,173 +1,61 @@
-//! The token engine: one use case per flow, each one call that every entry point (native
-//! API, Sensu, Tenovos, InvestSuite, OAuth 2.0, the admin API's credentials) makes:
+//! The token engine as one facade: every entry point (native API, Sensu, Tenovos,
+//! InvestSuite, OAuth 2.0, the admin API's credentials) makes the same calls, and
+//! [`TokenService`] sends each to the aggregate that owns it:
 //!
-//! - [`sign_in`]: check a credential (password or API key, tenant or platform) and open a
-//!   session ([`TokenService::sign_in`], or [`TokenService::check`] without a session);
-//! - [`rotation`]: renew tokens ([`TokenService::renew`]);
-//! - [`verification`]: authenticate a bearer, introspect, sign out, revoke.
-//!
-//! The engine decides what kind of token it was given, after verifying it.
+//! - checking a credential: [`crate::services::credentials`];
+//! - opening, renewing and ending sessions: [`crate::services::sessions`];
+//! - authenticating a bearer, introspecting: [`verification`];
+//! - lockout administration: [`crate::services::lockout`].
 
-mod issue;
-pub mod rotation;
-pub mod sign_in;
 pub mod verification;
 
 #[cfg(test)]
 mod tests;
 
 use crate::api_key::ApiKeyRepository;
+use crate::audit::AuditLog;
+use crate::audit::Initiator;
 use crate::authc::ClusterRegistry;
 use crate::clock::SharedClock;
 use crate::error::StorageError;
 use crate::ids::SessionId;
+use crate::lockout::{BruteForcePolicy, FailureState, LockoutRepository};
+use crate::origin::RequestContext;
+use crate::page::{Page, PageRequest};
 use crate::password::PasswordHasher;
-use crate::platform::PlatformUserRepository;
-use crate::policy::{SigningAlgorithm, TokenPolicy, DEFAULT_REUSE_GRACE_SECS};
-use crate::principal::{Principal, Subject};
-use crate::role::Roles;
+use crate::platform::{PlatformKeyRepository, PlatformUserRepository};
 use crate::scope::Scope;
-use crate::services::signing::{SigningError, SigningKeys};
+use crate::services::credentials::{CredentialChecker, CredentialPorts};
+use crate::services::lockout::LockoutAdmin;
+use crate::services::sessions::{SessionPorts, SessionService};
+use crate::services::signing::SigningKeys;
 use crate::session::{Session, SessionRepository, SessionSubject};
 use crate::tenant::{Tenant, TenantRepository};
-use crate::token::{Claims, CryptoError};
+use crate::token::Claims;
 use crate::user::UserRepository;
-use chrono::{DateTime, Duration, Utc};
 use std::sync::Arc;
 
-pub use rotation::{Renewal, Renewed};
-pub use sign_in::{Credentials, EntryPoint, Realm, SignInRequest, Verified};
-pub use verification::SignOut;
+// The engine's vocabulary, where the entry points have always found it; each type lives
+// with the aggregate that owns it.
+pub use crate::origin::EntryPoint;
+pub use crate::services::credentials::{Credentials, Realm, SignInError, Verified};
+pub use crate::services::sessions::{refresh_audience, Issued, Renewal, Renewed, SignOut, TokenError};
+pub use verification::{AccessContext, Verifier};
 
-/// Lifetime of platform operators' access tokens and sessions.
-const PLATFORM_POLICY: TokenPolicy = TokenPolicy {
-    access_token_ttl: Duration::minutes(15),
-    session_ttl: Duration::hours(12),
-    refresh_reuse_grace: Duration::seconds(DEFAULT_REUSE_GRACE_SECS),
-    signing_algorithm: SigningAlgorithm::EdDsa,
-};
-
-/// Tokens handed out by a sign-in or a renewal.
-#[derive(Clone)]
-pub struct Issued {
-    /// The access token.
-    pub access_token: String,
-    /// When it expires.
-    pub access_expires_at: DateTime<Utc>,
-    /// The refresh token, for sessions that have one.
-    pub refresh_token: Option<String>,
-    /// The session.
-    pub session: Session,
-    /// The access token's claims.
-    pub claims: Claims,
+/// A sign-in: a credential, where it is checked, and how it came in.
+#[derive(Debug)]
+pub struct SignInRequest<'a> {
+    /// Where the credential is checked.
+    pub realm: Realm<'a>,
+    /// The credential.
+    pub credentials: Credentials,
+    /// Where the request came from (entry point, client address, …), for the audit log.
+    pub origin: &'a RequestContext,
+    /// Whether the session gets a refresh token.
+    pub with_refresh: bool,
 }
 
-impl std::fmt::Debug for Issued {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Issued")
-            .field("access_token", &"<redacted>")
-            .field("access_expires_at", &self.access_expires_at)
-            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "<redacted>"))
-            .field("session", &self.session.id)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Issued {
-    /// The access token's lifetime in whole seconds, as issued.
-    pub fn expires_in(&self) -> i64 {
-        (self.claims.exp - self.claims.iat).max(0)
-    }
-}
-
-/// Why a sign-in (or a credential check) failed.
-#[derive(Debug, thiserror::Error)]
-pub enum SignInError {
-    /// Unknown user, wrong password, disabled user, unknown or revoked key: one answer
-    /// for all.
-    #[error("invalid credentials")]
-    InvalidCredentials,
-    /// The tenant has no authentication cluster.
-    #[error("the tenant has no authentication cluster")]
-    NoCluster,
-    /// The cluster could not answer (detail logged only).
-    #[error("authentication cluster failure: {0}")]
-    ClusterFailure(String),
-    /// The tenant is suspended.
-    #[error("the tenant is suspended")]
-    TenantSuspended,
-    /// Password checks are saturated.
-    #[error("too many sign-ins in progress")]
-    Busy {
-        /// Seconds after which a retry is likely to succeed.
-        retry_after_secs: u64,
-    },
-    /// Key management failed.
-    #[error(transparent)]
-    Signing(#[from] SigningError),
-    /// Backend failure.
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-}
-
-/// Why a token was not accepted.
-#[derive(Debug, thiserror::Error)]
-pub enum TokenError {
-    /// Malformed, badly signed, of the wrong kind or tenant, expired, or its session or
-    /// subject is no longer valid. The reason is for logs only.
-    #[error("invalid token: {0}")]
-    Invalid(&'static str),
-    /// A rotated refresh token was used again: the session has been revoked.
-    #[error("refresh token reuse detected; the session was revoked")]
-    ReuseDetected,
-    /// Key management failed.
-    #[error(transparent)]
-    Signing(#[from] SigningError),
-    /// Backend failure.
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-}
-
-impl From<CryptoError> for TokenError {
-    fn from(e: CryptoError) -> Self {
-        match e {
-            CryptoError::InvalidToken => Self::Invalid("signature"),
-            other => Self::Signing(SigningError::Crypto(other)),
-        }
-    }
-}
-
-/// A verified access token and its live session.
-#[derive(Debug, Clone)]
-pub struct AccessContext {
-    /// The verified claims.
-    pub claims: Claims,
-    /// The session, active at verification time.
-    pub session: Session,
-    /// The subject's current roles.
-    pub roles: Roles,
-    /// The user owning the API key the session was opened with, for users' own keys.
-    pub key_owner: Option<crate::ids::UserId>,
-}
-
-impl AccessContext {
-    /// The caller this token authenticates.
-    pub fn principal(&self) -> Principal {
-        let subject = match self.session.subject {
-            SessionSubject::User(u) => Subject::User(u),
-            SessionSubject::PlatformUser(u) => Subject::PlatformUser(u),
-            SessionSubject::ApiKey(k) => Subject::ApiKey { key: k, owner: self.key_owner },
-        };
-        Principal {
-            subject,
-            tenant: self.session.scope.tenant(),
-            roles: self.roles.clone(),
-            session: Some(self.session.id),
-        }
-    }
-}
-
-/// The ports the token engine needs.
+/// The ports the token engine needs; [`TokenService::new`] hands each aggregate its own.
 pub struct TokenPorts {
     /// Tenants (policy, status, slug).
     pub tenants: Arc<dyn TenantRepository>,
@@ -176,7 +64,7 @@ pub struct TokenPorts {
     /// Platform operators.
     pub platform_users: Arc<dyn PlatformUserRepository>,
     /// Platform operators' API keys.
-    pub platform_keys: Arc<dyn crate::platform::PlatformKeyRepository>,
+    pub platform_keys: Arc<dyn PlatformKeyRepository>,
     /// API keys.
     pub keys: Arc<dyn ApiKeyRepository>,
     /// Sessions.
@@ -188,44 +76,150 @@ pub struct TokenPorts {
     /// Password hashing (platform operators).
     pub hasher: Arc<dyn PasswordHasher>,
     /// Brute-force policies and failure counters.
-    pub lockout: Arc<dyn crate::lockout::LockoutRepository>,
+    pub lockout: Arc<dyn LockoutRepository>,
     /// The audit trail (sign-in events; may buffer off the request path).
-    pub audit: Arc<dyn crate::audit::AuditLog>,
+    pub audit: Arc<dyn AuditLog>,
     /// Time.
     pub clock: SharedClock,
 }
 
-/// The token engine.
+/// The token engine: credential checks, sessions, verification and lockout
+/// administration behind one handle.
 #[derive(Clone)]
 pub struct TokenService {
-    ports: Arc<TokenPorts>,
-    base_url: Arc<str>,
+    credentials: CredentialChecker,
+    sessions: SessionService,
+    verifier: Verifier,
+    lockout: LockoutAdmin,
 }
 
 impl TokenService {
     /// Builds the engine; issuers are `<base_url>/t/<slug>` and `<base_url>/platform`.
     pub fn new(ports: TokenPorts, base_url: &str) -> Self {
-        Self { ports: Arc::new(ports), base_url: base_url.trim_end_matches('/').into() }
+        let credentials = CredentialChecker::new(CredentialPorts {
+            tenants: ports.tenants.clone(),
+            users: ports.users.clone(),
+            platform_users: ports.platform_users,
+            platform_keys: ports.platform_keys,
+            keys: ports.keys,
+            clusters: ports.clusters,
+            hasher: ports.hasher,
+            lockout: ports.lockout.clone(),
+            audit: ports.audit.clone(),
+            clock: ports.clock.clone(),
+        });
+        let sessions = SessionService::new(
+            SessionPorts {
+                sessions: ports.sessions,
+                tenants: ports.tenants,
+                users: ports.users,
+                signing: ports.signing,
+                credentials: credentials.clone(),
+                audit: ports.audit,
+                clock: ports.clock.clone(),
+            },
+            base_url,
+        );
+        let verifier = Verifier::new(sessions.clone());
+        let lockout = LockoutAdmin::new(ports.lockout, ports.clock);
+        Self { credentials, sessions, verifier, lockout }
     }
 
     /// The issuer of `tenant`'s tokens; also the `aud` of its access tokens.
     pub fn issuer(&self, tenant: &Tenant) -> String {
-        format!("{}/t/{}", self.base_url, tenant.slug)
-    }
-
-    /// The issuer of a scope's tokens.
-    fn issuer_of(&self, tenant: Option<&Tenant>) -> String {
-        tenant.map_or_else(|| format!("{}/platform", self.base_url), |t| self.issuer(t))
+        self.sessions.issuer(tenant)
     }
 
     /// The public base URL.
     pub fn base_url(&self) -> &str {
-        &self.base_url
+        self.sessions.base_url()
     }
 
     /// The signing key service.
     pub fn signing(&self) -> &Arc<SigningKeys> {
-        &self.ports.signing
+        self.sessions.signing()
+    }
+
+    /// Signs in: checks the credential and opens a session.
+    ///
+    /// # Errors
+    /// See [`SignInError`]; every credential failure is `InvalidCredentials`.
+    pub async fn sign_in(&self, request: SignInRequest<'_>) -> Result<Issued, SignInError> {
+        let verified = self.credentials.check(request.realm, &request.credentials, request.origin).await?;
+        self.sessions.open(verified, request.origin, request.with_refresh).await
+    }
+
+    /// Checks a credential without opening a session (credentials on an administrative
+    /// request, Sensu's `/auth/test`).
+    ///
+    /// # Errors
+    /// See [`SignInError`].
+    pub async fn check(
+        &self,
+        realm: Realm<'_>,
+        credentials: &Credentials,
+        origin: &RequestContext,
+    ) -> Result<Verified, SignInError> {
+        self.credentials.check(realm, credentials, origin).await
+    }
+
+    /// Renews tokens; see [`Renewal`].
+    ///
+    /// # Errors
+    /// [`TokenError::Invalid`] (bad, expired, foreign or wrong-kind token, ended session,
+    /// disabled subject), [`TokenError::ReuseDetected`], or backend failures.
+    pub async fn renew(&self, request: Renewal<'_>) -> Result<Renewed, TokenError> {
+        self.sessions.renew(request).await
+    }
+
+    /// Verifies an access token: signature, kind, expiry (unless `allow_expired`), an
+    /// active session, an active tenant and a subject that is still enabled.
+    ///
+    /// # Errors
+    /// [`TokenError::Invalid`] for any failure of those; backend failures.
+    pub async fn authenticate(&self, token: &str, allow_expired: bool) -> Result<AccessContext, TokenError> {
+        self.verifier.authenticate(token, allow_expired).await
+    }
+
+    /// Introspects any token of `tenant` (RFC 7662); see [`Verifier::introspect`].
+    ///
+    /// # Errors
+    /// Only backend failures; every token problem is `Ok(None)`.
+    pub async fn introspect(&self, tenant: &Tenant, token: &str) -> Result<Option<(Claims, Session)>, TokenError> {
+        self.verifier.introspect(tenant, token).await
+    }
+
+    /// Signs out: ends the session behind a correctly signed token; see [`SignOut`] and
+    /// [`SessionService::sign_out`].
+    ///
+    /// # Errors
+    /// [`TokenError::Invalid`] for a token that is not one of the tenant's, or a companion
+    /// of another session; backend failures.
+    pub async fn sign_out(&self, request: SignOut<'_>) -> Result<bool, TokenError> {
+        self.sessions.sign_out(request).await
+    }
+
+    /// Revokes the session behind any correctly signed token of `tenant` (RFC 7009);
+    /// anything else is ignored, as the RFC asks. Returns whether a session was found.
+    ///
+    /// # Errors
+    /// Only backend failures.
+    pub async fn revoke(&self, tenant: &Tenant, token: &str, origin: &RequestContext) -> Result<bool, TokenError> {
+        self.sessions.revoke(tenant, token, origin).await
+    }
+
+    /// Signs out of a session by its id (the native `_logout`); see
+    /// [`SessionService::end_session`].
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    pub async fn end_session(
+        &self,
+        scope: Scope,
+        sid: SessionId,
+        origin: &RequestContext,
+    ) -> Result<bool, StorageError> {
+        self.sessions.end_session(scope, sid, origin).await
     }
 
     /// Lists active sessions of a scope (one subject's only, when given).
@@ -236,9 +230,9 @@ impl TokenService {
         &self,
         scope: Scope,
         subject: Option<SessionSubject>,
-        page: crate::page::PageRequest,
-    ) -> Result<crate::page::Page<Session>, StorageError> {
-        self.ports.sessions.list_active(scope, subject, self.ports.clock.now(), page).await
+        page: PageRequest,
+    ) -> Result<Page<Session>, StorageError> {
+        self.sessions.list(scope, subject, page).await
     }
 
     /// Finds a session of a scope.
@@ -246,12 +240,44 @@ impl TokenService {
     /// # Errors
     /// Only [`StorageError`].
     pub async fn session(&self, scope: Scope, sid: SessionId) -> Result<Option<Session>, StorageError> {
-        self.ports.sessions.find(scope, sid).await
+        self.sessions.find(scope, sid).await
     }
-}
 
-/// The audience of refresh tokens: the token endpoint that alone accepts them, never a
-/// resource server's audience.
-pub fn refresh_audience(issuer: &str) -> String {
-    format!("{issuer}/oauth2/token")
+    /// A user's failure record in `scope` (for administrators).
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    pub async fn lockout_state(&self, scope: Scope, user_name: &str) -> Result<Option<FailureState>, StorageError> {
+        self.lockout.lockout_state(scope, user_name).await
+    }
+
+    /// Unlocks a user of `scope` and forgets their failures; returns whether there was
+    /// anything to forget.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    pub async fn unlock(&self, scope: Scope, user_name: &str, by: &Initiator) -> Result<bool, StorageError> {
+        self.lockout.unlock(scope, user_name, by).await
+    }
+
+    /// The scope's brute-force policy.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    pub async fn brute_force_policy(&self, scope: Scope) -> Result<BruteForcePolicy, StorageError> {
+        self.lockout.brute_force_policy(scope).await
+    }
+
+    /// Replaces the scope's brute-force policy.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    pub async fn set_brute_force_policy(
+        &self,
+        scope: Scope,
+        policy: &BruteForcePolicy,
+        by: &Initiator,
+    ) -> Result<(), StorageError> {
+        self.lockout.set_brute_force_policy(scope, policy, by).await
+    }
 }

@@ -2,21 +2,24 @@
 
 use super::*;
 use crate::api_key::{ApiKey, GeneratedKey, KeyDescription, KeyOwner, PresentedKey};
-use crate::audit::{Initiator, RequestContext};
+use crate::audit::Initiator;
 use crate::authc::NativeCluster;
 use crate::clock::Clock;
 use crate::ids::{ApiKeyId, TenantId, UserId};
+use crate::origin::{EntryPoint, RequestContext};
 use crate::password::{Password, PasswordHasher};
-use crate::policy::{ClusterKind, TokenPolicy};
-use crate::services::tokens::{Credentials, EntryPoint, Realm, Renewal, SignInRequest, SignOut};
+use crate::policy::{ClusterKind, SigningAlgorithm, TokenPolicy};
+use crate::role::Roles;
+use crate::services::tokens::{Credentials, Realm, Renewal, SignInRequest, SignOut};
 use crate::session::SessionSubject;
 use crate::tenant::{TenantName, TenantRef, TenantSlug, TenantStatus};
 use crate::testing::{
     InMemoryApiKeys, InMemoryAudit, InMemoryLockout, InMemoryOperators, InMemoryPlatformKeys, InMemorySessions,
     InMemorySigningKeys, InMemoryTenants, InMemoryUsers, ManualClock, PlainHasher,
 };
-use crate::token::{KeyMaterial, SigningKey, TokenCodec};
+use crate::token::{Claims, CryptoError, KeyMaterial, SigningKey, TokenCodec};
 use crate::user::{Metadata, User, UserName};
+use chrono::Duration;
 use std::collections::HashMap;
 use std::sync::Mutex;
 

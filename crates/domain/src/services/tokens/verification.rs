@@ -1,55 +1,74 @@
 //! Verification: a bearer access token authenticates a request only while its session,
 //! tenant and subject are all still valid. Introspection (RFC 7662) answers the same
-//! question for any token; sign-out and revocation (RFC 7009) end the session behind one.
+//! question for any token of a tenant.
 
-use super::issue::TokenKind;
-use super::sign_in::actor_of;
-use super::{AccessContext, TokenError, TokenService};
-use crate::audit::{action, AuditEvent, Outcome, RequestContext};
-use crate::error::StorageError;
-use crate::ids::{SessionId, TenantId};
+use crate::ids::UserId;
+use crate::principal::{Principal, Subject};
+use crate::role::Roles;
 use crate::scope::Scope;
-use crate::session::Session;
+use crate::services::sessions::{SessionService, TokenError, TokenKind};
+use crate::session::{Session, SessionSubject};
 use crate::tenant::Tenant;
 use crate::token::Claims;
 
-/// A sign-out by token.
-#[derive(Clone, Copy)]
-pub struct SignOut<'a> {
-    /// A correctly signed token of the session: an access token (expired or not) or its
-    /// current refresh token.
-    pub token: &'a str,
-    /// The tenant it must belong to, when the entry point names one.
-    pub tenant: Option<TenantId>,
-    /// A second token that must belong to the same session (Sensu sends both).
-    pub companion: Option<&'a str>,
-    /// Where the request came from, for the audit trail.
-    pub origin: &'a RequestContext,
+/// A verified access token and its live session.
+#[derive(Debug, Clone)]
+pub struct AccessContext {
+    /// The verified claims.
+    pub claims: Claims,
+    /// The session, active at verification time.
+    pub session: Session,
+    /// The subject's current roles.
+    pub roles: Roles,
+    /// The user owning the API key the session was opened with, for users' own keys.
+    pub key_owner: Option<UserId>,
 }
 
-impl std::fmt::Debug for SignOut<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SignOut").field("tenant", &self.tenant).finish_non_exhaustive()
+impl AccessContext {
+    /// The caller this token authenticates.
+    pub fn principal(&self) -> Principal {
+        let subject = match self.session.subject {
+            SessionSubject::User(u) => Subject::User(u),
+            SessionSubject::PlatformUser(u) => Subject::PlatformUser(u),
+            SessionSubject::ApiKey(k) => Subject::ApiKey { key: k, owner: self.key_owner },
+        };
+        Principal {
+            subject,
+            tenant: self.session.scope.tenant(),
+            roles: self.roles.clone(),
+            session: Some(self.session.id),
+        }
     }
 }
 
-impl TokenService {
+/// Verifies presented tokens against the sessions behind them.
+#[derive(Clone)]
+pub struct Verifier {
+    sessions: SessionService,
+}
+
+impl Verifier {
+    /// Builds the verifier over the sessions it checks tokens against.
+    pub fn new(sessions: SessionService) -> Self {
+        Self { sessions }
+    }
+
     /// Verifies an access token: signature, kind, expiry (unless `allow_expired`), an
     /// active session, an active tenant and a subject that is still enabled.
     ///
     /// # Errors
     /// [`TokenError::Invalid`] for any failure of those; backend failures.
     pub async fn authenticate(&self, token: &str, allow_expired: bool) -> Result<AccessContext, TokenError> {
-        let verified = self.verify_token(token).await?;
+        let verified = self.sessions.verify_token(token).await?;
         if verified.kind != TokenKind::Access {
             return Err(TokenError::Invalid("not an access token"));
         }
         if verified.expired && !allow_expired {
             return Err(TokenError::Invalid("expired"));
         }
-        let session = self.live_session(verified.scope, verified.claims.sid).await?;
-        self.active_tenant(verified.scope).await?;
-        let (roles, key_owner) = self.live_subject(&session).await?;
+        let session = self.sessions.live_session(verified.scope, verified.claims.sid).await?;
+        self.sessions.active_tenant(verified.scope).await?;
+        let (roles, key_owner) = self.sessions.live_subject(&session).await?;
         Ok(AccessContext { claims: verified.claims, session, roles, key_owner })
     }
 
@@ -60,101 +79,22 @@ impl TokenService {
     /// # Errors
     /// Only backend failures; every token problem is `Ok(None)`.
     pub async fn introspect(&self, tenant: &Tenant, token: &str) -> Result<Option<(Claims, Session)>, TokenError> {
-        let verified = match self.verify_token(token).await {
+        let verified = match self.sessions.verify_token(token).await {
             Ok(v) if !v.expired && v.scope == Scope::Tenant(tenant.id) => v,
             Ok(_) | Err(TokenError::Invalid(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let Ok(session) = self.live_session(verified.scope, verified.claims.sid).await else { return Ok(None) };
+        let Ok(session) = self.sessions.live_session(verified.scope, verified.claims.sid).await else {
+            return Ok(None);
+        };
         if verified.kind == TokenKind::Refresh && session.refresh_jti.as_deref() != Some(verified.claims.jti.as_str()) {
             return Ok(None);
         }
-        if self.active_tenant(verified.scope).await.is_err() || self.live_subject(&session).await.is_err() {
+        if self.sessions.active_tenant(verified.scope).await.is_err()
+            || self.sessions.live_subject(&session).await.is_err()
+        {
             return Ok(None);
         }
         Ok(Some((verified.claims, session)))
     }
-
-    /// Signs out: ends the session behind a correctly signed token; see [`SignOut`].
-    /// Returns whether this call ended it (false when it had already ended), recording
-    /// `session.revoked` (reason `logout`) when it did.
-    ///
-    /// # Errors
-    /// [`TokenError::Invalid`] for a token that is not one of the tenant's, or a companion
-    /// of another session; backend failures.
-    pub async fn sign_out(&self, request: SignOut<'_>) -> Result<bool, TokenError> {
-        let token = self.verify_token(request.token).await?;
-        if request.tenant.is_some_and(|t| token.scope != Scope::Tenant(t)) {
-            return Err(TokenError::Invalid("token of another tenant"));
-        }
-        if let Some(companion) = request.companion {
-            let other = self.verify_token(companion).await?;
-            if other.scope != token.scope || other.claims.sid != token.claims.sid {
-                return Err(TokenError::Invalid("the tokens are of different sessions"));
-            }
-        }
-        let sid = SessionId::from_uuid(token.claims.sid);
-        let Some(session) = self.ports.sessions.find(token.scope, sid).await? else {
-            return Err(TokenError::Invalid("no session"));
-        };
-        // A rotated-away refresh token no longer speaks for the session.
-        if token.kind == TokenKind::Refresh && session.refresh_jti.as_deref() != Some(token.claims.jti.as_str()) {
-            return Err(TokenError::Invalid("a rotated refresh token"));
-        }
-        Ok(self.end_recorded(&session, LOGOUT, request.origin).await?)
-    }
-
-    /// Revokes the session behind any correctly signed token of `tenant` (RFC 7009);
-    /// anything else is ignored, as the RFC asks. Returns whether a session was found.
-    ///
-    /// # Errors
-    /// Only backend failures.
-    pub async fn revoke(&self, tenant: &Tenant, token: &str, origin: &RequestContext) -> Result<bool, TokenError> {
-        let request = SignOut { token, tenant: Some(tenant.id), companion: None, origin };
-        match self.sign_out(request).await {
-            Ok(_) => Ok(true),
-            Err(TokenError::Invalid(_)) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Signs out of a session by its id (the native `_logout`, whose bearer token was
-    /// verified already); returns whether this call ended it, recording `session.revoked`
-    /// (reason `logout`) when it did.
-    ///
-    /// # Errors
-    /// Only [`StorageError`].
-    pub async fn end_session(
-        &self,
-        scope: Scope,
-        sid: SessionId,
-        origin: &RequestContext,
-    ) -> Result<bool, StorageError> {
-        let Some(session) = self.ports.sessions.find(scope, sid).await? else { return Ok(false) };
-        self.end_recorded(&session, LOGOUT, origin).await
-    }
-
-    /// Ends `session` with its `session.revoked` event, by its own subject, in one write.
-    async fn end_recorded(
-        &self,
-        session: &Session,
-        reason: &str,
-        origin: &RequestContext,
-    ) -> Result<bool, StorageError> {
-        let now = self.ports.clock.now();
-        let event = AuditEvent::new(
-            now,
-            session.scope.tenant(),
-            actor_of(session.subject, &session.subject_name),
-            action::SESSION_REVOKED,
-            Outcome::Success,
-            origin,
-        )
-        .with("session_id", session.id.to_string())
-        .with("reason", reason.to_owned());
-        self.ports.sessions.revoke_recorded(session.scope, session.id, reason, now, &event).await
-    }
 }
-
-/// Why a session ended when its user signed out.
-const LOGOUT: &str = "logout";

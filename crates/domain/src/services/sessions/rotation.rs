@@ -3,11 +3,13 @@
 //! within the tenant's reuse grace, where it returns the same successor (an idempotent
 //! retry). ECE's `_refresh` also renews with an access token, without rotation.
 
-use super::issue::{TokenKind, VerifiedToken};
-use super::sign_in::{actor_of, EntryPoint};
-use super::{Issued, TokenError, TokenService, PLATFORM_POLICY};
-use crate::audit::{action, AuditEvent, Outcome, RequestContext};
+use super::mint::{Issued, PLATFORM_POLICY};
+use super::presented::{TokenError, TokenKind, VerifiedToken};
+use super::reasons::REFRESH_TOKEN_REUSE;
+use super::service::SessionService;
+use crate::audit::{action, AuditEvent, Outcome};
 use crate::ids::{SessionId, TenantId};
+use crate::origin::{EntryPoint, RequestContext};
 use crate::scope::Scope;
 use crate::session::Session;
 use crate::tenant::Tenant;
@@ -55,7 +57,7 @@ pub struct Renewed {
     pub rotated: bool,
 }
 
-impl TokenService {
+impl SessionService {
     /// Renews tokens; see [`Renewal`].
     ///
     /// # Errors
@@ -131,12 +133,12 @@ impl TokenService {
             return Ok(session);
         }
         metrics::counter!("keyplane_refresh_reuse_detected_total").increment(1);
-        self.ports.sessions.revoke(scope, sid, "refresh_token_reuse", now).await?;
+        self.ports.sessions.revoke(scope, sid, REFRESH_TOKEN_REUSE, now).await?;
         let unknown = RequestContext::new(EntryPoint::Native);
         let event = AuditEvent::new(
             now,
             scope.tenant(),
-            actor_of(session.subject, &session.subject_name),
+            session.subject.actor(&session.subject_name),
             action::SESSION_REUSE_DETECTED,
             Outcome::Failure,
             origin.unwrap_or(&unknown),
