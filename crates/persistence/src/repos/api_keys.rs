@@ -2,7 +2,7 @@
 //! together with their audit events.
 
 use super::audit::{insert_recorded, update_recorded};
-use super::fetch_page;
+use super::page::fetch_page;
 use crate::convert::{key_from_row, roles_to_json, storage, WriteFailure};
 use crate::entities::api_keys;
 use crate::Database;

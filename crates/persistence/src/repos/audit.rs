@@ -1,7 +1,7 @@
 //! [`AuditLog`] over the `audit_events` table, and the insert that the other repositories
 //! run inside their own transactions so that a change and its event commit together.
 
-use super::fetch_page;
+use super::page::fetch_page;
 use crate::convert::{classify, storage, WriteFailure};
 use crate::entities::audit_events;
 use crate::Database;

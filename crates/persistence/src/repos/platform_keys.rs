@@ -3,7 +3,7 @@
 //! (`ON DELETE CASCADE`).
 
 use super::audit::{insert_recorded, update_recorded};
-use super::fetch_page;
+use super::page::fetch_page;
 use crate::convert::{corrupt, roles_from_json, roles_to_json, storage, WriteFailure};
 use crate::entities::platform_api_keys;
 use crate::Database;

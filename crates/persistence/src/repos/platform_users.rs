@@ -5,7 +5,7 @@
 //! admin left?" is always answered against the latest state.
 
 use super::audit::{insert_event, insert_recorded};
-use super::fetch_page;
+use super::page::fetch_page;
 use crate::convert::{classify, roles_from_json, roles_to_json, storage, WriteFailure};
 use crate::entities::{platform_guards, platform_users};
 use crate::Database;

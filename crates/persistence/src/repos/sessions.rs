@@ -3,7 +3,7 @@
 //! token have exactly one winner on SQLite and PostgreSQL, across processes. Purging is
 //! `DELETE … WHERE id IN (SELECT id … LIMIT n)`: bounded, and portable to both.
 
-use super::fetch_page;
+use super::page::fetch_page;
 use crate::convert::{scope_filter, storage};
 use crate::entities::sessions;
 use crate::Database;

@@ -3,7 +3,7 @@
 //! its audit event.
 
 use super::audit::{commit_if_changed, insert_event, update_recorded};
-use super::fetch_page;
+use super::page::fetch_page;
 use super::signing_keys::new_row;
 use crate::convert::{classify, storage, tenant_from_row, WriteFailure};
 use crate::entities::{signing_keys, tenants};

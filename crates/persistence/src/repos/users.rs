@@ -2,7 +2,7 @@
 //! administrative write and its audit event commit in one transaction.
 
 use super::audit::{commit_if_changed, insert_event, update_recorded};
-use super::fetch_page;
+use super::page::fetch_page;
 use crate::convert::{classify, roles_to_json, storage, user_from_row, WriteFailure};
 use crate::entities::users;
 use crate::Database;
