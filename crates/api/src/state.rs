@@ -1,8 +1,9 @@
 //! The services every handler reaches through `web::Data<AppState>`.
 
 use keyplane_domain::services::api_keys::ApiKeyService;
-use keyplane_domain::services::audit::{AuditService, SessionAdmin};
+use keyplane_domain::services::audit::AuditService;
 use keyplane_domain::services::operators::OperatorService;
+use keyplane_domain::services::sessions::SessionAdmin;
 use keyplane_domain::services::tenants::TenantService;
 use keyplane_domain::services::tokens::TokenService;
 use keyplane_domain::services::users::UserService;

@@ -7,16 +7,17 @@ use anyhow::Context;
 use keyplane_adapters::{Argon2Hasher, AuditWriter, BufferedAuditLog, JwtCodec, MasterKey};
 use keyplane_domain::api_key::ApiKeyRepository;
 use keyplane_domain::audit::AuditLog;
-use keyplane_domain::authc::{ClusterRegistry, NativeCluster};
+use keyplane_domain::clusters::{ClusterRegistry, NativeCluster};
 use keyplane_domain::clock::SharedClock;
 use keyplane_domain::lockout::LockoutRepository;
 use keyplane_domain::password::PasswordHasher;
 use keyplane_domain::platform::{PlatformKeyRepository, PlatformUserRepository, BOOTSTRAP_ADMIN};
 use keyplane_domain::policy::ClusterKind;
 use keyplane_domain::services::api_keys::ApiKeyService;
-use keyplane_domain::services::audit::{AuditService, SessionAdmin};
+use keyplane_domain::services::audit::AuditService;
 use keyplane_domain::services::bootstrap::{ensure_platform_admin, BootstrapOutcome};
 use keyplane_domain::services::operators::OperatorService;
+use keyplane_domain::services::sessions::SessionAdmin;
 use keyplane_domain::services::signing::{SigningError, SigningKeys};
 use keyplane_domain::services::tenants::TenantService;
 use keyplane_domain::services::tokens::{TokenPorts, TokenService};
@@ -130,13 +131,7 @@ pub async fn core(
             clock.clone(),
         ),
         tokens,
-        audit: AuditService::new(
-            audit_sink,
-            users.clone(),
-            platform_users.clone(),
-            keys.clone(),
-            platform_keys.clone(),
-        ),
+        audit: AuditService::new(audit_sink),
         sessions: SessionAdmin::new(sessions.clone(), clock.clone()),
         db: db.clone(),
     };

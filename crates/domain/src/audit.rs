@@ -65,14 +65,14 @@ impl Actor {
         Self { kind: ActorKind::Anonymous, id: None, name: None }
     }
 
-    /// The subject of a verified credential, named `name` when known.
-    pub fn of(principal: &Principal, name: Option<String>) -> Self {
+    /// The subject of a verified credential, by kind, id and name.
+    pub fn of(principal: &Principal) -> Self {
         let (kind, id) = match principal.subject {
             Subject::User(u) => (ActorKind::User, u.as_uuid()),
             Subject::PlatformUser(u) => (ActorKind::PlatformUser, u.as_uuid()),
             Subject::ApiKey { key, .. } => (ActorKind::ApiKey, key.as_uuid()),
         };
-        Self { kind, id: Some(id), name }
+        Self { kind, id: Some(id), name: Some(principal.name.clone()) }
     }
 }
 
@@ -115,6 +115,12 @@ pub struct Initiator {
 }
 
 impl Initiator {
+    /// `principal` acting through `request`: what authentication already verified, with
+    /// nothing looked up again.
+    pub fn new(principal: &Principal, request: RequestContext) -> Self {
+        Self { actor: Actor::of(principal), request }
+    }
+
     /// A successful event of `action` in `tenant` (`None`: the platform) at `time`.
     pub fn event(&self, tenant: Option<TenantId>, action: &'static str, time: DateTime<Utc>) -> AuditEvent {
         AuditEvent::new(time, tenant, self.actor.clone(), action, Outcome::Success, &self.request)

@@ -5,7 +5,7 @@
 
 pub mod api_key;
 pub mod audit;
-pub mod authc;
+pub mod clusters;
 pub mod clock;
 pub mod error;
 pub mod ids;

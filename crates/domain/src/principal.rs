@@ -19,11 +19,15 @@ pub enum Subject {
     User(UserId),
 }
 
-/// A verified caller: the subject, its tenant (none for platform operators) and roles.
+/// A verified caller: the subject and its name, its tenant (none for platform
+/// operators) and roles. Everything an audit event says of its actor is here, so that no
+/// handler looks the caller up again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     /// Who is calling.
     pub subject: Subject,
+    /// Who is calling, by name: the user name, or the API key's public id (never a secret).
+    pub name: String,
     /// The tenant the credential belongs to; `None` for platform operators.
     pub tenant: Option<TenantId>,
     /// What the credential grants.
@@ -70,6 +74,7 @@ mod tests {
     fn key_principal(tenant: TenantId, role: &str) -> Principal {
         Principal {
             subject: Subject::ApiKey { key: ApiKeyId::generate(), owner: None },
+            name: "kp_test".into(),
             tenant: Some(tenant),
             roles: Roles::single(role),
             session: None,
@@ -95,6 +100,7 @@ mod tests {
     fn platform_viewer_reads_but_does_not_write() {
         let p = Principal {
             subject: Subject::PlatformUser(PlatformUserId::generate()),
+            name: "viewer".into(),
             tenant: None,
             roles: Roles::single(PLATFORM_VIEWER),
             session: None,

@@ -55,3 +55,29 @@ fn events_carry_the_request_and_cut_long_headers() {
     assert_eq!(e.outcome, Outcome::Success);
     assert_eq!(e.details.to_value(), serde_json::json!({"slug": "acme"}));
 }
+
+/// The actor of an administrative event is the verified principal itself: kind, id and
+/// name as authentication established them, nothing read again.
+#[test]
+fn initiators_carry_the_principal_as_verified() {
+    use crate::ids::{ApiKeyId, TenantId, UserId};
+    use crate::principal::{Principal, Subject};
+    use crate::role::{Roles, TENANT_ADMIN};
+    let key = ApiKeyId::generate();
+    let principal = Principal {
+        subject: Subject::ApiKey { key, owner: Some(UserId::generate()) },
+        name: "kp_0a1b2c".into(),
+        tenant: Some(TenantId::generate()),
+        roles: Roles::single(TENANT_ADMIN),
+        session: None,
+    };
+    let by = Initiator::new(&principal, RequestContext::new(EntryPoint::Admin));
+    assert_eq!(by.actor, Actor { kind: ActorKind::ApiKey, id: Some(key.as_uuid()), name: Some("kp_0a1b2c".into()) });
+    let user = UserId::generate();
+    let principal = Principal { subject: Subject::User(user), name: "alice".into(), ..principal };
+    let by = Initiator::new(&principal, RequestContext::new(EntryPoint::Admin));
+    assert_eq!(
+        (by.actor.kind, by.actor.id, by.actor.name.as_deref()),
+        (ActorKind::User, Some(user.as_uuid()), Some("alice"))
+    );
+}

@@ -1,65 +1,24 @@
-//! The audit trail as a service: naming the caller of an audited operation, reading the
-//! trail within the caller's reach, and purging events past their retention.
+//! The audit trail as a service: reading the trail within the caller's reach, and
+//! purging events past their retention.
 
-use crate::api_key::ApiKeyRepository;
-use crate::audit::{Actor, AuditEvent, AuditFilter, AuditLog, AuditScope, Initiator};
+use crate::audit::{AuditEvent, AuditFilter, AuditLog, AuditScope};
 use crate::clock::SharedClock;
 use crate::error::StorageError;
-use crate::origin::RequestContext;
 use crate::page::{Page, PageRequest};
-use crate::platform::{PlatformKeyRepository, PlatformUserRepository};
-use crate::principal::{Principal, Subject};
-use crate::user::UserRepository;
 use chrono::Duration;
 use std::sync::Arc;
 
-// Ending a session on record moved to the sessions service; re-exported where the api
-// crate has always found it.
-pub use crate::services::sessions::SessionAdmin;
-
-/// Reading the audit trail, and naming callers for it.
+/// Reading the audit trail. (Callers are named by their [`crate::principal::Principal`]
+/// itself: see [`crate::audit::Initiator::new`].)
 #[derive(Clone)]
 pub struct AuditService {
     log: Arc<dyn AuditLog>,
-    users: Arc<dyn UserRepository>,
-    platform_users: Arc<dyn PlatformUserRepository>,
-    keys: Arc<dyn ApiKeyRepository>,
-    platform_keys: Arc<dyn PlatformKeyRepository>,
 }
 
 impl AuditService {
-    /// Builds the service over its ports: the trail, and where callers' names are read.
-    pub fn new(
-        log: Arc<dyn AuditLog>,
-        users: Arc<dyn UserRepository>,
-        platform_users: Arc<dyn PlatformUserRepository>,
-        keys: Arc<dyn ApiKeyRepository>,
-        platform_keys: Arc<dyn PlatformKeyRepository>,
-    ) -> Self {
-        Self { log, users, platform_users, keys, platform_keys }
-    }
-
-    /// The initiator of an operation by `principal` through `request`: the actor named by
-    /// its user name (or an API key's public id). A name that cannot be read (the caller
-    /// was deleted meanwhile, or storage failed) is left out rather than failing the
-    /// operation: the actor's id is always there.
-    pub async fn initiator(&self, principal: &Principal, request: RequestContext) -> Initiator {
-        let name = match (&principal.subject, principal.tenant) {
-            (Subject::User(u), Some(t)) => {
-                self.users.find_by_id(t, *u).await.ok().flatten().map(|u| u.user_name.to_string())
-            }
-            (Subject::PlatformUser(u), _) => {
-                self.platform_users.find_by_id(*u).await.ok().flatten().map(|u| u.user_name)
-            }
-            (Subject::ApiKey { key, .. }, Some(t)) => {
-                self.keys.find_by_id(t, *key).await.ok().flatten().map(|k| k.public_id.as_str().to_owned())
-            }
-            (Subject::ApiKey { key, .. }, None) => {
-                self.platform_keys.find_by_id(*key).await.ok().flatten().map(|k| k.public_id.as_str().to_owned())
-            }
-            (Subject::User(_), None) => None,
-        };
-        Initiator { actor: Actor::of(principal, name), request }
+    /// Builds the service over the trail.
+    pub fn new(log: Arc<dyn AuditLog>) -> Self {
+        Self { log }
     }
 
     /// One page of the events in `scope` matching `filter`, newest first.
@@ -126,9 +85,10 @@ impl AuditRetention {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::{action, AuditFilter, Outcome};
+    use crate::audit::{action, Actor, AuditFilter, Outcome};
     use crate::ids::TenantId;
     use crate::origin::EntryPoint;
+    use crate::origin::RequestContext;
     use crate::testing::{FixedClock, InMemoryAudit};
 
     async fn failure_at(audit: &InMemoryAudit, at: chrono::DateTime<chrono::Utc>) {

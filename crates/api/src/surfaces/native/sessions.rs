@@ -10,6 +10,7 @@ use crate::state::AppState;
 use crate::surfaces::route::{Api, Route};
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
+use keyplane_domain::audit::Initiator;
 use keyplane_domain::ids::SessionId;
 use keyplane_domain::principal::{Principal, Subject};
 use keyplane_domain::scope::Scope;
@@ -136,7 +137,7 @@ pub async fn end_own(
     let sid = parse_sid(&path)?;
     let session =
         state.tokens.session(scope, sid).await?.filter(|s| s.subject == subject).ok_or_else(session_not_found)?;
-    let by = state.audit.initiator(&auth.principal, origin).await;
+    let by = Initiator::new(&auth.principal, origin);
     state.sessions.end(scope, session.id, "logout", &by).await?;
     Ok(HttpResponse::Ok().json(Empty {}))
 }
@@ -189,7 +190,7 @@ pub async fn end_user(
     let sid = parse_sid(&sid)?;
     let session =
         state.tokens.session(scope, sid).await?.filter(|s| s.subject == subject).ok_or_else(session_not_found)?;
-    let by = state.audit.initiator(&caller.principal, origin).await;
+    let by = Initiator::new(&caller.principal, origin);
     state.sessions.end(scope, session.id, "revoked", &by).await?;
     Ok(HttpResponse::Ok().json(Empty {}))
 }

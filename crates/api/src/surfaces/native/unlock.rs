@@ -7,6 +7,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use crate::surfaces::route::{Api, Route};
 use actix_web::{web, HttpResponse};
+use keyplane_domain::audit::Initiator;
 use keyplane_domain::scope::Scope;
 use utoipa::OpenApi;
 
@@ -41,7 +42,7 @@ pub async fn unlock_user(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user(&state, &path).await?;
-    let by = state.audit.initiator(&caller.principal, origin).await;
+    let by = Initiator::new(&caller.principal, origin);
     state.tokens.unlock(Scope::Tenant(caller.tenant.id), user.user_name.as_str(), &by).await?;
     Ok(HttpResponse::Ok().json(Empty {}))
 }

@@ -213,7 +213,7 @@ pub async fn create_own(
         roles: Roles::default(),
         expires_at: lifetime.map(|l| state.keys.now() + l),
     };
-    let by = state.audit.initiator(&auth.principal, origin).await;
+    let by = Initiator::new(&auth.principal, origin);
     let created = state.keys.create(tenant, new, &by).await?;
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(created_response(created)))
 }
@@ -269,7 +269,7 @@ pub async fn delete_own(
     Origin(origin): Origin,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, user) = own_user(&auth.principal)?;
-    let by = state.audit.initiator(&auth.principal, origin).await;
+    let by = Initiator::new(&auth.principal, origin);
     delete_one(&state, tenant, user, &path, &by).await?;
     Ok(HttpResponse::Ok().json(Empty {}))
 }
@@ -314,7 +314,7 @@ pub async fn delete_own_bulk(
             );
         }
     }
-    let by = state.audit.initiator(&auth.principal, origin).await;
+    let by = Initiator::new(&auth.principal, origin);
     for id in &body.keys {
         state.keys.revoke(tenant, id, Some(KeyOwner::User(user)), &by).await?;
     }
@@ -386,7 +386,7 @@ pub async fn delete_user(
     let (user, id) = path.into_inner();
     let user = caller.user(&state, &user).await?;
     let (tenant, user) = (caller.tenant.id, user.id);
-    let by = state.audit.initiator(&caller.principal, origin).await;
+    let by = Initiator::new(&caller.principal, origin);
     delete_one(&state, tenant, user, &id, &by).await?;
     Ok(HttpResponse::Ok().json(Empty {}))
 }

@@ -11,6 +11,7 @@ use crate::state::AppState;
 use crate::surfaces::route::{Api, Route};
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
+use keyplane_domain::audit::Initiator;
 use keyplane_domain::error::Invalid;
 use keyplane_domain::ids::TenantId;
 use keyplane_domain::password::Password;
@@ -247,7 +248,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = &caller.tenant;
     let new = parse_new(body).map_err(user_field)?;
-    let by = state.audit.initiator(&caller.principal, origin).await;
+    let by = Initiator::new(&caller.principal, origin);
     let user = state.users.create(tenant.id, new, &by).await?;
     Ok(HttpResponse::Ok().json(UserResponse::from(user)))
 }
@@ -327,7 +328,7 @@ pub async fn update(
     let patch = parse_patch(body).map_err(user_field)?;
     // A new password ends the user's other sessions; the caller's own one survives.
     let keep = caller.principal.session;
-    let by = state.audit.initiator(&caller.principal, origin).await;
+    let by = Initiator::new(&caller.principal, origin);
     let user = state.users.update(tenant.id, &path, patch, keep, &by).await?;
     Ok(HttpResponse::Ok().json(UserResponse::from(user).with_lockout(&state, tenant.id).await?))
 }
@@ -349,7 +350,7 @@ pub async fn delete(
     Origin(origin): Origin,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = &caller.tenant;
-    let by = state.audit.initiator(&caller.principal, origin).await;
+    let by = Initiator::new(&caller.principal, origin);
     state.users.delete(tenant.id, &path, &by).await?;
     Ok(HttpResponse::Ok().json(Empty {}))
 }

@@ -144,7 +144,7 @@ pub async fn put_tenant_policy(
     Origin(origin): Origin,
     JsonBody(change): JsonBody<BruteForceUpdate>,
 ) -> Result<HttpResponse, ApiError> {
-    let by = state.audit.initiator(&caller.principal, origin).await;
+    let by = Initiator::new(&caller.principal, origin);
     update(&state, Scope::Tenant(caller.tenant.id), change, &by).await
 }
 
@@ -178,7 +178,7 @@ pub async fn put_platform_policy(
     Origin(origin): Origin,
     JsonBody(change): JsonBody<BruteForceUpdate>,
 ) -> Result<HttpResponse, ApiError> {
-    let by = state.audit.initiator(&caller.principal, origin).await;
+    let by = Initiator::new(&caller.principal, origin);
     update(&state, Scope::Platform, change, &by).await
 }
 
@@ -197,7 +197,7 @@ pub async fn unlock_operator(
     Origin(origin): Origin,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let by = state.audit.initiator(&caller.principal, origin).await;
+    let by = Initiator::new(&caller.principal, origin);
     state.tokens.unlock(Scope::Platform, &path, &by).await?;
     Ok(HttpResponse::Ok().json(Empty {}))
 }

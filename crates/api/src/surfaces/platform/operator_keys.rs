@@ -15,6 +15,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use keyplane_domain::api_key::KeyDescription;
+use keyplane_domain::audit::Initiator;
 use keyplane_domain::error::Invalid;
 use keyplane_domain::platform::{PlatformKey, PlatformUser};
 use keyplane_domain::principal::{Principal, Subject};
@@ -157,7 +158,7 @@ pub async fn create_key(
         })
     };
     let new = parse().map_err(user_field)?;
-    let by = state.audit.initiator(&caller.principal, origin).await;
+    let by = Initiator::new(&caller.principal, origin);
     let created = state.operators.create_key(&owner, new, &by).await?;
     let response = PlatformKeyResponse::of(created.key, Some(created.full_text));
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(response))
@@ -229,7 +230,7 @@ pub async fn delete_key(
     let (user, key) = path.into_inner();
     let owner = state.operators.get(&user).await?;
     may_manage_keys(&caller.principal, &owner)?;
-    let by = state.audit.initiator(&caller.principal, origin).await;
+    let by = Initiator::new(&caller.principal, origin);
     state.operators.revoke_key(&owner, &key, &by).await?;
     Ok(HttpResponse::Ok().json(Empty {}))
 }

@@ -14,6 +14,7 @@ use crate::state::AppState;
 use crate::surfaces::route::{Api, Route};
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
+use keyplane_domain::audit::Initiator;
 use keyplane_domain::error::Invalid;
 use keyplane_domain::password::Password;
 use keyplane_domain::platform::PlatformUser;
@@ -196,7 +197,7 @@ pub async fn create(
     JsonBody(body): JsonBody<CreatePlatformUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let new = parse_new(body).map_err(user_field)?;
-    let by = state.audit.initiator(&caller.principal, origin).await;
+    let by = Initiator::new(&caller.principal, origin);
     let user = state.operators.create(new, &by).await?;
     Ok(HttpResponse::Ok().json(PlatformUserResponse::of(&state, user).await?))
 }
@@ -278,7 +279,7 @@ pub async fn update(
             return Err(ApiError::forbidden());
         }
     }
-    let by = state.audit.initiator(&caller.principal, origin).await;
+    let by = Initiator::new(&caller.principal, origin);
     let user = state.operators.update(&path, patch, &by).await?;
     Ok(HttpResponse::Ok().json(PlatformUserResponse::of(&state, user).await?))
 }
@@ -302,7 +303,7 @@ pub async fn delete(
     path: web::Path<String>,
     Origin(origin): Origin,
 ) -> Result<HttpResponse, ApiError> {
-    let by = state.audit.initiator(&caller.principal, origin).await;
+    let by = Initiator::new(&caller.principal, origin);
     state.operators.delete(&path, &by).await?;
     Ok(HttpResponse::Ok().json(Empty {}))
 }

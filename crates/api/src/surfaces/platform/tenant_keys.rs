@@ -12,6 +12,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use keyplane_domain::api_key::{ApiKey, KeyDescription, KeyOwner};
+use keyplane_domain::audit::Initiator;
 use keyplane_domain::error::Invalid;
 use keyplane_domain::role::{Roles, TENANT_ADMIN};
 use keyplane_domain::services::api_keys::NewKey;
@@ -173,7 +174,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = caller.tenant;
     let new = parse_new(body)?;
-    let by = state.audit.initiator(&caller.principal, origin).await;
+    let by = Initiator::new(&caller.principal, origin);
     let created = state.keys.create(tenant.id, new, &by).await?;
     let (access_key_id, secret_access_key) = created.access_key_pair();
     let body = CreatedKeyResponse {
@@ -249,7 +250,7 @@ pub async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let (_, key_id) = path.into_inner();
     let tenant = caller.tenant;
-    let by = state.audit.initiator(&caller.principal, origin).await;
+    let by = Initiator::new(&caller.principal, origin);
     state.keys.revoke(tenant.id, &key_id, None, &by).await?;
     Ok(HttpResponse::Ok().json(Empty {}))
 }

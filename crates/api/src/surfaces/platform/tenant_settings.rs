@@ -11,6 +11,7 @@ use crate::state::AppState;
 use crate::surfaces::route::{Api, Route};
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
+use keyplane_domain::audit::Initiator;
 use keyplane_domain::policy::{ClusterKind, SigningAlgorithm, TokenPolicy};
 use keyplane_domain::scope::Scope;
 use keyplane_domain::token::SigningKey;
@@ -176,7 +177,7 @@ pub async fn put_cluster(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = caller.tenant;
     let kind = ClusterKind::parse(&body.kind)?;
-    let by = state.audit.initiator(&caller.principal, origin).await;
+    let by = Initiator::new(&caller.principal, origin);
     let tenant = state.tenants.set_cluster(tenant, Some(kind), &by).await?;
     Ok(HttpResponse::Ok().json(ClusterConfig { kind: tenant.cluster.map_or("", |c| c.as_str()).to_owned() }))
 }
@@ -199,7 +200,7 @@ pub async fn delete_cluster(
     Origin(origin): Origin,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = caller.tenant;
-    let by = state.audit.initiator(&caller.principal, origin).await;
+    let by = Initiator::new(&caller.principal, origin);
     state.tenants.set_cluster(tenant, None, &by).await?;
     Ok(HttpResponse::Ok().json(Empty {}))
 }
@@ -251,7 +252,7 @@ pub async fn put_policy(
         body.refresh_token_reuse_grace_seconds.unwrap_or(current.refresh_token_reuse_grace_seconds),
         algorithm,
     )?;
-    let by = state.audit.initiator(&caller.principal, origin).await;
+    let by = Initiator::new(&caller.principal, origin);
     let tenant = state.tenants.set_policy(tenant, policy, &by).await?;
     Ok(HttpResponse::Ok().json(policy_body(&tenant.policy)))
 }
@@ -309,7 +310,7 @@ pub async fn rotate(
         None => tenant.policy.signing_algorithm,
     };
     let retain_for = tenant.policy.session_ttl.max(tenant.policy.access_token_ttl);
-    let by = state.audit.initiator(&caller.principal, origin).await;
+    let by = Initiator::new(&caller.principal, origin);
     let key = state
         .tokens
         .signing()

@@ -9,6 +9,7 @@ use crate::state::AppState;
 use crate::surfaces::route::{Api, Route};
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
+use keyplane_domain::audit::Initiator;
 use keyplane_domain::services::tenants::{Access, CreateTenantError, TenantPatch};
 use keyplane_domain::tenant::{Tenant, TenantName, TenantSlug, TenantStatus};
 use serde::{Deserialize, Serialize};
@@ -134,7 +135,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let slug = TenantSlug::parse(&body.slug)?;
     let name = TenantName::parse(&body.name)?;
-    let by = state.audit.initiator(&auth.principal, origin).await;
+    let by = Initiator::new(&auth.principal, origin);
     let tenant = state.tenants.create(slug, name, &by).await.map_err(|e| match e {
         CreateTenantError::SlugTaken => {
             ApiError::new(ErrorCode::TenantSlugConflict, format!("A tenant with slug '{}' already exists.", body.slug))
@@ -200,7 +201,7 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = tenant_for(&state, &auth.principal, &path, Access::Admin).await?;
     let patch = TenantPatch { name: body.name.as_deref().map(TenantName::parse).transpose()? };
-    let by = state.audit.initiator(&auth.principal, origin).await;
+    let by = Initiator::new(&auth.principal, origin);
     let tenant = state.tenants.update(tenant, patch, &by).await?;
     Ok(HttpResponse::Ok().json(TenantResponse::from(tenant)))
 }
@@ -222,7 +223,7 @@ pub async fn delete(
     Origin(origin): Origin,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = tenant_for(&state, &auth.principal, &path, Access::Admin).await?;
-    let by = state.audit.initiator(&auth.principal, origin).await;
+    let by = Initiator::new(&auth.principal, origin);
     state.tenants.delete(&tenant, &by).await?;
     Ok(HttpResponse::Ok().json(Empty {}))
 }
@@ -235,7 +236,7 @@ async fn set_status(
     origin: Origin,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = tenant_for(state, &auth.principal, raw, Access::Admin).await?;
-    let by = state.audit.initiator(&auth.principal, origin.0).await;
+    let by = Initiator::new(&auth.principal, origin.0);
     let tenant = state.tenants.set_status(tenant, status, &by).await?;
     Ok(HttpResponse::Ok().json(TenantResponse::from(tenant)))
 }

@@ -4,7 +4,7 @@
 use super::request::{Credentials, Realm, SignInError, Verified};
 use crate::api_key::{ApiKeyRepository, KeyRealm};
 use crate::audit::AuditLog;
-use crate::authc::ClusterRegistry;
+use crate::clusters::ClusterRegistry;
 use crate::clock::SharedClock;
 use crate::lockout::LockoutRepository;
 use crate::origin::RequestContext;

@@ -5,7 +5,7 @@
 use super::checker::CredentialChecker;
 use super::request::{SignInError, Verified};
 use crate::audit::{action, Actor, AuditEvent, Outcome};
-use crate::authc::ClusterError;
+use crate::clusters::ClusterError;
 use crate::origin::RequestContext;
 use crate::password::{HashError, Password};
 use crate::scope::Scope;

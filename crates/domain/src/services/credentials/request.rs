@@ -70,7 +70,13 @@ impl Verified {
             SessionSubject::PlatformUser(u) => Subject::PlatformUser(u),
             SessionSubject::ApiKey(k) => Subject::ApiKey { key: k, owner: self.key_owner },
         };
-        Principal { subject, tenant: self.tenant.as_ref().map(|t| t.id), roles: self.roles.clone(), session: None }
+        Principal {
+            subject,
+            name: self.name.clone(),
+            tenant: self.tenant.as_ref().map(|t| t.id),
+            roles: self.roles.clone(),
+            session: None,
+        }
     }
 }
 

@@ -15,7 +15,7 @@ mod tests;
 use crate::api_key::ApiKeyRepository;
 use crate::audit::AuditLog;
 use crate::audit::Initiator;
-use crate::authc::ClusterRegistry;
+use crate::clusters::ClusterRegistry;
 use crate::clock::SharedClock;
 use crate::error::StorageError;
 use crate::ids::SessionId;

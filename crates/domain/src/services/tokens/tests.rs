@@ -3,7 +3,7 @@
 use super::*;
 use crate::api_key::{ApiKey, GeneratedKey, KeyDescription, KeyOwner, PresentedKey};
 use crate::audit::Initiator;
-use crate::authc::NativeCluster;
+use crate::clusters::NativeCluster;
 use crate::clock::Clock;
 use crate::ids::{ApiKeyId, TenantId, UserId};
 use crate::origin::{EntryPoint, RequestContext};

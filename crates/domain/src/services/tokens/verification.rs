@@ -34,6 +34,7 @@ impl AccessContext {
         };
         Principal {
             subject,
+            name: self.session.subject_name.clone(),
             tenant: self.session.scope.tenant(),
             roles: self.roles.clone(),
             session: Some(self.session.id),
