@@ -1,6 +1,7 @@
 //! schemathesis (from PyPI) over the whole committed OpenAPI document, with every check,
 //! against the real `keyplane` binary on SQLite: as the platform admin and as a tenant's
-//! key (`tests/schemathesis/run.py`; narrowed checks and their reasons in
+//! key, and once more with the rate limits at their defaults, where every 429 must be
+//! documented (`tests/schemathesis/run.py`; narrowed checks and their reasons in
 //! `tests/schemathesis/schemathesis.toml`). Skipped, visibly, where schemathesis is not
 //! installed, unless `KEYPLANE_TEST_REQUIRE_TOOLS=1` (CI installs it and sets that).
 
@@ -25,5 +26,9 @@ fn schemathesis_finds_nothing_in_the_whole_document() {
         .expect("python3 runs");
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "schemathesis found failures:\n{text}");
-    assert_eq!(text.matches(" generated, ").count(), 2, "both runs (admin, tenant) reported test cases:\n{text}");
+    assert_eq!(
+        text.matches(" generated, ").count(),
+        3,
+        "all three runs (admin, tenant, limited) reported test cases:\n{text}"
+    );
 }

@@ -5,8 +5,8 @@
 
 pub mod api_key;
 pub mod audit;
-pub mod clusters;
 pub mod clock;
+pub mod clusters;
 pub mod error;
 pub mod ids;
 pub mod lockout;

@@ -4,8 +4,8 @@
 use super::request::{Credentials, Realm, SignInError, Verified};
 use crate::api_key::{ApiKeyRepository, KeyRealm};
 use crate::audit::AuditLog;
-use crate::clusters::ClusterRegistry;
 use crate::clock::SharedClock;
+use crate::clusters::ClusterRegistry;
 use crate::lockout::LockoutRepository;
 use crate::origin::RequestContext;
 use crate::password::PasswordHasher;

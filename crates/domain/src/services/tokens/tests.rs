@@ -3,8 +3,8 @@
 use super::*;
 use crate::api_key::{ApiKey, GeneratedKey, KeyDescription, KeyOwner, PresentedKey};
 use crate::audit::Initiator;
-use crate::clusters::NativeCluster;
 use crate::clock::Clock;
+use crate::clusters::NativeCluster;
 use crate::ids::{ApiKeyId, TenantId, UserId};
 use crate::origin::{EntryPoint, RequestContext};
 use crate::password::{Password, PasswordHasher};
