@@ -136,8 +136,9 @@ impl AuditWriterHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use keyplane_domain::audit::{Actor, Outcome, RequestContext};
-    use keyplane_domain::services::tokens::EntryPoint;
+    use keyplane_domain::audit::{Actor, Outcome};
+    use keyplane_domain::origin::EntryPoint;
+    use keyplane_domain::origin::RequestContext;
     use std::sync::Mutex;
 
     /// A store that counts what it was given, and can be slowed down.

@@ -2,6 +2,7 @@
 //! every handler that meets one uses `?`, so the same error reads the same everywhere.
 
 use crate::error::{ApiError, ErrorCode};
+use crate::failure::Failure;
 use keyplane_domain::error::Invalid;
 use keyplane_domain::services::api_keys::KeyError;
 use keyplane_domain::services::operators::OperatorError;
@@ -26,9 +27,9 @@ pub fn user_field(e: Invalid) -> ApiError {
     ApiError::invalid(code, &e)
 }
 
-/// `404 tenants.not_found`.
+/// `404 tenants.not_found`, as every surface answers a tenant it cannot find.
 pub fn tenant_not_found() -> ApiError {
-    ApiError::new(ErrorCode::TenantNotFound, "The tenant was not found.")
+    Failure::TenantNotFound { name: String::new() }.into()
 }
 
 impl From<TenantAccessError> for ApiError {

@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use futures_util::future::LocalBoxFuture;
 use keyplane_domain::api_key::{KeyRealm, PresentedKey};
-use keyplane_domain::audit::RequestContext;
+use keyplane_domain::origin::RequestContext;
 use keyplane_domain::password::Password;
 use keyplane_domain::principal::Principal;
 use keyplane_domain::services::tenants::Access;

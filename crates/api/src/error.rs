@@ -215,9 +215,7 @@ impl From<Failure> for ApiError {
             }
             Failure::BodyUnreadable => Self::new(ErrorCode::InvalidData, "The request body could not be read."),
             Failure::HttpsRequired => Self::new(ErrorCode::HttpsRequired, "HTTPS is required."),
-            Failure::TenantNotFound { name } => {
-                Self::new(ErrorCode::TenantNotFound, format!("Tenant '{name}' was not found."))
-            }
+            Failure::TenantNotFound { .. } => Self::new(ErrorCode::TenantNotFound, "The tenant was not found."),
             Failure::MethodNotAllowed { .. } => {
                 Self::new(ErrorCode::MethodNotAllowed, "The method is not allowed on this path; see the Allow header.")
             }

@@ -6,7 +6,7 @@
 
 use crate::error::{ApiError, ErrorCode, ERROR_CODES_HEADER};
 use crate::surfaces::operations::health::Readiness;
-use crate::surfaces::OwnShape;
+use crate::surfaces::ShapeInUse;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, ConnectionType, Method, StatusCode};
 use actix_web::middleware::{DefaultHeaders, ErrorHandlerResponse};
@@ -56,7 +56,7 @@ pub fn security_headers(hsts: bool) -> DefaultHeaders {
 /// caught as 500, …) is rewritten into the native envelope.
 pub fn envelope_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
     // Enveloped already, or answered by a surface speaking its own dialect's shape.
-    let dialect = res.request().extensions().get::<OwnShape>().is_some_and(|shape| !shape.envelope);
+    let dialect = res.request().extensions().get::<ShapeInUse>().is_some_and(|shape| !shape.native);
     if res.headers().contains_key(ERROR_CODES_HEADER) || dialect {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }

@@ -7,8 +7,8 @@
 use crate::failure::Failure;
 use crate::settings::RateLimitSettings;
 use crate::transport::TransportPolicy;
-use actix_web::dev::ServiceRequest;
 use actix_web::http::header;
+use actix_web::HttpRequest;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use governor::clock::{Clock, DefaultClock};
@@ -43,11 +43,11 @@ fn bounded(key: String) -> String {
     key[..end].to_owned()
 }
 
-fn header_str<'a>(req: &'a ServiceRequest, name: &str) -> Option<&'a str> {
+fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim)
 }
 
-fn authorization<'a>(req: &'a ServiceRequest, scheme: &str) -> Option<&'a str> {
+fn authorization<'a>(req: &'a HttpRequest, scheme: &str) -> Option<&'a str> {
     let value = header_str(req, header::AUTHORIZATION.as_str())?;
     let (given, rest) = value.split_once(' ')?;
     given.eq_ignore_ascii_case(scheme).then(|| rest.trim())
@@ -71,7 +71,7 @@ pub fn path_tenant(slug: &str) -> String {
 /// The tenant key of a request whose surface finds its tenant from the credential: the
 /// API key's public id (`key:<id>`), else `X-Keyplane-Tenant` (`t:<slug>`), else a
 /// bearer token's unverified `tid` (`tid:<uuid>`), else `platform`.
-pub fn credential_tenant(req: &ServiceRequest) -> String {
+pub fn credential_tenant(req: &HttpRequest) -> String {
     let key =
         header_str(req, "x-api-key").or_else(|| authorization(req, "ApiKey")).or_else(|| authorization(req, "Key"));
     if let Some((id, _)) = key.and_then(split_key_text) {
@@ -84,7 +84,7 @@ pub fn credential_tenant(req: &ServiceRequest) -> String {
 }
 
 /// Whether `req` carries `Authorization: Basic` (a password check, whatever the route).
-pub fn carries_basic(req: &ServiceRequest) -> bool {
+pub fn carries_basic(req: &HttpRequest) -> bool {
     authorization(req, "Basic").is_some()
 }
 
@@ -166,12 +166,13 @@ impl RateLimits {
     ///
     /// # Errors
     /// The wait, when a budget is spent.
-    pub fn check(&self, req: &ServiceRequest, class: Class, tenant: &str) -> Result<(), Duration> {
+    pub fn check(&self, req: &HttpRequest, class: Class, tenant: &str) -> Result<(), Duration> {
         let pair = match class {
             Class::Credentials => &self.credentials,
             Class::Discovery => &self.discovery,
         };
-        if let Some(ip) = self.transport.client_address(req) {
+        if let Some(peer) = req.peer_addr() {
+            let ip = self.transport.client_address_of(peer.ip(), req.headers());
             pair.per_address.check_key(&self.address_key(ip)).map_err(|n| n.wait_time_from(self.clock.now()))?;
         }
         // Keys are owned by the limiter; a tenant key is at most `MAX_KEY_LEN` bytes.
@@ -219,7 +220,7 @@ mod tests {
 
     #[test]
     fn requests_are_counted_against_their_key_tenant_or_token() {
-        let tenant = |req: TestRequest| credential_tenant(&req.to_srv_request());
+        let tenant = |req: TestRequest| credential_tenant(&req.to_http_request());
         let key = TestRequest::post().uri("/api/v1/users/auth/_login").insert_header(("X-API-Key", "kp_abc123_secret"));
         assert_eq!(tenant(key), "key:abc123");
         let admin = TestRequest::get()

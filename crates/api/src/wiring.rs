@@ -40,7 +40,7 @@ use crate::settings::Settings;
 use crate::state::AppState;
 
 /// The services over an open database, as the server and the admin commands use them.
-pub struct Core {
+pub(crate) struct Core {
     /// The domain services, as handlers reach them.
     pub state: AppState,
     /// The hashing pool itself (its queue is a metric).
@@ -62,7 +62,7 @@ pub struct Core {
 /// Assembles the services over `db`: repositories (cached per `settings`), the hashing
 /// pool, the audit log (sign-in events buffered), signing keys under the master key
 /// (checked to open the stored ones), and the domain services.
-pub async fn core(
+pub(crate) async fn core(
     settings: &Settings,
     db: keyplane_persistence::Database,
     clock: SharedClock,
@@ -172,7 +172,7 @@ impl Repositories {
 
 /// Creates the bootstrap platform admin on first start; a generated password is printed
 /// once to stderr.
-pub async fn bootstrap(
+pub(crate) async fn bootstrap(
     settings: &Settings,
     platform_users: &Arc<dyn PlatformUserRepository>,
     hasher: &Arc<dyn PasswordHasher>,

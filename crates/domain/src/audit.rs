@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 // Where a request came from is part of every event; its types live in `origin` and are
 // re-exported here for the readers of the trail.
-pub use crate::origin::{parse_entry_point, EntryPoint, RequestContext, MAX_REQUEST_ID_CHARS, MAX_USER_AGENT_CHARS};
+use crate::origin::{EntryPoint, RequestContext};
 
 pub mod action;
 

@@ -5,15 +5,14 @@
 //! audit trail's filters and tenant scoping.
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
-use keyplane_domain::audit::{
-    Actor, ActorKind, AuditEvent, AuditFilter, AuditLog, AuditScope, Outcome, RequestContext,
-};
+use keyplane_domain::audit::{Actor, ActorKind, AuditEvent, AuditFilter, AuditLog, AuditScope, Outcome};
 use keyplane_domain::ids::{PlatformUserId, SessionId, SigningKeyId, TenantId};
 use keyplane_domain::lockout::{BruteForcePolicy, LockoutRepository, LockoutSubject};
+use keyplane_domain::origin::EntryPoint;
+use keyplane_domain::origin::RequestContext;
 use keyplane_domain::page::PageRequest;
 use keyplane_domain::policy::{ClusterKind, SigningAlgorithm, TokenPolicy};
 use keyplane_domain::scope::Scope;
-use keyplane_domain::services::tokens::EntryPoint;
 use keyplane_domain::session::{Session, SessionRepository, SessionSubject};
 use keyplane_domain::tenant::{InsertTenantError, Tenant, TenantName, TenantRepository, TenantSlug, TenantStatus};
 use keyplane_domain::token::{SigningKey, SigningKeyRepository};

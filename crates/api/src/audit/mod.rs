@@ -3,4 +3,4 @@
 
 mod origin;
 
-pub use origin::{entry_point_of, Origin};
+pub use origin::Origin;

@@ -1,7 +1,7 @@
 //! [`Origin`]: the [`RequestContext`] of a request, as an extractor. The client address is
 //! the peer's, or what a trusted proxy forwarded (the rule `transport.rs` applies); the
-//! request id is the one `request_log` gave the request (and logs); the entry point
-//! follows from the path.
+//! request id is the one `request_id` gave the request (and logs); the entry point is the
+//! one its route declares (see `surfaces`).
 
 use crate::request_id::RequestId;
 use crate::transport::TransportPolicy;
@@ -9,8 +9,8 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::{ready, Ready};
-use keyplane_domain::audit::RequestContext;
-use keyplane_domain::services::tokens::EntryPoint;
+use keyplane_domain::origin::EntryPoint;
+use keyplane_domain::origin::RequestContext;
 use std::convert::Infallible;
 
 /// Where a request came from. Never fails.
@@ -37,34 +37,12 @@ impl Origin {
         };
         let agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok());
         let request_id = req.extensions().get::<RequestId>().map(|id| id.0.clone());
-        let context = RequestContext { client_address, ..RequestContext::new(entry_point_of(req.path())) }
+        // Set by the route's guard from its surface's declaration; administration else.
+        let entry_point = req.extensions().get::<EntryPoint>().copied().unwrap_or(EntryPoint::Admin);
+        let context = RequestContext { client_address, ..RequestContext::new(entry_point) }
             .with_user_agent(agent)
             .with_request_id(request_id.as_deref());
         Self(context)
-    }
-}
-
-/// The surface a path belongs to: a dialect under `/t/{tenant}/…`, the native API's own
-/// sign-in and self-service routes (`/api/v1/users/auth…`, `/api/v1/user`), and
-/// administration for everything else.
-pub fn entry_point_of(path: &str) -> EntryPoint {
-    if let Some(rest) = path.strip_prefix("/t/") {
-        return match rest.split('/').nth(1).unwrap_or("") {
-            "sensu" => EntryPoint::Sensu,
-            "tenovos" => EntryPoint::Tenovos,
-            "investsuite" => EntryPoint::InvestSuite,
-            "oauth2" => EntryPoint::OAuth2,
-            _ => EntryPoint::Admin,
-        };
-    }
-    let native = path == "/api/v1/users/auth"
-        || path.starts_with("/api/v1/users/auth/")
-        || path == "/api/v1/user"
-        || path.starts_with("/api/v1/user/");
-    if native {
-        EntryPoint::Native
-    } else {
-        EntryPoint::Admin
     }
 }
 
@@ -72,24 +50,6 @@ pub fn entry_point_of(path: &str) -> EntryPoint {
 mod tests {
     use super::*;
     use actix_web::test::TestRequest;
-
-    #[test]
-    fn entry_points_follow_the_path() {
-        for (path, entry) in [
-            ("/t/acme/sensu/auth", EntryPoint::Sensu),
-            ("/t/acme/tenovos/auth/token", EntryPoint::Tenovos),
-            ("/t/acme/investsuite/auth/login/", EntryPoint::InvestSuite),
-            ("/t/acme/oauth2/token", EntryPoint::OAuth2),
-            ("/api/v1/users/auth/_login", EntryPoint::Native),
-            ("/api/v1/users/auth", EntryPoint::Native),
-            ("/api/v1/user", EntryPoint::Native),
-            ("/api/v1/users/alice", EntryPoint::Admin),
-            ("/api/v1/users", EntryPoint::Admin),
-            ("/api/v1/platform/tenants", EntryPoint::Admin),
-        ] {
-            assert_eq!(entry_point_of(path), entry, "{path}");
-        }
-    }
 
     #[test]
     fn the_client_address_is_forwarded_only_by_trusted_proxies() {

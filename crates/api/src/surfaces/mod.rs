@@ -2,8 +2,9 @@
 //! OpenAPI fragment, its error shape, how it finds the tenant, the rate-limit budget its
 //! routes draw on and whether it answers plain HTTP. [`all`] is the registry: the server
 //! mounts it ([`configure`]) and `openapi.rs` documents it, so what the server enforces
-//! before a handler runs (HTTPS rule, rate limit, 405, 404) and what the document says
-//! come from the same declaration.
+//! before a handler runs (HTTPS rule, rate limit, 405), what it tells the handler (the
+//! entry point its audit events name) and what the document says come from the same
+//! declaration.
 //!
 //! Adding a surface: a folder here with its handlers and a `surface()` returning its
 //! [`Surface`], and one line in [`all`].
@@ -20,13 +21,11 @@ pub mod tenant;
 pub mod tenovos;
 pub mod well_known;
 
-pub use declaration::{not_found, Guards, OwnShape, RouteFacts, Shape, Surface, TenantSource};
+pub use declaration::{not_found, Guards, RouteFacts, Shape, ShapeInUse, Surface, TenantSource};
 pub use route::{Api, Route};
 
-use crate::failure::Failure;
-use crate::ratelimit::{self, Class, RateLimits};
-use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::header::HeaderValue;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use futures_util::future::{ready, Either};
 use futures_util::TryFutureExt;
@@ -43,23 +42,6 @@ pub fn all() -> Vec<Surface> {
         tenovos::surface(),
         investsuite::surface(),
     ]
-}
-
-/// Why `req` may not reach its handler, if it may not: plain HTTP where HTTPS is
-/// required, then a spent rate-limit budget. Nothing of the request's credentials is
-/// verified before this.
-fn screen(req: &ServiceRequest, facts: &RouteFacts) -> Option<Failure> {
-    let guards = req.app_data::<web::Data<Guards>>()?;
-    if !facts.plain_http && !guards.transport.allows(req.request()) {
-        return Some(Failure::HttpsRequired);
-    }
-    let limits = guards.limits.as_ref()?;
-    let class = facts.class.or_else(|| ratelimit::carries_basic(req).then_some(Class::Credentials))?;
-    let tenant = match facts.tenant {
-        TenantSource::Path => ratelimit::path_tenant(req.match_info().get("tenant").unwrap_or_default()),
-        TenantSource::Credential => ratelimit::credential_tenant(req),
-    };
-    limits.check(req, class, &tenant).err().map(RateLimits::refusal)
 }
 
 /// Mounts every surface: each route (most specific path first, so module order does not
@@ -96,16 +78,12 @@ fn mount(cfg: &mut web::ServiceConfig, route: &Route, facts: RouteFacts, allow: 
         .resource()
         .default_service(web::to(move |req: HttpRequest| {
             let allow = allow.clone();
-            async move {
-                let method = req.method().to_string();
-                let mut response = (shape.respond)(Failure::MethodNotAllowed { method });
-                response.headers_mut().insert(header::ALLOW, allow);
-                response
-            }
+            async move { declaration::method_not_allowed(shape, &req, allow) }
         }))
         .wrap_fn(move |req, srv| {
-            req.extensions_mut().insert(facts.shape.envelope_marker());
-            match screen(&req, &facts) {
+            req.extensions_mut().insert(facts.shape.in_use());
+            req.extensions_mut().insert(facts.entry_point);
+            match declaration::screen(req.request(), &facts) {
                 Some(failure) => {
                     let response = (facts.shape.respond)(failure);
                     Either::Right(ready(Ok(req.into_response(response).map_into_right_body())))
@@ -116,13 +94,12 @@ fn mount(cfg: &mut web::ServiceConfig, route: &Route, facts: RouteFacts, allow: 
     cfg.service(resource);
 }
 
-/// A path under a surface's prefix that matches none of its routes: the HTTPS rule in
-/// its shape (it holds for unknown paths too), then the native 404.
+/// A path under a surface's prefix that matches none of its routes: the HTTPS rule and
+/// the rate limit in its shape (they hold for unknown paths too), then the native 404.
 async fn unmatched(req: HttpRequest, shape: Shape) -> HttpResponse {
-    let https_refused = req.app_data::<web::Data<Guards>>().is_some_and(|guards| !guards.transport.allows(&req));
-    if https_refused {
-        req.extensions_mut().insert(shape.envelope_marker());
-        return (shape.respond)(Failure::HttpsRequired);
+    if let Some(failure) = declaration::screen(&req, &RouteFacts::unmatched(shape)) {
+        req.extensions_mut().insert(shape.in_use());
+        return (shape.respond)(failure);
     }
     not_found(req).await
 }
@@ -130,6 +107,8 @@ async fn unmatched(req: HttpRequest, shape: Shape) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::failure::Failure;
+    use keyplane_domain::origin::EntryPoint;
     use std::collections::BTreeSet;
 
     #[test]
@@ -182,6 +161,41 @@ mod tests {
                         route.path(),
                         surface.name
                     );
+                }
+            }
+        }
+    }
+
+    /// The rule the entry point followed when it was read from the path (before it was
+    /// declared by each surface): the declarations must give the same answer for every route.
+    fn entry_point_of(path: &str) -> EntryPoint {
+        if let Some(rest) = path.strip_prefix("/t/") {
+            return match rest.split('/').nth(1).unwrap_or("") {
+                "sensu" => EntryPoint::Sensu,
+                "tenovos" => EntryPoint::Tenovos,
+                "investsuite" => EntryPoint::InvestSuite,
+                "oauth2" => EntryPoint::OAuth2,
+                _ => EntryPoint::Admin,
+            };
+        }
+        let native = path == "/api/v1/users/auth"
+            || path.starts_with("/api/v1/users/auth/")
+            || path == "/api/v1/user"
+            || path.starts_with("/api/v1/user/");
+        if native {
+            EntryPoint::Native
+        } else {
+            EntryPoint::Admin
+        }
+    }
+
+    #[test]
+    fn every_route_is_audited_under_the_entry_point_its_path_always_had() {
+        for surface in all() {
+            for api in &surface.apis {
+                for route in &api.routes {
+                    let declared = surface.facts(route).entry_point;
+                    assert_eq!(declared, entry_point_of(route.path()), "{}", route.path());
                 }
             }
         }

@@ -5,6 +5,7 @@
 
 use crate::ratelimit::Class;
 use actix_web::Resource;
+use keyplane_domain::origin::EntryPoint;
 
 /// One path and what each method does there. The methods are a plain function of the
 /// resource, so a route can be sorted, listed and checked against the OpenAPI document,
@@ -15,13 +16,14 @@ pub struct Route {
     methods: fn(Resource) -> Resource,
     class: Option<Class>,
     plain_http: bool,
+    entry_point: Option<EntryPoint>,
 }
 
 impl Route {
     /// A route: any method `methods` does not handle gets `405` with `Allow`, in its
     /// surface's error shape.
     pub fn new(path: impl Into<String>, methods: fn(Resource) -> Resource) -> Self {
-        Self { path: path.into(), methods, class: None, plain_http: false }
+        Self { path: path.into(), methods, class: None, plain_http: false, entry_point: None }
     }
 
     /// Draws on the `class` budget of the rate limiter (instead of its surface's).
@@ -38,6 +40,14 @@ impl Route {
         self
     }
 
+    /// Audited under `entry_point` (instead of its surface's): the native API's
+    /// sign-in and self-service routes, on a surface that is otherwise administration.
+    #[must_use]
+    pub fn entered_as(mut self, entry_point: EntryPoint) -> Self {
+        self.entry_point = Some(entry_point);
+        self
+    }
+
     /// The path template.
     pub fn path(&self) -> &str {
         &self.path
@@ -51,6 +61,11 @@ impl Route {
     /// Whether it is exempt from the HTTPS rule.
     pub fn plain_http(&self) -> bool {
         self.plain_http
+    }
+
+    /// The entry point it is audited under, when it says so itself.
+    pub fn entry_point(&self) -> Option<EntryPoint> {
+        self.entry_point
     }
 
     /// The route's resource, its methods attached.

@@ -1,6 +1,7 @@
 //! Stable names, filter validation and event construction of the audit trail.
 
 use super::*;
+use crate::origin::{parse_entry_point, MAX_USER_AGENT_CHARS};
 
 #[test]
 fn names_round_trip() {

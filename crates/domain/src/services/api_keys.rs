@@ -11,13 +11,11 @@ use crate::ids::{ApiKeyId, TenantId};
 use crate::page::{Page, PageRequest};
 use crate::role::Roles;
 use crate::scope::Scope;
+use crate::services::sessions::reasons::KEY_REVOKED;
 use crate::session::{SessionRepository, SessionSubject};
 use chrono::{DateTime, Utc};
 use std::fmt;
 use std::sync::Arc;
-
-// Why sessions end is the sessions' vocabulary; re-exported at the path it always had.
-pub use crate::services::sessions::reasons::KEY_REVOKED;
 
 /// A key to create, already parsed.
 #[derive(Debug, Clone)]

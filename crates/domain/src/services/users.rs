@@ -9,6 +9,7 @@ use crate::page::{Page, PageRequest, MAX_PAGE_SIZE};
 use crate::password::{HashError, Password, PasswordHasher};
 use crate::role::Roles;
 use crate::scope::Scope;
+use crate::services::sessions::reasons::{PASSWORD_CHANGED, USER_DELETED, USER_DISABLED};
 use crate::session::{SessionRepository, SessionSubject};
 use crate::user::{Email, FullName, Metadata, User, UserName, UserRepository, WriteUserError};
 use serde_json::Value;
@@ -93,9 +94,6 @@ pub enum FindUserError {
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
-
-// Why sessions end is the sessions' vocabulary; re-exported at the path it always had.
-pub use crate::services::sessions::reasons::{PASSWORD_CHANGED, USER_DELETED, USER_DISABLED};
 
 /// User administration. Disabling or deleting a user, or changing their password, ends
 /// their sessions at once (see [`UserService::update`] and [`UserService::delete`]).

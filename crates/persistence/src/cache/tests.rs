@@ -63,8 +63,9 @@ impl ApiKeyRepository for Keys {
 
 /// An audit event nobody reads.
 fn event() -> AuditEvent {
-    use keyplane_domain::audit::{Actor, Outcome, RequestContext};
-    use keyplane_domain::services::tokens::EntryPoint;
+    use keyplane_domain::audit::{Actor, Outcome};
+    use keyplane_domain::origin::EntryPoint;
+    use keyplane_domain::origin::RequestContext;
     let request = RequestContext::new(EntryPoint::Admin);
     AuditEvent::new(Utc::now(), None, Actor::anonymous(), "test.event", Outcome::Success, &request)
 }

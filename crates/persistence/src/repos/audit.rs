@@ -7,11 +7,10 @@ use crate::entities::audit_events;
 use crate::Database;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use keyplane_domain::audit::{
-    parse_entry_point, Actor, ActorKind, AuditEvent, AuditFilter, AuditLog, AuditScope, Details, Outcome,
-};
+use keyplane_domain::audit::{Actor, ActorKind, AuditEvent, AuditFilter, AuditLog, AuditScope, Details, Outcome};
 use keyplane_domain::error::StorageError;
 use keyplane_domain::ids::TenantId;
+use keyplane_domain::origin::parse_entry_point;
 use keyplane_domain::page::{Page, PageRequest};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{

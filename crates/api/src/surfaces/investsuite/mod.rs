@@ -21,6 +21,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use error::{field_error, json_body};
 use keyplane_domain::api_key::PresentedKey;
+use keyplane_domain::origin::EntryPoint;
 use keyplane_domain::password::Password;
 use keyplane_domain::services::tokens::{Credentials, Issued, Realm, Renewal, SignInRequest};
 use serde::{Deserialize, Serialize};
@@ -35,6 +36,7 @@ pub fn surface() -> Surface {
         shape: Shape::of::<InvestSuiteError>("InvestSuiteError"),
         tenant: TenantSource::Path,
         limit: Some(Class::Credentials),
+        entry_point: EntryPoint::InvestSuite,
         apis: vec![api()],
     }
 }

@@ -11,6 +11,7 @@ pub mod user_keys;
 pub mod users;
 
 use super::declaration::{Shape, Surface, TenantSource};
+use keyplane_domain::origin::EntryPoint;
 
 /// The native surface's declaration.
 pub fn surface() -> Surface {
@@ -20,6 +21,7 @@ pub fn surface() -> Surface {
         shape: Shape::NATIVE,
         tenant: TenantSource::Credential,
         limit: None,
+        entry_point: EntryPoint::Admin,
         apis: vec![sign_in::api(), sessions::api(), users::api(), unlock::api(), user_keys::api(), audit::api()],
     }
 }

@@ -12,8 +12,10 @@ use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use keyplane_domain::audit::Initiator;
 use keyplane_domain::ids::SessionId;
+use keyplane_domain::origin::EntryPoint;
 use keyplane_domain::principal::{Principal, Subject};
 use keyplane_domain::scope::Scope;
+use keyplane_domain::services::sessions::reasons;
 use keyplane_domain::session::{Session, SessionSubject};
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
@@ -24,8 +26,9 @@ pub fn api() -> Api {
     Api {
         doc: SessionsApi::openapi(),
         routes: vec![
-            Route::new("/api/v1/users/auth/sessions", |r| r.get(list_own)),
-            Route::new("/api/v1/users/auth/sessions/{session_id}", |r| r.delete(end_own)),
+            Route::new("/api/v1/users/auth/sessions", |r| r.get(list_own)).entered_as(EntryPoint::Native),
+            Route::new("/api/v1/users/auth/sessions/{session_id}", |r| r.delete(end_own))
+                .entered_as(EntryPoint::Native),
             Route::new("/api/v1/users/{user_name}/sessions", |r| r.get(list_user)),
             Route::new("/api/v1/users/{user_name}/sessions/{session_id}", |r| r.delete(end_user)),
         ],
@@ -138,7 +141,7 @@ pub async fn end_own(
     let session =
         state.tokens.session(scope, sid).await?.filter(|s| s.subject == subject).ok_or_else(session_not_found)?;
     let by = Initiator::new(&auth.principal, origin);
-    state.sessions.end(scope, session.id, "logout", &by).await?;
+    state.sessions.end(scope, session.id, reasons::LOGOUT, &by).await?;
     Ok(HttpResponse::Ok().json(Empty {}))
 }
 
@@ -191,6 +194,6 @@ pub async fn end_user(
     let session =
         state.tokens.session(scope, sid).await?.filter(|s| s.subject == subject).ok_or_else(session_not_found)?;
     let by = Initiator::new(&caller.principal, origin);
-    state.sessions.end(scope, session.id, "revoked", &by).await?;
+    state.sessions.end(scope, session.id, reasons::REVOKED, &by).await?;
     Ok(HttpResponse::Ok().json(Empty {}))
 }

@@ -14,6 +14,7 @@ use crate::surfaces::route::{Api, Route};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
+use keyplane_domain::origin::EntryPoint;
 use keyplane_domain::password::Password;
 use keyplane_domain::principal::Subject;
 use keyplane_domain::scope::Scope;
@@ -27,12 +28,18 @@ pub fn api() -> Api {
     Api {
         doc: AuthApi::openapi(),
         routes: vec![
-            Route::new("/api/v1/users/auth/_login", |r| r.post(login)).limited(Class::Credentials),
-            Route::new("/api/v1/users/auth/_refresh", |r| r.post(refresh)).limited(Class::Credentials),
-            Route::new("/api/v1/users/auth/_logout", |r| r.post(logout)),
-            Route::new("/api/v1/users/auth/methods", |r| r.get(methods)).limited(Class::Credentials),
-            Route::new("/api/v1/users/auth", |r| r.get(current)),
-            Route::new("/api/v1/user", |r| r.get(current_user)),
+            Route::new("/api/v1/users/auth/_login", |r| r.post(login))
+                .limited(Class::Credentials)
+                .entered_as(EntryPoint::Native),
+            Route::new("/api/v1/users/auth/_refresh", |r| r.post(refresh))
+                .limited(Class::Credentials)
+                .entered_as(EntryPoint::Native),
+            Route::new("/api/v1/users/auth/_logout", |r| r.post(logout)).entered_as(EntryPoint::Native),
+            Route::new("/api/v1/users/auth/methods", |r| r.get(methods))
+                .limited(Class::Credentials)
+                .entered_as(EntryPoint::Native),
+            Route::new("/api/v1/users/auth", |r| r.get(current)).entered_as(EntryPoint::Native),
+            Route::new("/api/v1/user", |r| r.get(current_user)).entered_as(EntryPoint::Native),
         ],
     }
 }

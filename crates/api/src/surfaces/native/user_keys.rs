@@ -16,6 +16,7 @@ use keyplane_domain::api_key::{ApiKey, KeyDescription, KeyOwner};
 use keyplane_domain::audit::Initiator;
 use keyplane_domain::error::Invalid;
 use keyplane_domain::ids::{TenantId, UserId};
+use keyplane_domain::origin::EntryPoint;
 use keyplane_domain::page::PageRequest;
 use keyplane_domain::principal::{Principal, Subject};
 use keyplane_domain::role::Roles;
@@ -29,8 +30,10 @@ pub fn api() -> Api {
     Api {
         doc: UserKeysApi::openapi(),
         routes: vec![
-            Route::new("/api/v1/users/auth/keys", |r| r.get(list_own).post(create_own).delete(delete_own_bulk)),
-            Route::new("/api/v1/users/auth/keys/{api_key_id}", |r| r.get(get_own).delete(delete_own)),
+            Route::new("/api/v1/users/auth/keys", |r| r.get(list_own).post(create_own).delete(delete_own_bulk))
+                .entered_as(EntryPoint::Native),
+            Route::new("/api/v1/users/auth/keys/{api_key_id}", |r| r.get(get_own).delete(delete_own))
+                .entered_as(EntryPoint::Native),
             Route::new("/api/v1/users/{user_id}/auth/keys", |r| r.get(list_user)),
             Route::new("/api/v1/users/{user_id}/auth/keys/{api_key_id}", |r| r.get(get_user).delete(delete_user)),
         ],

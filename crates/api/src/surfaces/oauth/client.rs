@@ -11,7 +11,7 @@ use actix_web::{web, HttpMessage, HttpRequest};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use keyplane_domain::api_key::PresentedKey;
-use keyplane_domain::audit::RequestContext;
+use keyplane_domain::origin::RequestContext;
 use keyplane_domain::services::tokens::Verified;
 use keyplane_domain::tenant::Tenant;
 use serde::de::DeserializeOwned;

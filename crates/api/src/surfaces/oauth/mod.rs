@@ -19,6 +19,7 @@ use crate::surfaces::tenant;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use client::{authenticate_client, client_key, form, read_params, require};
+use keyplane_domain::origin::EntryPoint;
 use keyplane_domain::password::Password;
 use keyplane_domain::services::tokens::{Credentials, Issued, Realm, Renewal, SignInRequest};
 use keyplane_domain::token::ACCESS;
@@ -34,6 +35,7 @@ pub fn surface() -> Surface {
         shape: Shape::of::<OAuthError>("OAuthErrorBody"),
         tenant: TenantSource::Path,
         limit: Some(Class::Credentials),
+        entry_point: EntryPoint::OAuth2,
         apis: vec![api()],
     }
 }

@@ -3,13 +3,13 @@
 
 pub mod health;
 
-use super::declaration::{not_found, Guards, Shape, Surface, TenantSource};
-use crate::failure::Failure;
+use super::declaration::{method_not_allowed, not_found, screen, RouteFacts, Shape, Surface, TenantSource};
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::future::{ready, Either};
 use futures_util::TryFutureExt;
+use keyplane_domain::origin::EntryPoint;
 use utoipa_swagger_ui::SwaggerUi;
 
 /// The operations surface's declaration.
@@ -20,35 +20,30 @@ pub fn surface() -> Surface {
         shape: Shape::NATIVE,
         tenant: TenantSource::Credential,
         limit: None,
+        entry_point: EntryPoint::Admin,
         apis: vec![health::api()],
     }
 }
 
 /// Mounts what sits outside every surface's routes: the Swagger UI and the document it
 /// reads (`/swagger-ui/`, `/api-docs/openapi.json`), `/` and `/swagger-ui` leading to it,
-/// and the native 404 for every other path. Last, as the catch-all; the HTTPS rule holds
-/// here too, in the native shape.
+/// and the native 404 for every other path. Last, as the catch-all; the HTTPS rule and
+/// the credential budget (for Basic credentials) hold here too, in the native shape.
 pub fn configure_rest(cfg: &mut web::ServiceConfig, document: utoipa::openapi::OpenApi) {
     cfg.service(
         web::scope("")
-            .wrap_fn(|req, srv| {
-                let refused =
-                    req.app_data::<web::Data<Guards>>().is_some_and(|guards| !guards.transport.allows(req.request()));
-                if refused {
-                    let response = (Shape::NATIVE.respond)(Failure::HttpsRequired);
+            .wrap_fn(|req, srv| match screen(req.request(), &RouteFacts::unmatched(Shape::NATIVE)) {
+                Some(failure) => {
+                    let response = (Shape::NATIVE.respond)(failure);
                     Either::Right(ready(Ok(req.into_response(response).map_into_right_body())))
-                } else {
-                    Either::Left(srv.call(req).map_ok(ServiceResponse::map_into_left_body))
                 }
+                None => Either::Left(srv.call(req).map_ok(ServiceResponse::map_into_left_body)),
             })
             .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", document))
             // Where a person typing the address lands: the Swagger UI.
             .service(web::resource(["/", "/swagger-ui"]).get(to_swagger_ui).default_service(web::to(
                 |req: HttpRequest| async move {
-                    let method = req.method().to_string();
-                    let mut response = (Shape::NATIVE.respond)(Failure::MethodNotAllowed { method });
-                    response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET"));
-                    response
+                    method_not_allowed(Shape::NATIVE, &req, header::HeaderValue::from_static("GET"))
                 },
             )))
             .default_service(web::to(not_found)),

@@ -10,6 +10,7 @@ pub mod tenant_settings;
 pub mod tenants;
 
 use super::declaration::{Shape, Surface, TenantSource};
+use keyplane_domain::origin::EntryPoint;
 
 /// The platform surface's declaration.
 pub fn surface() -> Surface {
@@ -19,6 +20,7 @@ pub fn surface() -> Surface {
         shape: Shape::NATIVE,
         tenant: TenantSource::Credential,
         limit: None,
+        entry_point: EntryPoint::Admin,
         apis: vec![
             tenants::api(),
             tenant_keys::api(),

@@ -17,6 +17,7 @@ use crate::surfaces::route::{Api, Route};
 use crate::surfaces::tenant::{self, bearer};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
+use keyplane_domain::origin::EntryPoint;
 use keyplane_domain::services::tokens::{Credentials, Issued, Realm, Renewal, SignInRequest, SignOut};
 use keyplane_domain::tenant::Tenant;
 use serde::{Deserialize, Serialize};
@@ -31,6 +32,7 @@ pub fn surface() -> Surface {
         shape: Shape::of::<SensuError>("SensuError"),
         tenant: TenantSource::Path,
         limit: Some(Class::Credentials),
+        entry_point: EntryPoint::Sensu,
         apis: vec![api()],
     }
 }

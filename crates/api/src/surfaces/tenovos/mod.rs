@@ -17,6 +17,7 @@ use crate::surfaces::tenant;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 pub use error::{TenovosError, TenovosErrorBody};
+use keyplane_domain::origin::EntryPoint;
 use keyplane_domain::password::Password;
 use keyplane_domain::services::tokens::{Credentials, Issued, Realm, Renewal, SignInRequest, SignOut};
 use keyplane_domain::tenant::Tenant;
@@ -33,6 +34,7 @@ pub fn surface() -> Surface {
         shape: Shape::of::<TenovosError>("TenovosError"),
         tenant: TenantSource::Path,
         limit: Some(Class::Credentials),
+        entry_point: EntryPoint::Tenovos,
         apis: vec![api()],
     }
 }

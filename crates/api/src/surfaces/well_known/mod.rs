@@ -10,6 +10,7 @@ use crate::surfaces::route::{Api, Route};
 use crate::surfaces::tenant;
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
+use keyplane_domain::origin::EntryPoint;
 use keyplane_domain::scope::Scope;
 use serde::Serialize;
 use serde_json::Value;
@@ -24,6 +25,7 @@ pub fn surface() -> Surface {
         shape: Shape::of::<OAuthError>("OAuthErrorBody"),
         tenant: TenantSource::Path,
         limit: Some(Class::Discovery),
+        entry_point: EntryPoint::Admin,
         apis: vec![api()],
     }
 }

@@ -17,3 +17,4 @@ mod standing;
 
 pub use checker::{CredentialChecker, CredentialPorts};
 pub use request::{Credentials, Realm, SignInError, Verified};
+pub use standing::Standing;

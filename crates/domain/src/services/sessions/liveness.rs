@@ -3,9 +3,9 @@
 
 use super::presented::TokenError;
 use super::service::SessionService;
-use crate::ids::{SessionId, UserId};
-use crate::role::Roles;
+use crate::ids::SessionId;
 use crate::scope::Scope;
+use crate::services::credentials::Standing;
 use crate::session::Session;
 use crate::tenant::{Tenant, TenantRef, TenantStatus};
 use uuid::Uuid;
@@ -36,9 +36,10 @@ impl SessionService {
         Ok(session)
     }
 
-    /// The session subject's current roles (and key owner), or an error when it is gone,
-    /// disabled or revoked: a session lives no longer than its subject's right to sign in.
-    pub(crate) async fn live_subject(&self, session: &Session) -> Result<(Roles, Option<UserId>), TokenError> {
+    /// How the session's subject stands now (roles, key owner, name), or an error when it
+    /// is gone, disabled or revoked: a session lives no longer than its subject's right to
+    /// sign in.
+    pub(crate) async fn live_subject(&self, session: &Session) -> Result<Standing, TokenError> {
         let standing = self.ports.credentials.standing(session.subject, session.scope).await?;
         standing.ok_or(TokenError::Invalid("subject disabled or gone"))
     }

@@ -2,8 +2,11 @@
 //! every service that ends sessions (sign-out, reuse detection, user, operator and key
 //! administration, the bootstrap CLI). An administrator ending one session names its own.
 
-/// The session's user signed out (or revoked one of its tokens).
+/// The session's user signed out (or revoked one of its tokens, or ended it from their
+/// session list).
 pub const LOGOUT: &str = "logout";
+/// An administrator ended the session from the user's session list.
+pub const REVOKED: &str = "revoked";
 /// A rotated refresh token was presented again.
 pub const REFRESH_TOKEN_REUSE: &str = "refresh_token_reuse";
 /// Why sessions ended when their user was disabled.

@@ -83,7 +83,7 @@ impl SessionService {
             TokenKind::Access if request.accept_access => {
                 let tenant = self.active_tenant(token.scope).await?;
                 let session = self.live_session(token.scope, token.claims.sid).await?;
-                let (roles, _) = self.live_subject(&session).await?;
+                let roles = self.live_subject(&session).await?.roles;
                 let issued = self.mint(tenant.as_ref(), session, &roles, false).await?;
                 Ok(Renewed { issued, rotated: false })
             }
@@ -104,7 +104,7 @@ impl SessionService {
             }
             None => self.not_current(scope, sid, &token.claims.jti, tenant.as_ref(), origin).await?,
         };
-        let (roles, _) = self.live_subject(&session).await?;
+        let roles = self.live_subject(&session).await?.roles;
         Ok(self.mint(tenant.as_ref(), session, &roles, true).await?)
     }
 

@@ -37,7 +37,6 @@ use std::sync::Arc;
 
 // The engine's vocabulary, where the entry points have always found it; each type lives
 // with the aggregate that owns it.
-pub use crate::origin::EntryPoint;
 pub use crate::services::credentials::{Credentials, Realm, SignInError, Verified};
 pub use crate::services::sessions::{refresh_audience, Issued, Renewal, Renewed, SignOut, TokenError};
 pub use verification::{AccessContext, Verifier};

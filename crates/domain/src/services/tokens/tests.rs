@@ -253,6 +253,26 @@ async fn a_disabled_user_loses_every_session_and_cannot_sign_in() {
     assert!(matches!(w.sign_in(PW).await, Err(SignInError::InvalidCredentials)));
 }
 
+/// The caller a bearer token names is the subject as it stands now: a user renamed since
+/// sign-in acts (and is audited) under the new name, never the one the session began with.
+#[tokio::test]
+async fn a_bearer_names_its_subject_as_it_is_now() {
+    let w = world(0).await;
+    let issued = w.sign_in(PW).await.unwrap();
+    assert_eq!(w.tokens.authenticate(&issued.access_token, false).await.unwrap().principal().name, "alice");
+    let renamed = User { user_name: UserName::parse("alice-old").unwrap(), ..w.alice.clone() };
+    let event = Initiator { actor: crate::audit::Actor::anonymous(), request: ORIGIN.clone() }.event(
+        Some(w.tenant.id),
+        crate::audit::action::USER_UPDATED,
+        w.clock.now(),
+    );
+    assert!(w.users.update(&renamed, &event).await.unwrap());
+    let principal = w.tokens.authenticate(&issued.access_token, false).await.unwrap().principal();
+    assert_eq!(principal.name, "alice-old");
+    let by = Initiator::new(&principal, ORIGIN.clone());
+    assert_eq!(by.actor.name.as_deref(), Some("alice-old"));
+}
+
 #[tokio::test]
 async fn a_password_change_takes_effect_at_the_next_sign_in() {
     let w = world(0).await;

@@ -22,6 +22,8 @@ pub struct AccessContext {
     pub roles: Roles,
     /// The user owning the API key the session was opened with, for users' own keys.
     pub key_owner: Option<UserId>,
+    /// The subject's current name (user name, or key id), as the audit trail names it.
+    pub name: String,
 }
 
 impl AccessContext {
@@ -34,7 +36,7 @@ impl AccessContext {
         };
         Principal {
             subject,
-            name: self.session.subject_name.clone(),
+            name: self.name.clone(),
             tenant: self.session.scope.tenant(),
             roles: self.roles.clone(),
             session: Some(self.session.id),
@@ -69,8 +71,14 @@ impl Verifier {
         }
         let session = self.sessions.live_session(verified.scope, verified.claims.sid).await?;
         self.sessions.active_tenant(verified.scope).await?;
-        let (roles, key_owner) = self.sessions.live_subject(&session).await?;
-        Ok(AccessContext { claims: verified.claims, session, roles, key_owner })
+        let standing = self.sessions.live_subject(&session).await?;
+        Ok(AccessContext {
+            claims: verified.claims,
+            session,
+            roles: standing.roles,
+            key_owner: standing.key_owner,
+            name: standing.name,
+        })
     }
 
     /// Introspects any token of `tenant` (RFC 7662): `None` unless it is correctly signed
