@@ -152,6 +152,17 @@ async fn refresh_rotates_and_reuse_revokes_the_session(app: &TestApp) {
     assert_error(resp, 401, "root.unauthorized").await;
     let resp = app.with_bearer(&access, Method::GET, "/api/v1/users/auth").send().await.unwrap();
     assert_error(resp, 401, "root.unauthorized").await;
+
+    // The reuse is on record, written with the revocation: once, however often the
+    // rotated token is replayed afterwards.
+    let resp = app.with_bearer(&first, Method::POST, "/api/v1/users/auth/_refresh").send().await.unwrap();
+    assert_error(resp, 401, "root.unauthorized").await;
+    let trail = app.with_key(&key, Method::GET, "/api/v1/audit?action=session.reuse_detected").send().await.unwrap();
+    let trail: Value = trail.json().await.unwrap();
+    let events = trail["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{trail}");
+    assert_eq!(events[0]["details"]["session_id"], claims(&first)["sid"], "{trail}");
+    assert_eq!((&events[0]["outcome"], &events[0]["actor"]["name"]), (&json!("failure"), &json!("alice")));
 }
 
 async fn access_refresh_and_logout(app: &TestApp) {

@@ -133,7 +133,6 @@ impl SessionService {
             return Ok(session);
         }
         metrics::counter!("keyplane_refresh_reuse_detected_total").increment(1);
-        self.ports.sessions.revoke(scope, sid, REFRESH_TOKEN_REUSE, now).await?;
         let unknown = RequestContext::new(EntryPoint::Native);
         let event = AuditEvent::new(
             now,
@@ -144,7 +143,9 @@ impl SessionService {
             origin.unwrap_or(&unknown),
         )
         .with("session_id", sid.to_string());
-        self.ports.audit.record(&event).await?;
+        // The revocation and its event in one recorded write: of concurrent replays, the
+        // one that ends the session records it.
+        self.ports.sessions.revoke_recorded(scope, sid, REFRESH_TOKEN_REUSE, now, &event).await?;
         Err(TokenError::ReuseDetected)
     }
 }
