@@ -243,6 +243,15 @@ async fn introspection_and_revocation(app: &TestApp) {
         .unwrap();
     let body: Value = resp.json().await.unwrap();
     assert_eq!((body["active"].clone(), body["token_use"].clone()), (json!(true), json!("refresh")));
+    // Roles are the user's as they stand now, not those the token was issued with.
+    let promote = app.with_key(&key, Method::PATCH, "/api/v1/users/alice").json(&json!({"roles": ["tenant_admin"]}));
+    assert_eq!(promote.send().await.unwrap().status(), 200);
+    let (_, body) = app.form("/t/acme/oauth2/introspect", &[("token", token)], Some(&key)).await;
+    assert_eq!(
+        (&body["active"], &body["roles"], &body["scope"]),
+        (&json!(true), &json!(["tenant_admin"]), &json!("tenant_admin"))
+    );
+    assert_ne!(body["roles"], c["roles"], "the token itself still says what it was issued with");
     for garbage in ["", "abc", "a.b.c"] {
         let (status, body) = app.form("/t/acme/oauth2/introspect", &[("token", garbage)], Some(&key)).await;
         if garbage.is_empty() {

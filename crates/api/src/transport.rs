@@ -63,16 +63,34 @@ impl TransportPolicy {
     /// The client's address: the peer, or (when the peer is a trusted proxy) the last
     /// address in `X-Forwarded-For` that is not itself a trusted proxy.
     pub fn client_address_of(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        self.client_hop(peer, headers).map_or(peer, |(ip, _)| ip)
+    }
+
+    /// The forwarded client, when the peer is a trusted proxy that names one: its
+    /// address and its position in `X-Forwarded-For`, counted from the right (0: added
+    /// by the proxy nearest to Keyplane).
+    fn client_hop(&self, peer: IpAddr, headers: &HeaderMap) -> Option<(IpAddr, usize)> {
         if !self.trusts(peer) {
-            return peer;
+            return None;
         }
-        headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|chain| {
-                chain.rsplit(',').map(str::trim).filter_map(|s| s.parse::<IpAddr>().ok()).find(|ip| !self.trusts(*ip))
-            })
-            .unwrap_or(peer)
+        let chain = headers.get("x-forwarded-for")?.to_str().ok()?;
+        chain
+            .rsplit(',')
+            .map(str::trim)
+            .enumerate()
+            .filter_map(|(hop, s)| s.parse::<IpAddr>().ok().map(|ip| (ip, hop)))
+            .find(|(ip, _)| !self.trusts(*ip))
+    }
+
+    /// The scheme the client used, as the trusted proxies tell it: the `X-Forwarded-Proto`
+    /// entry written at the same hop as the client's `X-Forwarded-For` entry (each proxy
+    /// appends to both), so that a value the client sent itself is never believed; the
+    /// nearest entry when no client is named, the farthest when the list is shorter.
+    fn forwarded_proto(&self, peer: IpAddr, headers: &HeaderMap) -> Option<String> {
+        let protos: Vec<&str> = headers.get("x-forwarded-proto")?.to_str().ok()?.rsplit(',').map(str::trim).collect();
+        let hop = self.client_hop(peer, headers).map_or(0, |(_, hop)| hop);
+        let proto = protos.get(hop).or(protos.last())?;
+        Some(proto.to_ascii_lowercase())
     }
 
     /// Whether the request may proceed.
@@ -84,12 +102,7 @@ impl TransportPolicy {
         let Some(peer) = req.peer_addr().map(|a| a.ip()) else { return tls };
         let client = self.client_address_of(peer, req.headers());
         let https = if self.trusts(peer) {
-            let proto = req
-                .headers()
-                .get("x-forwarded-proto")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|p| p.split(',').next().map(|s| s.trim().to_ascii_lowercase()));
-            proto.map_or(tls, |p| p == "https")
+            self.forwarded_proto(peer, req.headers()).map_or(tls, |p| p == "https")
         } else {
             tls
         };
@@ -113,6 +126,33 @@ mod tests {
         for ip in ["8.8.8.8", "172.32.0.1", "2001:db8::1", "::ffff:8.8.8.8"] {
             assert!(!is_internal(ip.parse().unwrap()), "{ip}");
         }
+    }
+
+    #[test]
+    fn the_scheme_is_read_at_the_clients_hop() {
+        let policy = TransportPolicy { mode: SslRequired::All, trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()] };
+        let proxy: IpAddr = "10.0.0.2".parse().unwrap();
+        let headers = |xff: &str, xfp: &str| {
+            let mut headers = HeaderMap::new();
+            let name = actix_web::http::header::HeaderName::from_static;
+            if !xff.is_empty() {
+                headers.insert(name("x-forwarded-for"), xff.parse().unwrap());
+            }
+            headers.insert(name("x-forwarded-proto"), xfp.parse().unwrap());
+            headers
+        };
+        // One proxy: the client claimed https itself; the proxy appended what it saw.
+        assert_eq!(policy.forwarded_proto(proxy, &headers("203.0.113.9", "https, http")).as_deref(), Some("http"));
+        assert_eq!(policy.forwarded_proto(proxy, &headers("203.0.113.9", "https")).as_deref(), Some("https"));
+        // Two trusted proxies: the outer one saw the client's https, the inner one http.
+        let two = headers("203.0.113.9, 10.0.0.7", "https, http");
+        assert_eq!(policy.forwarded_proto(proxy, &two).as_deref(), Some("https"));
+        // Only the outer proxy writes the scheme: its entry counts.
+        assert_eq!(policy.forwarded_proto(proxy, &headers("203.0.113.9, 10.0.0.7", "https")).as_deref(), Some("https"));
+        // No client named: the nearest entry.
+        assert_eq!(policy.forwarded_proto(proxy, &headers("", "https, http")).as_deref(), Some("http"));
+        // Not from a trusted proxy: its own client is the peer.
+        assert_eq!(policy.client_hop("8.8.8.8".parse().unwrap(), &two), None);
     }
 
     #[test]

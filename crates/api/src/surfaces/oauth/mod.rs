@@ -119,10 +119,11 @@ pub struct TokenResponse {
 pub struct IntrospectionResponse {
     /// Whether the token is valid now.
     pub active: bool,
-    /// Granted roles, space-separated.
+    /// The subject's roles now (not necessarily those the token was issued with),
+    /// space-separated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
-    /// The user name (or key id).
+    /// The user name now (or the key id).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     /// `Bearer` for access tokens, `refresh_token` for refresh tokens.
@@ -152,7 +153,7 @@ pub struct IntrospectionResponse {
     /// Session id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sid: Option<uuid::Uuid>,
-    /// Roles.
+    /// The subject's roles now.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<String>>,
     /// `access` or `refresh`.
@@ -308,10 +309,12 @@ pub async fn introspect(
     let param: TokenParam = form(&params)?;
     let token = require(&param.token, "token")?;
     let answer = match state.tokens.introspect(&tenant, token).await? {
-        Some((claims, _session)) => IntrospectionResponse {
+        // The subject as it stands now: roles granted or withdrawn since the token was
+        // issued show at once, as a resource server asking expects.
+        Some((claims, _session, standing)) => IntrospectionResponse {
             active: true,
-            scope: Some(claims.roles.join(" ")),
-            username: Some(claims.user_name.clone()),
+            scope: Some(standing.roles.to_strings().join(" ")),
+            username: Some(standing.name),
             token_type: Some(if claims.token_use == ACCESS { "Bearer" } else { "refresh_token" }.to_owned()),
             exp: Some(claims.exp),
             iat: Some(claims.iat),
@@ -321,7 +324,7 @@ pub async fn introspect(
             jti: Some(claims.jti),
             tid: claims.tid,
             sid: Some(claims.sid),
-            roles: Some(claims.roles),
+            roles: Some(standing.roles.to_strings()),
             token_use: Some(claims.token_use),
         },
         None => IntrospectionResponse::inactive(),

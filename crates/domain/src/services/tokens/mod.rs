@@ -184,7 +184,11 @@ impl TokenService {
     ///
     /// # Errors
     /// Only backend failures; every token problem is `Ok(None)`.
-    pub async fn introspect(&self, tenant: &Tenant, token: &str) -> Result<Option<(Claims, Session)>, TokenError> {
+    pub async fn introspect(
+        &self,
+        tenant: &Tenant,
+        token: &str,
+    ) -> Result<Option<(Claims, Session, crate::services::credentials::Standing)>, TokenError> {
         self.verifier.introspect(tenant, token).await
     }
 

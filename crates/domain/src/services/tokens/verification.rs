@@ -6,6 +6,7 @@ use crate::ids::UserId;
 use crate::principal::{Principal, Subject};
 use crate::role::Roles;
 use crate::scope::Scope;
+use crate::services::credentials::Standing;
 use crate::services::sessions::{SessionService, TokenError, TokenKind};
 use crate::session::{Session, SessionSubject};
 use crate::tenant::Tenant;
@@ -83,11 +84,16 @@ impl Verifier {
 
     /// Introspects any token of `tenant` (RFC 7662): `None` unless it is correctly signed
     /// by `tenant`, unexpired, the current one of its kind, and its session, tenant and
-    /// subject are all still valid.
+    /// subject are all still valid. The subject's standing is today's: its current roles
+    /// and name, not those the token was issued with.
     ///
     /// # Errors
     /// Only backend failures; every token problem is `Ok(None)`.
-    pub async fn introspect(&self, tenant: &Tenant, token: &str) -> Result<Option<(Claims, Session)>, TokenError> {
+    pub async fn introspect(
+        &self,
+        tenant: &Tenant,
+        token: &str,
+    ) -> Result<Option<(Claims, Session, Standing)>, TokenError> {
         let verified = match self.sessions.verify_token(token).await {
             Ok(v) if !v.expired && v.scope == Scope::Tenant(tenant.id) => v,
             Ok(_) | Err(TokenError::Invalid(_)) => return Ok(None),
@@ -99,11 +105,10 @@ impl Verifier {
         if verified.kind == TokenKind::Refresh && session.refresh_jti.as_deref() != Some(verified.claims.jti.as_str()) {
             return Ok(None);
         }
-        if self.sessions.active_tenant(verified.scope).await.is_err()
-            || self.sessions.live_subject(&session).await.is_err()
-        {
+        if self.sessions.active_tenant(verified.scope).await.is_err() {
             return Ok(None);
         }
-        Ok(Some((verified.claims, session)))
+        let Ok(standing) = self.sessions.live_subject(&session).await else { return Ok(None) };
+        Ok(Some((verified.claims, session, standing)))
     }
 }
