@@ -263,6 +263,12 @@ async fn introspection_and_revocation(app: &TestApp) {
     app.clock.advance(chrono::Duration::minutes(16));
     let (_, body) = app.form("/t/acme/oauth2/introspect", &[("token", token)], Some(&key)).await;
     assert_eq!(body, json!({"active": false}), "expired");
+    // An expired access token cannot end the session it came from (a token leaked from a
+    // log long ago): revocation answers 200, as RFC 7009 does for any token it ignores.
+    let (status, _) = app.form("/t/acme/oauth2/revoke", &[("token", token)], Some(&key)).await;
+    assert_eq!(status, 200);
+    let (_, body) = app.form("/t/acme/oauth2/introspect", &[("token", refresh)], Some(&key)).await;
+    assert_eq!(body["active"], true, "the session lives on: {body}");
 
     let (status, body) = app.form("/t/acme/oauth2/revoke", &[("token", refresh)], None).await;
     assert_eq!((status, body), (200, Value::Null));

@@ -240,7 +240,8 @@ pub async fn token(
 
 /// Sign out: the session ends.
 ///
-/// The session of `{session: {accessToken | refreshToken}}` ends.
+/// The session of `{session: {accessToken | refreshToken}}` ends. An expired access token
+/// ends it only with the session's current refresh token beside it.
 #[utoipa::path(delete, path = "/t/{tenant}/tenovos/auth/token", operation_id = "tenovos_logout", tag = "tenovos", request_body = TenovosRequest,
     params(("tenant" = String, Path, description = "Tenant slug"), ("X-API-Key" = String, Header, description = "An API key of the tenant")),
     responses(
@@ -258,14 +259,18 @@ pub async fn sign_out(
 ) -> Result<HttpResponse, TenovosError> {
     let (tenant, _) = tenant_and_client(&state, &req, &path).await?;
     let session = json_body(&req, payload).await?.session.ok_or_else(|| TenovosError::missing("SESSION"))?;
-    let token = session.access_token.or(session.refresh_token).filter(|t| !t.is_empty());
-    let token = token.ok_or_else(|| TenovosError::missing("ACCESS_TOKEN"))?;
+    let access = session.access_token.filter(|t| !t.is_empty());
+    let refresh = session.refresh_token.filter(|t| !t.is_empty());
+    // The access token, with the refresh token beside it when both are sent (an expired
+    // access token alone no longer ends a session).
+    let (token, companion) = match (access, refresh) {
+        (Some(access), refresh) => (access, refresh),
+        (None, Some(refresh)) => (refresh, None),
+        (None, None) => return Err(TenovosError::missing("ACCESS_TOKEN")),
+    };
     let origin = Origin::of(&req).0;
-    match state
-        .tokens
-        .sign_out(SignOut { token: &token, tenant: Some(tenant.id), companion: None, origin: &origin })
-        .await
-    {
+    let request = SignOut { token: &token, tenant: Some(tenant.id), companion: companion.as_deref(), origin: &origin };
+    match state.tokens.sign_out(request).await {
         Ok(_) => Ok(HttpResponse::Ok().json(json!({"status": "success", "message": "Signed out"}))),
         Err(e) => Err(match Failure::from(e) {
             Failure::BadToken => TenovosError::new(StatusCode::UNAUTHORIZED, "Invalid session"),

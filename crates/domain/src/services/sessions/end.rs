@@ -2,7 +2,7 @@
 //! logout), revocation (RFC 7009), and the native `_logout` by session id. Each records
 //! `session.revoked` (reason `logout`) once, in the same write that ends the session.
 
-use super::presented::{TokenError, TokenKind};
+use super::presented::{TokenError, TokenKind, VerifiedToken};
 use super::reasons::LOGOUT;
 use super::service::SessionService;
 use crate::audit::{action, AuditEvent, Outcome};
@@ -16,8 +16,9 @@ use crate::tenant::Tenant;
 /// A sign-out by token.
 #[derive(Clone, Copy)]
 pub struct SignOut<'a> {
-    /// A correctly signed token of the session: an access token (expired or not) or its
-    /// current refresh token.
+    /// A correctly signed token of the session: an access token or its current refresh
+    /// token. An expired access token speaks for the session only beside a live
+    /// `companion` (Sensu's logout sends its refresh token with it).
     pub token: &'a str,
     /// The tenant it must belong to, when the entry point names one.
     pub tenant: Option<TenantId>,
@@ -46,12 +47,16 @@ impl SessionService {
         if request.tenant.is_some_and(|t| token.scope != Scope::Tenant(t)) {
             return Err(TokenError::Invalid("token of another tenant"));
         }
-        if let Some(companion) = request.companion {
-            let other = self.verify_token(companion).await?;
-            if other.scope != token.scope || other.claims.sid != token.claims.sid {
-                return Err(TokenError::Invalid("the tokens are of different sessions"));
+        let companion = match request.companion {
+            Some(companion) => {
+                let other = self.verify_token(companion).await?;
+                if other.scope != token.scope || other.claims.sid != token.claims.sid {
+                    return Err(TokenError::Invalid("the tokens are of different sessions"));
+                }
+                Some(other)
             }
-        }
+            None => None,
+        };
         let sid = SessionId::from_uuid(token.claims.sid);
         let Some(session) = self.ports.sessions.find(token.scope, sid).await? else {
             return Err(TokenError::Invalid("no session"));
@@ -59,6 +64,14 @@ impl SessionService {
         // A rotated-away refresh token no longer speaks for the session.
         if token.kind == TokenKind::Refresh && session.refresh_jti.as_deref() != Some(token.claims.jti.as_str()) {
             return Err(TokenError::Invalid("a rotated refresh token"));
+        }
+        // Nor does an expired one alone: a token leaked from a log long ago must not end
+        // its user's session.
+        let live = |t: &VerifiedToken| {
+            !t.expired && (t.kind == TokenKind::Access || session.refresh_jti.as_deref() == Some(t.claims.jti.as_str()))
+        };
+        if !live(&token) && !companion.as_ref().is_some_and(live) {
+            return Err(TokenError::Invalid("an expired token without a live one of its session"));
         }
         Ok(self.end_recorded(&session, LOGOUT, request.origin).await?)
     }

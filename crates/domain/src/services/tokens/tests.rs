@@ -330,6 +330,22 @@ async fn sign_out_ends_the_session_and_revoke_ignores_garbage() {
     assert_eq!(ended[0].details.get("session_id"), Some(&serde_json::json!(issued.session.id.to_string())));
 }
 
+/// An expired access token alone (leaked from a log long ago) cannot end its user's live
+/// session, by sign-out or by revocation; beside the session's live refresh token it can.
+#[tokio::test]
+async fn an_expired_access_token_alone_ends_nothing() {
+    let w = world(0).await;
+    let issued = w.sign_in(PW).await.unwrap();
+    w.clock.advance(chrono::Duration::minutes(16));
+    let alone = SignOut { token: &issued.access_token, tenant: Some(w.tenant.id), companion: None, origin: &ORIGIN };
+    assert!(matches!(w.tokens.sign_out(alone).await, Err(TokenError::Invalid(_))));
+    assert!(!w.tokens.revoke(&w.tenant, &issued.access_token, &ORIGIN).await.unwrap());
+    let session = w.sessions.find(Scope::Tenant(w.tenant.id), issued.session.id).await.unwrap().unwrap();
+    assert_eq!(session.revoked_at, None, "the session lives on");
+    let beside = SignOut { companion: issued.refresh_token.as_deref(), ..alone };
+    assert!(w.tokens.sign_out(beside).await.unwrap());
+}
+
 #[tokio::test]
 async fn api_keys_are_checked_in_their_tenant_and_a_users_key_dies_with_its_owner() {
     let w = world(0).await;
