@@ -254,7 +254,7 @@ impl AuditFilter {
     ///
     /// # Errors
     /// [`Invalid`] naming `action` (not made of `a-z`, `0-9`, `.` and `_`, or too long),
-    /// `actor` (empty or too long), `outcome` (neither `success` nor `failure`) or
+    /// `actor` (empty, too long, or holding a control character), `outcome` (neither `success` nor `failure`) or
     /// `until` (before `since`).
     pub fn parse(
         action: Option<&str>,
@@ -276,8 +276,15 @@ impl AuditFilter {
         };
         let actor = match actor.map(str::trim) {
             None => None,
-            Some(a) if !a.is_empty() && a.chars().count() <= MAX_FILTER_CHARS => Some(a.to_owned()),
-            Some(_) => return Err(Invalid::new("actor", "must be a name or id of 1 to 128 characters")),
+            Some(a) if !a.is_empty() && a.chars().count() <= MAX_FILTER_CHARS && !a.chars().any(char::is_control) => {
+                Some(a.to_owned())
+            }
+            Some(_) => {
+                return Err(Invalid::new(
+                    "actor",
+                    "must be a name or id of 1 to 128 characters, without control characters",
+                ))
+            }
         };
         let outcome = match outcome {
             None => None,

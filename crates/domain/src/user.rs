@@ -107,16 +107,18 @@ impl FullName {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Metadata(Map<String, Value>);
 
-fn has_nul(map: &Map<String, Value>) -> bool {
+/// Whether a NUL lies anywhere in `map` (no database stores one in JSON), or a control
+/// character in any of its keys (a key names a field; no name holds one).
+fn unstorable(map: &Map<String, Value>) -> bool {
     fn value(v: &Value) -> bool {
         match v {
             Value::String(s) => s.contains('\0'),
             Value::Array(items) => items.iter().any(value),
-            Value::Object(map) => has_nul(map),
+            Value::Object(map) => unstorable(map),
             _ => false,
         }
     }
-    map.iter().any(|(k, v)| k.contains('\0') || value(v))
+    map.iter().any(|(k, v)| k.chars().any(char::is_control) || value(v))
 }
 
 /// Largest serialised metadata object.
@@ -132,8 +134,11 @@ impl Metadata {
             return Err(Invalid::new("metadata", "must be a JSON object"));
         };
         // No database stores a NUL in JSON (PostgreSQL's jsonb refuses it).
-        if has_nul(&map) {
-            return Err(Invalid::new("metadata", "must not contain NUL characters"));
+        if unstorable(&map) {
+            return Err(Invalid::new(
+                "metadata",
+                "must not contain NUL characters, nor control characters in its keys",
+            ));
         }
         let size = serde_json::to_vec(&map).map(|v| v.len()).unwrap_or(usize::MAX);
         if size > MAX_METADATA_BYTES {
@@ -303,6 +308,8 @@ mod tests {
         assert!(Metadata::parse(json!([1])).is_err());
         assert!(Metadata::parse(json!({"a": [{"b": "x\u{0}"}]})).is_err(), "a NUL anywhere");
         assert!(Metadata::parse(json!({"\u{0}": 1})).is_err(), "a NUL in a key");
+        assert!(Metadata::parse(json!({"a": {"b\u{1b}c": 1}})).is_err(), "a control character in a nested key");
+        assert!(Metadata::parse(json!({"a": "line\nbreak"})).is_ok(), "control characters in values are data");
         assert!(Metadata::parse(json!({"a": "x".repeat(MAX_METADATA_BYTES)})).is_err());
     }
 }

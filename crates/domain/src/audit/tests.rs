@@ -82,3 +82,12 @@ fn initiators_carry_the_principal_as_verified() {
         (ActorKind::User, Some(user.as_uuid()), Some("alice"))
     );
 }
+
+#[test]
+fn actor_filters_refuse_control_characters() {
+    for actor in ["a\u{0}b", "\u{7}", "x\u{1b}[31m"] {
+        let e = AuditFilter::parse(None, Some(actor), None, None, None).unwrap_err();
+        assert_eq!(e.field, "actor", "{actor:?}");
+    }
+    assert!(AuditFilter::parse(None, Some("alice@example.com"), None, None, None).is_ok());
+}

@@ -39,7 +39,7 @@ pub struct AuditParams {
     #[param(pattern = "^[a-z0-9._]{1,128}$", example = "user.sign_in")]
     pub action: Option<String>,
     /// The actor's name (a user name, without regard to case, or an API key's public
-    /// id) or id.
+    /// id) or id; no control characters.
     #[param(min_length = 1, max_length = 128)]
     pub actor: Option<String>,
     /// `success` or `failure`.

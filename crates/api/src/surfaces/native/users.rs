@@ -75,7 +75,7 @@ pub struct CreateUserRequest {
     pub roles: Vec<String>,
     /// Whether the user may sign in; default true.
     pub enabled: Option<bool>,
-    /// Free-form JSON object (at most 16 KiB; no NUL character in any key or string);
+    /// Free-form JSON object (at most 16 KiB; no NUL character in any key or string, no control character in a key);
     /// default `{}`.
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
@@ -116,7 +116,8 @@ pub struct UpdateUserRequest {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = bool)]
     pub enabled: Option<Option<bool>>,
-    /// Merge patch for the metadata object (no NUL character in any key or string);
+    /// Merge patch for the metadata object (no NUL character in any key or string, no control
+    /// character in a key);
     /// `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<Object>)]
