@@ -257,6 +257,18 @@ async fn bad_filters_are_refused_with_their_field(app: &TestApp) {
         let item = assert_error(resp, 400, "root.invalid_data").await;
         assert_eq!(item["fields"], json!(["metadata"]), "{metadata}");
     }
+    // A patch may not write such a key, but deleting one (null) is always allowed.
+    app.create_user(&key, "mallory").await;
+    let patch = |metadata: Value| {
+        app.with_key(&key, Method::PATCH, "/api/v1/users/mallory").json(&json!({"metadata": metadata})).send()
+    };
+    let item = assert_error(patch(json!({"x\u{1b}": 1})).await.unwrap(), 400, "root.invalid_data").await;
+    assert_eq!(item["fields"], json!(["metadata"]));
+    let item = assert_error(patch(json!({"x": "a\u{0}"})).await.unwrap(), 400, "root.invalid_data").await;
+    assert_eq!(item["fields"], json!(["metadata"]));
+    let user = patch(json!({"x\u{1b}": null, "kept": true})).await.unwrap();
+    assert_eq!(user.status(), 200);
+    assert_eq!(user.json::<Value>().await.unwrap()["metadata"], json!({"kept": true}));
 }
 
 async fn tenant_admins_see_their_own_tenant_only(app: &TestApp) {

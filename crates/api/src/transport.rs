@@ -68,26 +68,30 @@ impl TransportPolicy {
 
     /// The forwarded client, when the peer is a trusted proxy that names one: its
     /// address and its position in `X-Forwarded-For`, counted from the right (0: added
-    /// by the proxy nearest to Keyplane).
+    /// by the proxy nearest to Keyplane). The walk stops at the first entry that is not
+    /// a trusted proxy; an entry that is no address there (`unknown`, a typo) names no
+    /// client, so the peer counts rather than anything the client wrote further left.
     fn client_hop(&self, peer: IpAddr, headers: &HeaderMap) -> Option<(IpAddr, usize)> {
         if !self.trusts(peer) {
             return None;
         }
-        let chain = headers.get("x-forwarded-for")?.to_str().ok()?;
-        chain
-            .rsplit(',')
-            .map(str::trim)
-            .enumerate()
-            .filter_map(|(hop, s)| s.parse::<IpAddr>().ok().map(|ip| (ip, hop)))
-            .find(|(ip, _)| !self.trusts(*ip))
+        let chain = all_lines(headers, "x-forwarded-for")?;
+        for (hop, entry) in chain.rsplit(',').map(str::trim).enumerate() {
+            let ip = forwarded_address(entry)?;
+            if !self.trusts(ip) {
+                return Some((ip, hop));
+            }
+        }
+        None
     }
 
     /// The scheme the client used, as the trusted proxies tell it: the `X-Forwarded-Proto`
-    /// entry written at the same hop as the client's `X-Forwarded-For` entry (each proxy
-    /// appends to both), so that a value the client sent itself is never believed; the
-    /// nearest entry when no client is named, the farthest when the list is shorter.
+    /// entry written at the same hop as the client's `X-Forwarded-For` entry, assuming
+    /// each trusted proxy appends to both; the nearest entry when no client is named,
+    /// the farthest when the list is shorter.
     fn forwarded_proto(&self, peer: IpAddr, headers: &HeaderMap) -> Option<String> {
-        let protos: Vec<&str> = headers.get("x-forwarded-proto")?.to_str().ok()?.rsplit(',').map(str::trim).collect();
+        let line = all_lines(headers, "x-forwarded-proto")?;
+        let protos: Vec<&str> = line.rsplit(',').map(str::trim).collect();
         let hop = self.client_hop(peer, headers).map_or(0, |(_, hop)| hop);
         let proto = protos.get(hop).or(protos.last())?;
         Some(proto.to_ascii_lowercase())
@@ -112,6 +116,23 @@ impl TransportPolicy {
             SslRequired::External => https || is_internal(client),
         }
     }
+}
+
+/// Every line of a list header, joined as one list (a proxy may add its own line
+/// rather than append to the last); `None` when absent or not text.
+fn all_lines(headers: &HeaderMap, name: &str) -> Option<String> {
+    let lines: Option<Vec<&str>> = headers.get_all(name).map(|v| v.to_str().ok()).collect();
+    let lines = lines?;
+    (!lines.is_empty()).then(|| lines.join(","))
+}
+
+/// An `X-Forwarded-For` entry: an address, with or without a port (`a.b.c.d:port`,
+/// `[v6]:port`), as proxies write them.
+fn forwarded_address(entry: &str) -> Option<IpAddr> {
+    if let Ok(ip) = entry.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    entry.parse::<std::net::SocketAddr>().ok().map(|a| a.ip())
 }
 
 #[cfg(test)]
@@ -153,6 +174,31 @@ mod tests {
         assert_eq!(policy.forwarded_proto(proxy, &headers("", "https, http")).as_deref(), Some("http"));
         // Not from a trusted proxy: its own client is the peer.
         assert_eq!(policy.client_hop("8.8.8.8".parse().unwrap(), &two), None);
+        // A second header line counts as entries appended after the first.
+        let mut split = headers("203.0.113.9", "https");
+        let name = actix_web::http::header::HeaderName::from_static;
+        split.append(name("x-forwarded-proto"), "http".parse().unwrap());
+        assert_eq!(policy.forwarded_proto(proxy, &split).as_deref(), Some("http"));
+    }
+
+    #[test]
+    fn the_client_is_the_first_untrusted_entry_from_the_right() {
+        let policy = TransportPolicy { mode: SslRequired::None, trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()] };
+        let proxy: IpAddr = "10.0.0.2".parse().unwrap();
+        let client = |xff: &[&str]| {
+            let mut headers = HeaderMap::new();
+            for line in xff {
+                headers
+                    .append(actix_web::http::header::HeaderName::from_static("x-forwarded-for"), line.parse().unwrap());
+            }
+            policy.client_address_of(proxy, &headers).to_string()
+        };
+        assert_eq!(client(&["203.0.113.9:4711"]), "203.0.113.9");
+        assert_eq!(client(&["[2001:db8::7]:443, 10.0.0.5"]), "2001:db8::7");
+        // What the client wrote left of an unreadable entry is not believed.
+        assert_eq!(client(&["198.51.100.1, unknown"]), "10.0.0.2");
+        // Lines are read in order, the last one nearest.
+        assert_eq!(client(&["198.51.100.1", "203.0.113.9"]), "203.0.113.9");
     }
 
     #[test]

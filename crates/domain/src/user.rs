@@ -107,18 +107,35 @@ impl FullName {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Metadata(Map<String, Value>);
 
-/// Whether a NUL lies anywhere in `map` (no database stores one in JSON), or a control
-/// character in any of its keys (a key names a field; no name holds one).
-fn unstorable(map: &Map<String, Value>) -> bool {
-    fn value(v: &Value) -> bool {
-        match v {
-            Value::String(s) => s.contains('\0'),
-            Value::Array(items) => items.iter().any(value),
-            Value::Object(map) => unstorable(map),
-            _ => false,
-        }
+/// What makes a JSON value unstorable, if anything: a NUL anywhere (no database stores
+/// one in JSON; PostgreSQL's jsonb refuses it), or a control character in a key (a key
+/// names a field; no name holds one).
+fn unstorable(value: &Value) -> Option<&'static str> {
+    match value {
+        Value::String(s) if s.contains('\0') => Some("must not contain NUL characters"),
+        Value::Array(items) => items.iter().find_map(unstorable),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                Some("must not contain NUL characters")
+            } else if k.chars().any(char::is_control) {
+                Some("must not contain control characters in its keys")
+            } else {
+                unstorable(v)
+            }
+        }),
+        _ => None,
     }
-    map.iter().any(|(k, v)| k.chars().any(char::is_control) || value(v))
+}
+
+/// The keys a merge patch writes, without those it deletes (`null`): what it adds must
+/// be storable, while deleting a key stored before the rule was is always allowed.
+fn written(patch: &Value) -> Value {
+    match patch {
+        Value::Object(map) => {
+            Value::Object(map.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), written(v))).collect())
+        }
+        other => other.clone(),
+    }
 }
 
 /// Largest serialised metadata object.
@@ -130,16 +147,34 @@ impl Metadata {
     /// # Errors
     /// [`Invalid`] for `metadata` when it is not an object or too large.
     pub fn parse(value: Value) -> Result<Self, Invalid> {
+        if let Some(why) = unstorable(&value) {
+            return Err(Invalid::new("metadata", why));
+        }
+        Self::bounded(value)
+    }
+
+    /// This metadata with an RFC 7396 merge patch applied (`null` clears it). The patch
+    /// must be storable where it writes; the result must be an object within the size.
+    ///
+    /// # Errors
+    /// [`Invalid`] for `metadata`.
+    pub fn merge(&self, patch: &Value) -> Result<Self, Invalid> {
+        if let Some(why) = unstorable(&written(patch)) {
+            return Err(Invalid::new("metadata", why));
+        }
+        let mut merged = self.to_value();
+        json_patch::merge(&mut merged, patch);
+        if merged.is_null() {
+            merged = Value::Object(Map::new());
+        }
+        Self::bounded(merged)
+    }
+
+    /// An object of at most [`MAX_METADATA_BYTES`].
+    fn bounded(value: Value) -> Result<Self, Invalid> {
         let Value::Object(map) = value else {
             return Err(Invalid::new("metadata", "must be a JSON object"));
         };
-        // No database stores a NUL in JSON (PostgreSQL's jsonb refuses it).
-        if unstorable(&map) {
-            return Err(Invalid::new(
-                "metadata",
-                "must not contain NUL characters, nor control characters in its keys",
-            ));
-        }
         let size = serde_json::to_vec(&map).map(|v| v.len()).unwrap_or(usize::MAX);
         if size > MAX_METADATA_BYTES {
             return Err(Invalid::new("metadata", format!("must be at most {MAX_METADATA_BYTES} bytes")));
@@ -311,5 +346,18 @@ mod tests {
         assert!(Metadata::parse(json!({"a": {"b\u{1b}c": 1}})).is_err(), "a control character in a nested key");
         assert!(Metadata::parse(json!({"a": "line\nbreak"})).is_ok(), "control characters in values are data");
         assert!(Metadata::parse(json!({"a": "x".repeat(MAX_METADATA_BYTES)})).is_err());
+    }
+
+    #[test]
+    fn a_merge_patch_writes_only_storable_keys_and_may_delete_any() {
+        // Stored before the rule was: such a key must stay deletable.
+        let stored = Metadata::from_stored(json!({"old\u{7}": 1, "a": {"b": 2}}));
+        let merged = stored.merge(&json!({"old\u{7}": null, "a": {"c": 3}})).unwrap();
+        assert_eq!(merged.to_value(), json!({"a": {"b": 2, "c": 3}}));
+        assert!(stored.merge(&json!({"new\u{7}": 1})).is_err());
+        assert!(stored.merge(&json!({"a": {"x": "\u{0}"}})).is_err());
+        assert_eq!(stored.merge(&json!(null)).unwrap(), Metadata::default());
+        assert!(stored.merge(&json!([1])).is_err(), "a patch that is no object replaces the object");
+        assert!(stored.merge(&json!({"big": "x".repeat(MAX_METADATA_BYTES)})).is_err());
     }
 }

@@ -221,12 +221,7 @@ impl UserService {
         .collect();
         let profile_changed = !changed.is_empty();
         if let Some(meta_patch) = patch.metadata {
-            let mut merged = user.metadata.to_value();
-            json_patch::merge(&mut merged, &meta_patch);
-            if merged.is_null() {
-                merged = Value::Object(Default::default());
-            }
-            user.metadata = Metadata::parse(merged)?;
+            user.metadata = user.metadata.merge(&meta_patch)?;
         }
         // Hash before writing anything, so that a busy pool leaves the user untouched.
         let password_hash = match patch.password {

@@ -143,9 +143,12 @@ impl SessionService {
             origin.unwrap_or(&unknown),
         )
         .with("session_id", sid.to_string());
-        // The revocation and its event in one recorded write: of concurrent replays, the
-        // one that ends the session records it.
-        self.ports.sessions.revoke_recorded(scope, sid, REFRESH_TOKEN_REUSE, now, &event).await?;
+        // The revocation and its event in one recorded write. Of concurrent replays, the
+        // one that ends the session records it there; each other one is a replay too and
+        // is recorded on its own, as finding the session already ended.
+        if !self.ports.sessions.revoke_recorded(scope, sid, REFRESH_TOKEN_REUSE, now, &event).await? {
+            self.ports.audit.record(&event.with("already_ended", true)).await?;
+        }
         Err(TokenError::ReuseDetected)
     }
 }
