@@ -14,6 +14,7 @@ mod m20261124_000008_session_purge_indexes;
 mod m20261124_000009_audit_events;
 mod m20261124_000009_brute_force;
 mod m20261124_000010_platform_operators;
+mod m20261207_000011_lockout_per_address;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000009_brute_force::Migration),
             Box::new(m20261124_000009_audit_events::Migration),
             Box::new(m20261124_000010_platform_operators::Migration),
+            Box::new(m20261207_000011_lockout_per_address::Migration),
         ]
     }
 }

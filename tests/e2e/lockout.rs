@@ -1,6 +1,8 @@
-//! Brute-force lockout: failures counted per user name across every entry point (and per
-//! key id for wrong key secrets), the same answer for a locked right password as for a
-//! wrong one in every surface, growth, reset, unlock, and counting across processes.
+//! Brute-force lockout: attempts counted per (user name, address) and per user name across
+//! every entry point (and per key id for wrong key secrets), the same answer for a locked
+//! right password as for a wrong one in every surface, growth, reset, unlock, an
+//! attacker's address locked out while the user's own signs in, and at most
+//! `max_failures` verifications whatever the concurrency, on one process or two.
 
 use crate::support::ADMIN_PASSWORD;
 use crate::{assert_error, split_key, TestApp, PASSWORD};
@@ -68,7 +70,10 @@ async fn failures_add_up_across_entry_points_and_a_lock_hides_the_right_password
     assert!(wrong.iter().all(|(status, _)| *status == 400 || *status == 401), "{wrong:?}");
     let alice = user(app, &key, "alice").await;
     assert_eq!(alice["failed_attempts"], 5, "one failure per entry point: {alice}");
-    assert!(alice["locked_until"].is_string(), "five failures lock: {alice}");
+    assert!(alice["locked_until"].is_null(), "the name itself is not locked: {alice}");
+    let here = &alice["failed_addresses"][0];
+    assert_eq!((here["address"].as_str(), here["failed_attempts"].as_u64()), (Some("127.0.0.1"), Some(5)), "{alice}");
+    assert!(here["locked_until"].is_string(), "five failures lock this address out: {alice}");
 
     // Locked: the right password gets exactly the wrong password's answer, everywhere.
     let locked = every_surface(app, &key, "alice", PASSWORD).await;
@@ -82,6 +87,7 @@ async fn failures_add_up_across_entry_points_and_a_lock_hides_the_right_password
     assert_eq!(resp.json::<Value>().await.unwrap(), json!({}));
     let alice = user(app, &key, "alice").await;
     assert_eq!((alice["failed_attempts"].clone(), alice["locked_until"].clone()), (json!(0), Value::Null));
+    assert_eq!(alice["failed_addresses"], json!([]), "an unlock clears every address");
     let unlocked = every_surface(app, &key, "alice", PASSWORD).await;
     assert!(unlocked.iter().all(|(status, _)| *status == 200), "{unlocked:?}");
 
@@ -133,7 +139,8 @@ async fn the_lock_grows_and_the_count_resets(app: &TestApp) {
     let applied = set_policy(app, "acme", policy.clone()).await;
     assert_eq!(
         applied,
-        json!({"enabled": true, "max_failures": 3, "lock_seconds": 60, "max_lock_seconds": 300, "failure_reset_seconds": 600})
+        json!({"enabled": true, "max_failures": 3, "max_failures_total": 100, "lock_seconds": 60,
+               "max_lock_seconds": 300, "failure_reset_seconds": 600})
     );
     for _ in 0..3 {
         assert_eq!(login(app, &key, "wrong").await, 401);
@@ -141,9 +148,10 @@ async fn the_lock_grows_and_the_count_resets(app: &TestApp) {
     app.clock.advance(chrono::Duration::seconds(61));
     assert_eq!(login(app, &key, "wrong").await, 401, "a fourth failure locks for twice as long");
     app.clock.advance(chrono::Duration::seconds(61));
-    assert_eq!(login(app, &key, PASSWORD).await, 401, "still locked after 61 of 120 s (and counted: 240 s now)");
-    app.clock.advance(chrono::Duration::seconds(241));
-    assert_eq!(login(app, &key, PASSWORD).await, 200, "the lock ended; a success resets the count");
+    assert_eq!(login(app, &key, PASSWORD).await, 401, "still locked after 61 of 120 s");
+    assert_eq!(user(app, &key, "alice").await["failed_attempts"], 4, "an attempt while locked is not counted");
+    app.clock.advance(chrono::Duration::seconds(60));
+    assert_eq!(login(app, &key, PASSWORD).await, 200, "nor did it extend the lock; a success resets the count");
     for _ in 0..2 {
         assert_eq!(login(app, &key, "wrong").await, 401);
     }
@@ -168,7 +176,7 @@ async fn unknown_names_lock_the_same_way(app: &TestApp) {
         unknown.push(attempt("ghost").await);
     }
     assert_eq!(known, unknown, "a known and an unknown name answer alike, locked or not");
-    assert_eq!(user(app, &key, "alice").await["failed_attempts"], 5);
+    assert_eq!(user(app, &key, "alice").await["failed_attempts"], 3, "attempts while locked are not counted");
 }
 
 async fn operators_lock_too(app: &TestApp) {
@@ -219,11 +227,14 @@ async fn the_policy_is_validated(app: &TestApp) {
         .unwrap();
     assert_eq!(
         defaults,
-        json!({"enabled": true, "max_failures": 10, "lock_seconds": 60, "max_lock_seconds": 900, "failure_reset_seconds": 43200})
+        json!({"enabled": true, "max_failures": 10, "max_failures_total": 100, "lock_seconds": 60,
+               "max_lock_seconds": 900, "failure_reset_seconds": 43200})
     );
     for (field, value) in [
         ("max_failures", json!(2)),
         ("max_failures", json!(101)),
+        ("max_failures_total", json!(9)),
+        ("max_failures_total", json!(10_001)),
         ("lock_seconds", json!(0)),
         ("lock_seconds", json!(3601)),
         ("max_lock_seconds", json!(86_401)),
@@ -268,7 +279,7 @@ async fn two_processes_count_failures_together() {
     for r in &replicas {
         assert_eq!(attempt(&r.base, PASSWORD).await.unwrap().status(), 401, "two failures on each locked alice");
     }
-    assert_eq!(user(&app, &key, "alice").await["failed_attempts"], 6);
+    assert_eq!(user(&app, &key, "alice").await["failed_attempts"], 4, "locked attempts are not counted");
 }
 
 /// A flood of sign-ins at one tenant (random names, as an attacker sends them) fills only
@@ -310,4 +321,134 @@ async fn a_flood_at_one_tenant_leaves_the_others_served() {
         }
     }
     assert!(refused > 0, "the flood saturated its own share");
+}
+
+/// Two proxied clients: attempts that name `address` in `X-Forwarded-For` (the test
+/// server trusts loopback as its proxy).
+async fn login_from(app: &TestApp, key: &str, address: &str, user: &str, password: &str) -> u16 {
+    let req = app
+        .with_key(key, Method::POST, "/api/v1/users/auth/_login")
+        .header("X-Forwarded-For", address)
+        .header("X-Forwarded-Proto", "https");
+    req.json(&json!({"username": user, "password": password})).send().await.unwrap().status().as_u16()
+}
+
+async fn an_attackers_address_is_locked_out_while_the_users_own_signs_in(app: &TestApp) {
+    let key = app.tenant_with_user("acme").await;
+    set_policy(app, "acme", json!({"max_failures": 3, "max_failures_total": 8})).await;
+    for _ in 0..5 {
+        assert_eq!(login_from(app, &key, "203.0.113.9", "alice", "guess").await, 401);
+    }
+    assert_eq!(login_from(app, &key, "203.0.113.9", "alice", PASSWORD).await, 401, "the attacker's address is out");
+    assert_eq!(login_from(app, &key, "198.51.100.7", "alice", PASSWORD).await, 200, "alice's own is not");
+    let alice = user(app, &key, "alice").await;
+    assert_eq!(alice["locked_until"], Value::Null, "{alice}");
+    assert_eq!(alice["failed_addresses"].as_array().unwrap().len(), 1, "{alice}");
+    assert_eq!(alice["failed_addresses"][0]["address"], "203.0.113.9");
+    assert_eq!(alice["failed_addresses"][0]["failed_attempts"], 3);
+
+    // Many addresses together lock the name for everyone (max_failures_total).
+    for i in 0..8 {
+        assert_eq!(login_from(app, &key, &format!("192.0.2.{i}"), "alice", "guess").await, 401);
+    }
+    assert_eq!(login_from(app, &key, "198.51.100.7", "alice", PASSWORD).await, 401, "the name is locked");
+    let alice = user(app, &key, "alice").await;
+    assert_eq!(alice["failed_attempts"], 8);
+    assert!(alice["locked_until"].is_string(), "{alice}");
+    // IPv6 clients are counted per /64.
+    let resp = app.with_key(&key, Method::POST, "/api/v1/users/alice/_unlock").send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    for i in 0..3 {
+        assert_eq!(login_from(app, &key, &format!("2001:db8:1:2::{i}"), "alice", "guess").await, 401);
+    }
+    assert_eq!(login_from(app, &key, "2001:db8:1:2::99", "alice", PASSWORD).await, 401, "one /64, one counter");
+    assert_eq!(login_from(app, &key, "2001:db8:1:3::1", "alice", PASSWORD).await, 200);
+
+    // The trail names both locks.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let trail: Value = app
+            .with_key(&key, Method::GET, "/api/v1/audit?action=user.locked&size=100")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let locks: Vec<String> = trail["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["details"]["lock"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        if locks.iter().filter(|l| *l == "address").count() == 2 && locks.iter().any(|l| l == "user") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "both locks audited: {trail}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// 64 parallel wrong guesses at one name, spread over `servers`: the hashing metric of
+/// every server together shows at most `max_failures` password verifications.
+async fn parallel_guesses_verify_at_most_the_limit(app: &TestApp, servers: usize) {
+    let key = app.tenant_with_user("acme").await;
+    set_policy(app, "acme", json!({"max_failures": 4})).await;
+    let env = [("KEYPLANE_RATE_LIMIT__ENABLED", "false"), ("KEYPLANE_HASHING__MAX_WAIT_MS", "30000")];
+    let replicas: Vec<_> = (0..servers).map(|i| app.replica(i, &env)).collect();
+    let hashed = |base: String| async move {
+        let text = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
+        crate::metrics::sample(&text, "keyplane_hashing_duration_seconds_count", &[]).unwrap_or(0.0)
+    };
+    let mut before = 0.0;
+    for r in &replicas {
+        before += hashed(r.base.clone()).await;
+    }
+    let guesses: Vec<_> = (0..64)
+        .map(|i| {
+            let req = app
+                .client
+                .post(format!("{}/api/v1/users/auth/_login", replicas[i % servers].base))
+                .header("X-API-Key", &key)
+                .json(&json!({"username": "alice", "password": format!("guess {i}")}));
+            tokio::spawn(async move { req.send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    for g in guesses {
+        assert_eq!(g.await.unwrap(), 401);
+    }
+    let mut after = 0.0;
+    for r in &replicas {
+        after += hashed(r.base.clone()).await;
+    }
+    let verified = after - before;
+    eprintln!("{servers} server(s): 64 parallel guesses, {verified} password verifications");
+    assert!(verified <= 4.0, "at most max_failures verifications, saw {verified}");
+    assert!(verified >= 4.0, "the limit's worth of guesses were verified, saw {verified}");
+    assert_eq!(user(app, &key, "alice").await["failed_attempts"], 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_guesses_verify_at_most_the_limit_on_one_process() {
+    for backend in [crate::Backend::Sqlite, crate::Backend::Postgres] {
+        let Some(app) = TestApp::spawn(backend).await else { continue };
+        parallel_guesses_verify_at_most_the_limit(&app, 1).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_guesses_verify_at_most_the_limit_across_two_processes() {
+    let Some(app) = TestApp::spawn(crate::Backend::Postgres).await else { return };
+    parallel_guesses_verify_at_most_the_limit(&app, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attackers_address_is_locked_out_while_the_users_own_signs_in_on_every_backend() {
+    for backend in [crate::Backend::Sqlite, crate::Backend::Postgres] {
+        let behind_a_proxy = |s: &mut keyplane_api::Settings| {
+            s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        };
+        let Some(app) = TestApp::spawn_with(backend, behind_a_proxy).await else { continue };
+        an_attackers_address_is_locked_out_while_the_users_own_signs_in(&app).await;
+    }
 }

@@ -10,7 +10,7 @@ use crate::{Backend, TestApp, PASSWORD};
 use serde_json::{json, Value};
 
 /// The value of the sample `name{labels}` (labels in any order), if present.
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+pub(crate) fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
         let (series, value) = line.rsplit_once(' ')?;
         let (metric, rest) = series.split_once('{').unwrap_or((series, "}"));

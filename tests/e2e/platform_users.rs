@@ -47,7 +47,10 @@ async fn status(request: RequestBuilder) -> u16 {
 async fn operators_lifecycle(app: &TestApp) {
     let ops = app.create_operator("Ops", &["platform_viewer"]).await;
     let fields: Vec<&str> = ops.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(fields, ["created_at", "enabled", "failed_attempts", "id", "locked_until", "roles", "user_name"]);
+    assert_eq!(
+        fields,
+        ["created_at", "enabled", "failed_addresses", "failed_attempts", "id", "locked_until", "roles", "user_name"]
+    );
     assert_eq!(
         (&ops["user_name"], &ops["roles"], &ops["enabled"]),
         (&json!("Ops"), &json!(["platform_viewer"]), &json!(true))

@@ -35,6 +35,7 @@ async fn user_lifecycle(app: &TestApp) {
             "created_at",
             "email",
             "enabled",
+            "failed_addresses",
             "failed_attempts",
             "full_name",
             "id",

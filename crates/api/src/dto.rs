@@ -35,3 +35,48 @@ impl<T> From<&keyplane_domain::page::Page<T>> for PageInfo {
         Self { from: page.request.from(), size: page.request.size(), total: page.total }
     }
 }
+
+/// A user's or operator's brute-force lockout, as it stands now.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct Lockout {
+    /// Failed sign-ins on this name, from every address, that still count towards
+    /// locking the name as a whole (after the policy's `max_failures_total`).
+    pub failed_attempts: u32,
+    /// Until when the name as a whole is locked out; `null` when it is not. The unlock
+    /// route lifts it, and every address's lock.
+    pub locked_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// The client addresses with failed sign-ins on this name that still count, most
+    /// recent first (at most 20). An address is locked out of the name after the
+    /// policy's `max_failures`, while the right password from another address still
+    /// signs in.
+    pub failed_addresses: Vec<AddressLockout>,
+}
+
+/// One client address's failed sign-ins on a name.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AddressLockout {
+    /// The address; for IPv6 its /64 (`2001:db8:1:2::/64`); `unknown` when none was known.
+    pub address: String,
+    /// Its failed sign-ins that still count.
+    pub failed_attempts: u32,
+    /// Until when it is locked out of the name; `null` when it is not.
+    pub locked_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<keyplane_domain::lockout::LockoutStatus> for Lockout {
+    fn from(s: keyplane_domain::lockout::LockoutStatus) -> Self {
+        Self {
+            failed_attempts: s.failures,
+            locked_until: s.locked_until,
+            failed_addresses: s
+                .addresses
+                .into_iter()
+                .map(|a| AddressLockout {
+                    address: a.address,
+                    failed_attempts: a.failures,
+                    locked_until: a.locked_until,
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,14 +1,26 @@
 //! Brute-force lockout, modeled on Keycloak's brute-force detection and Cognito's
-//! lockout: failed sign-ins are counted per (scope, case-folded user name) across every
-//! entry point, and past the policy's limit the name is locked for a growing interval.
+//! lockout, but such that it cannot be turned against a user: sign-in attempts are
+//! counted per (scope, case-folded user name, client address) towards `max_failures`,
+//! and per (scope, name) towards `max_failures_total`, across every entry point; past
+//! either limit that counter is locked for a growing interval. So an attacker's address
+//! is locked out of a name long before the name itself is (NIST SP 800-63B §5.2.2),
+//! and the user's own address still signs in.
+//!
+//! An attempt is reserved before the password is verified: one conditional write per
+//! counter, in one transaction, that refuses while a lock is in force and otherwise
+//! counts the attempt, locking at once when it reaches the limit. So at most the limit's
+//! verifications happen per lock window, whatever the concurrency, on any number of
+//! replicas; attempts refused while locked are neither verified nor counted, and do not
+//! extend the lock. A success forgets the attempts it observed (its own included).
 //! Wrong API-key secrets are counted per key id too, but never lock the key: its 256-bit
-//! secret cannot be guessed, and its public id is no secret. Counting is one atomic statement in the database, so replicas agree.
+//! secret cannot be guessed, and its public id is no secret.
 
 use crate::audit::AuditEvent;
 use crate::error::{Invalid, StorageError};
 use crate::scope::Scope;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
+use std::net::{IpAddr, Ipv6Addr};
 
 /// The longest reset window a policy may have; failure records older than it (and not
 /// locked) are purged, so the names an attacker tries cannot grow storage without bound.
@@ -19,8 +31,12 @@ pub const MAX_FAILURE_RESET_SECS: i64 = 7 * 86_400;
 pub struct BruteForcePolicy {
     /// Whether failures are counted and subjects locked (default true).
     pub enabled: bool,
-    /// Failures that lock the subject: 3 to 100 (default 10).
+    /// Failures from one client address that lock that address out of the subject: 3 to
+    /// 100 (default 10).
     pub max_failures: u32,
+    /// Failures from all addresses together that lock the subject as a whole:
+    /// `max_failures` to 10000 (default 100).
+    pub max_failures_total: u32,
     /// The first lock: 1 s to 1 h (default 60 s); doubled for each further failure
     /// while locked.
     pub lock: Duration,
@@ -35,6 +51,7 @@ impl Default for BruteForcePolicy {
         Self {
             enabled: true,
             max_failures: 10,
+            max_failures_total: 100,
             lock: Duration::seconds(60),
             max_lock: Duration::seconds(900),
             failure_reset: Duration::seconds(43_200),
@@ -58,37 +75,80 @@ impl BruteForcePolicy {
     pub fn new(
         enabled: bool,
         max_failures: i64,
+        max_failures_total: i64,
         lock_seconds: i64,
         max_lock_seconds: i64,
         failure_reset_seconds: i64,
     ) -> Result<Self, Invalid> {
         check("max_failures", max_failures, 3, 100)?;
+        check("max_failures_total", max_failures_total, max_failures, 10_000)?;
         check("lock_seconds", lock_seconds, 1, 3_600)?;
         check("max_lock_seconds", max_lock_seconds, lock_seconds, 86_400)?;
         check("failure_reset_seconds", failure_reset_seconds, 1, MAX_FAILURE_RESET_SECS)?;
         Ok(Self {
             enabled,
             max_failures: max_failures as u32,
+            max_failures_total: max_failures_total as u32,
             lock: Duration::seconds(lock_seconds),
             max_lock: Duration::seconds(max_lock_seconds),
             failure_reset: Duration::seconds(failure_reset_seconds),
         })
     }
 
-    /// How long the `failures`-th consecutive failure locks the subject: nothing below
-    /// the limit, `lock` at it, doubling for each failure beyond, at most `max_lock`.
-    pub fn lock_for(&self, failures: u32) -> Option<Duration> {
-        if !self.enabled || failures < self.max_failures {
+    /// How long the `failures`-th counted attempt locks a counter whose limit is `limit`:
+    /// nothing below the limit, `lock` at it, doubling for each attempt beyond (one per
+    /// lock, as attempts made while locked are not counted), at most `max_lock`.
+    pub fn lock_after(&self, limit: u32, failures: u32) -> Option<Duration> {
+        if !self.enabled || failures < limit {
             return None;
         }
-        let doublings = (failures - self.max_failures).min(30);
+        let doublings = (failures - limit).min(30);
         let secs = self.lock.num_seconds().saturating_mul(1_i64 << doublings);
         Some(Duration::seconds(secs.min(self.max_lock.num_seconds())))
     }
+
+    /// The lock of the `failures`-th attempt from one address ([`Self::lock_after`]
+    /// `max_failures`).
+    pub fn lock_for(&self, failures: u32) -> Option<Duration> {
+        self.lock_after(self.max_failures, failures)
+    }
+
+    /// The counters an attempt on `user_name` from `address` is reserved on: the
+    /// address's, then the name's.
+    pub fn counters(&self, user_name: &str, address: Option<IpAddr>) -> [Counter; 2] {
+        [
+            Counter { subject: LockoutSubject::user_at(user_name, address), limit: self.max_failures },
+            Counter { subject: LockoutSubject::user_name(user_name), limit: self.max_failures_total },
+        ]
+    }
+}
+
+/// A counter an attempt is reserved on, and the count that locks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counter {
+    /// Whose attempts it counts.
+    pub subject: LockoutSubject,
+    /// The count that locks it (`u32::MAX`: counts, never locks).
+    pub limit: u32,
+}
+
+/// The answer to [`LockoutRepository::reserve`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reservation {
+    /// Every counter took the attempt: their records after it, in order.
+    Granted(Vec<FailureState>),
+    /// The counter at this index was locked, so nothing was counted anywhere.
+    Refused {
+        /// Its position in the counters given.
+        counter: usize,
+        /// Its record, with the lock in force.
+        state: FailureState,
+    },
 }
 
 /// Who failures are counted for: a case-folded user name (known or not, so that locking
-/// reveals nothing about which users exist), or an API key's public id.
+/// reveals nothing about which users exist), a user name from one client address, or an
+/// API key's public id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LockoutSubject(String);
 
@@ -96,6 +156,13 @@ impl LockoutSubject {
     /// A user name as typed, case-folded.
     pub fn user_name(raw: &str) -> Self {
         Self(format!("user:{}", raw.trim().to_lowercase()))
+    }
+
+    /// A user name as typed, from one client address: an IPv4 address, or an IPv6
+    /// address's /64 (one host's or one customer's network; counting its 2^64 addresses
+    /// one by one would give an attacker as many counters). A user name holds no `|`.
+    pub fn user_at(raw: &str, address: Option<IpAddr>) -> Self {
+        Self(format!("{}|addr:{}", Self::user_name(raw).0, address_key(address)))
     }
 
     /// An API key's public id.
@@ -106,6 +173,23 @@ impl LockoutSubject {
     /// The stored form.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// What the stored forms of this user name's per-address subjects begin with.
+    pub fn address_prefix(&self) -> String {
+        format!("{}|addr:", self.0)
+    }
+}
+
+/// How a client address is counted: see [`LockoutSubject::user_at`].
+pub fn address_key(address: Option<IpAddr>) -> String {
+    match address.map(|ip| ip.to_canonical()) {
+        None => "unknown".to_owned(),
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{}/64", Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
     }
 }
 
@@ -136,6 +220,32 @@ impl FailureState {
     }
 }
 
+/// A user name's lockout as administrators see it: the name's own counter, and those of
+/// the addresses that failed on it (at most [`MAX_ADDRESSES_SHOWN`], most recent first).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LockoutStatus {
+    /// Attempts on the name, from every address, that still count towards its lock.
+    pub failures: u32,
+    /// Until when the name as a whole is locked, if it is.
+    pub locked_until: Option<DateTime<Utc>>,
+    /// The addresses with attempts that still count.
+    pub addresses: Vec<AddressStatus>,
+}
+
+/// One address's counter on a user name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressStatus {
+    /// The address (an IPv6 address's /64; `unknown` when none was known).
+    pub address: String,
+    /// Its attempts that still count towards its lock.
+    pub failures: u32,
+    /// Until when it is locked out of the name, if it is.
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+/// How many address counters [`LockoutStatus`] shows.
+pub const MAX_ADDRESSES_SHOWN: u64 = 20;
+
 /// Storage of policies and failure counters. Every method is scoped.
 #[async_trait]
 pub trait LockoutRepository: Send + Sync {
@@ -158,7 +268,8 @@ pub trait LockoutRepository: Send + Sync {
         event: &AuditEvent,
     ) -> Result<(), StorageError>;
 
-    /// An administrator's unlock: forgets the subject's failures and lock, storing `event`
+    /// An administrator's unlock: forgets the subject's failures and lock and those of
+    /// its per-address counters ([`LockoutSubject::address_prefix`]), storing `event`
     /// (`user.unlocked`) in the same transaction. Returns whether there was a record.
     ///
     /// # Errors
@@ -171,28 +282,43 @@ pub trait LockoutRepository: Send + Sync {
     /// Only [`StorageError`].
     async fn state(&self, scope: Scope, subject: &LockoutSubject) -> Result<Option<FailureState>, StorageError>;
 
-    /// Counts one failure at `now`, atomically across processes: the count starts again
-    /// at 1 when the last failure is older than `policy.failure_reset` (and no lock is in
-    /// force), and the lock that `policy.lock_for` gives the new count is applied, never
-    /// shortening one already in force. Returns the record after the update. Of any
-    /// number of concurrent calls, every one is counted.
+    /// The records of the subject's per-address counters, the most recent attempt first,
+    /// at most `limit`: each with the address key it counts (see [`address_key`]).
     ///
     /// # Errors
     /// Only [`StorageError`].
-    async fn record_failure(
+    async fn address_states(
         &self,
         scope: Scope,
         subject: &LockoutSubject,
-        policy: &BruteForcePolicy,
-        now: DateTime<Utc>,
-    ) -> Result<FailureState, StorageError>;
+        limit: u64,
+    ) -> Result<Vec<(String, FailureState)>, StorageError>;
 
-    /// Forgets the subject's failures and lock (a success, or an admin's unlock); returns
-    /// whether there was a record.
+    /// Reserves one attempt on each of `counters`, all or nothing, atomically across
+    /// processes: refused, counting nothing, while any of them is locked at `now`;
+    /// otherwise each counts it (starting again at 1 after a quiet
+    /// `policy.failure_reset`), and one whose count reaches its limit is locked at once,
+    /// for [`BruteForcePolicy::lock_after`]. Of any number of concurrent calls, at most
+    /// `limit` are granted on a counter before its lock, and one per lock after it.
     ///
     /// # Errors
     /// Only [`StorageError`].
-    async fn clear(&self, scope: Scope, subject: &LockoutSubject) -> Result<bool, StorageError>;
+    async fn reserve(
+        &self,
+        scope: Scope,
+        counters: &[Counter],
+        policy: &BruteForcePolicy,
+        now: DateTime<Utc>,
+    ) -> Result<Reservation, StorageError>;
+
+    /// Forgets `count` attempts of each counter: a success forgets those it observed (its
+    /// own included), so that attempts reserved since stay counted; an attempt that was
+    /// neither a success nor a failure (a busy hashing pool) forgets itself. A counter
+    /// left below its limit loses its lock; one left at zero is deleted.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    async fn release(&self, scope: Scope, observed: &[(Counter, u32)]) -> Result<(), StorageError>;
 
     /// Deletes up to `limit` records whose last failure is before `cutoff` and whose lock
     /// (if any) ended before it: the unbounded set of names an attacker can try stays
@@ -209,18 +335,20 @@ mod tests {
 
     #[test]
     fn bounds_are_enforced_and_name_the_field() {
-        assert!(BruteForcePolicy::new(true, 3, 1, 1, 1).is_ok());
-        assert!(BruteForcePolicy::new(true, 100, 3600, 86_400, MAX_FAILURE_RESET_SECS).is_ok());
+        assert!(BruteForcePolicy::new(true, 3, 3, 1, 1, 1).is_ok());
+        assert!(BruteForcePolicy::new(true, 100, 10_000, 3600, 86_400, MAX_FAILURE_RESET_SECS).is_ok());
         for (args, field) in [
-            ((2, 60, 900, 60), "max_failures"),
-            ((101, 60, 900, 60), "max_failures"),
-            ((10, 0, 900, 60), "lock_seconds"),
-            ((10, 3601, 86_400, 60), "lock_seconds"),
-            ((10, 60, 59, 60), "max_lock_seconds"),
-            ((10, 60, 86_401, 60), "max_lock_seconds"),
-            ((10, 60, 900, 0), "failure_reset_seconds"),
+            ((2, 100, 60, 900, 60), "max_failures"),
+            ((101, 200, 60, 900, 60), "max_failures"),
+            ((10, 9, 60, 900, 60), "max_failures_total"),
+            ((10, 10_001, 60, 900, 60), "max_failures_total"),
+            ((10, 100, 0, 900, 60), "lock_seconds"),
+            ((10, 100, 3601, 86_400, 60), "lock_seconds"),
+            ((10, 100, 60, 59, 60), "max_lock_seconds"),
+            ((10, 100, 60, 86_401, 60), "max_lock_seconds"),
+            ((10, 100, 60, 900, 0), "failure_reset_seconds"),
         ] {
-            let e = BruteForcePolicy::new(true, args.0, args.1, args.2, args.3).unwrap_err();
+            let e = BruteForcePolicy::new(true, args.0, args.1, args.2, args.3, args.4).unwrap_err();
             assert_eq!(e.field, field, "{args:?}");
         }
     }
@@ -233,11 +361,23 @@ mod tests {
         assert_eq!(secs, [60, 120, 240, 480, 900, 900, 900]);
         assert_eq!(p.lock_for(u32::MAX).unwrap().num_seconds(), 900);
         assert_eq!(BruteForcePolicy { enabled: false, ..p }.lock_for(50), None);
+        assert_eq!(p.lock_after(100, 99), None);
+        assert_eq!(p.lock_after(100, 101).unwrap().num_seconds(), 120);
     }
 
     #[test]
     fn names_fold_and_keys_do_not_collide_with_names() {
         assert_eq!(LockoutSubject::user_name(" Alice "), LockoutSubject::user_name("alice"));
         assert_ne!(LockoutSubject::user_name("key:abc"), LockoutSubject::key("abc"));
+        let at = |ip: &str| LockoutSubject::user_at("Alice", Some(ip.parse().unwrap()));
+        assert_eq!(at("203.0.113.9").as_str(), "user:alice|addr:203.0.113.9");
+        assert_eq!(at("::ffff:203.0.113.9"), at("203.0.113.9"), "a mapped IPv4 address is that address");
+        assert_eq!(at("2001:db8:1:2:aaaa::1"), at("2001:db8:1:2:bbbb::9"), "one /64, one counter");
+        assert_ne!(at("2001:db8:1:2::1"), at("2001:db8:1:3::1"));
+        assert_eq!(LockoutSubject::user_at("alice", None).as_str(), "user:alice|addr:unknown");
+        assert!(at("10.0.0.1").as_str().starts_with(&LockoutSubject::user_name("ALICE").address_prefix()));
+        assert!(!LockoutSubject::user_name("alice2")
+            .as_str()
+            .starts_with(&LockoutSubject::user_name("alice").address_prefix()));
     }
 }

@@ -858,29 +858,69 @@ impl crate::lockout::LockoutRepository for InMemoryLockout {
         let all = self.records.lock().unwrap();
         Ok(all.iter().find(|(s, n, _)| *s == scope && n == subject).map(|(_, _, st)| *st))
     }
-    async fn record_failure(
+    async fn address_states(
         &self,
         scope: Scope,
         subject: &crate::lockout::LockoutSubject,
+        limit: u64,
+    ) -> Result<Vec<(String, crate::lockout::FailureState)>, StorageError> {
+        let prefix = subject.address_prefix();
+        let all = self.records.lock().unwrap();
+        let mut found: Vec<(String, crate::lockout::FailureState)> = all
+            .iter()
+            .filter(|(s, _, _)| *s == scope)
+            .filter_map(|(_, n, st)| n.as_str().strip_prefix(prefix.as_str()).map(|a| (a.to_owned(), *st)))
+            .collect();
+        found.sort_by_key(|(_, st)| std::cmp::Reverse(st.last_failure_at));
+        found.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(found)
+    }
+    async fn reserve(
+        &self,
+        scope: Scope,
+        counters: &[crate::lockout::Counter],
         policy: &crate::lockout::BruteForcePolicy,
         now: DateTime<Utc>,
-    ) -> Result<crate::lockout::FailureState, StorageError> {
+    ) -> Result<crate::lockout::Reservation, StorageError> {
         let mut all = self.records.lock().unwrap();
-        let fresh = crate::lockout::FailureState { failures: 0, locked_until: None, last_failure_at: now };
-        let index = match all.iter().position(|(s, n, _)| *s == scope && n == subject) {
-            Some(i) => i,
-            None => {
-                all.push((scope, subject.clone(), fresh));
-                all.len() - 1
-            }
+        let find = |all: &[(Scope, crate::lockout::LockoutSubject, crate::lockout::FailureState)],
+                    c: &crate::lockout::Counter| {
+            all.iter().position(|(s, n, _)| *s == scope && *n == c.subject)
         };
-        let state = &mut all[index].2;
-        state.failures = state.current_failures(now, policy) + 1;
-        state.last_failure_at = now;
-        if let Some(lock) = policy.lock_for(state.failures) {
-            state.locked_until = Some(state.locked_until.map_or(now + lock, |held| held.max(now + lock)));
+        for (index, counter) in counters.iter().enumerate() {
+            if let Some(state) = find(&all, counter).map(|i| all[i].2).filter(|st| st.is_locked(now)) {
+                return Ok(crate::lockout::Reservation::Refused { counter: index, state });
+            }
         }
-        Ok(*state)
+        let mut states = Vec::new();
+        for counter in counters {
+            let index = find(&all, counter).unwrap_or_else(|| {
+                let fresh = crate::lockout::FailureState { failures: 0, locked_until: None, last_failure_at: now };
+                all.push((scope, counter.subject.clone(), fresh));
+                all.len() - 1
+            });
+            let state = &mut all[index].2;
+            state.failures = if now - state.last_failure_at >= policy.failure_reset { 1 } else { state.failures + 1 };
+            state.last_failure_at = now;
+            state.locked_until = policy.lock_after(counter.limit, state.failures).map(|lock| now + lock);
+            states.push(*state);
+        }
+        Ok(crate::lockout::Reservation::Granted(states))
+    }
+    async fn release(&self, scope: Scope, observed: &[(crate::lockout::Counter, u32)]) -> Result<(), StorageError> {
+        let mut all = self.records.lock().unwrap();
+        for (counter, count) in observed {
+            for (s, n, st) in all.iter_mut() {
+                if *s == scope && *n == counter.subject {
+                    st.failures = st.failures.saturating_sub(*count);
+                    if st.failures < counter.limit {
+                        st.locked_until = None;
+                    }
+                }
+            }
+            all.retain(|(s, n, st)| !(*s == scope && *n == counter.subject && st.failures == 0));
+        }
+        Ok(())
     }
     async fn unlock(
         &self,
@@ -888,12 +928,10 @@ impl crate::lockout::LockoutRepository for InMemoryLockout {
         subject: &crate::lockout::LockoutSubject,
         _: &AuditEvent,
     ) -> Result<bool, StorageError> {
-        crate::lockout::LockoutRepository::clear(self, scope, subject).await
-    }
-    async fn clear(&self, scope: Scope, subject: &crate::lockout::LockoutSubject) -> Result<bool, StorageError> {
+        let prefix = subject.address_prefix();
         let mut all = self.records.lock().unwrap();
         let before = all.len();
-        all.retain(|(s, n, _)| !(*s == scope && n == subject));
+        all.retain(|(s, n, _)| !(*s == scope && (n == subject || n.as_str().starts_with(&prefix))));
         Ok(all.len() != before)
     }
     async fn purge(&self, cutoff: DateTime<Utc>, limit: u64) -> Result<u64, StorageError> {

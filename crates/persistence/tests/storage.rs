@@ -7,7 +7,7 @@
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use keyplane_domain::audit::{Actor, ActorKind, AuditEvent, AuditFilter, AuditLog, AuditScope, Outcome};
 use keyplane_domain::ids::{PlatformUserId, SessionId, SigningKeyId, TenantId};
-use keyplane_domain::lockout::{BruteForcePolicy, LockoutRepository, LockoutSubject};
+use keyplane_domain::lockout::{BruteForcePolicy, Counter, LockoutRepository, LockoutSubject, Reservation};
 use keyplane_domain::origin::EntryPoint;
 use keyplane_domain::origin::RequestContext;
 use keyplane_domain::page::PageRequest;
@@ -130,7 +130,7 @@ on_both!(
     one_active_key_per_scope_under_concurrent_first_inserts,
     rotation_retires_before_it_inserts_even_when_concurrent,
     a_tenant_and_its_first_key_are_stored_together_or_not_at_all,
-    concurrent_failures_all_count_and_the_lock_never_shrinks,
+    concurrent_attempts_are_reserved_up_to_the_limit_and_no_further,
 );
 
 fn now() -> DateTime<Utc> {
@@ -340,41 +340,72 @@ async fn migrating_retires_duplicate_active_keys_postgres() {
     }
 }
 
-async fn concurrent_failures_all_count_and_the_lock_never_shrinks(db: Database) {
+async fn concurrent_attempts_are_reserved_up_to_the_limit_and_no_further(db: Database) {
     let repo = Arc::new(SqlLockout::new(db));
     let scope = Scope::Tenant(TenantId::generate());
-    let alice = LockoutSubject::user_name("Alice");
-    let policy = BruteForcePolicy::new(true, 10, 60, 900, 3600).unwrap();
+    let policy = BruteForcePolicy::new(true, 10, 100, 60, 900, 3600).unwrap();
+    let counters = policy.counters("Alice", Some("203.0.113.9".parse().unwrap()));
     let t0 = now();
     let tasks: Vec<_> = (0..24)
         .map(|_| {
-            let (repo, alice) = (repo.clone(), alice.clone());
-            tokio::spawn(async move { repo.record_failure(scope, &alice, &policy, t0).await.unwrap() })
+            let (repo, counters) = (repo.clone(), counters.clone());
+            tokio::spawn(async move { repo.reserve(scope, &counters, &policy, t0).await.unwrap() })
         })
         .collect();
-    let mut counts = Vec::new();
+    let mut granted = Vec::new();
+    let mut refused = 0;
     for t in tasks {
-        counts.push(t.await.unwrap().failures);
+        match t.await.unwrap() {
+            Reservation::Granted(states) => granted.push(states[0].failures),
+            Reservation::Refused { counter, state } => {
+                assert_eq!(counter, 0, "the address's counter locks first");
+                assert_eq!(state.locked_until, Some(t0 + Duration::seconds(60)));
+                refused += 1;
+            }
+        }
     }
-    counts.sort_unstable();
-    assert_eq!(counts, (1..=24).collect::<Vec<u32>>(), "every concurrent failure counted once");
-    let state = repo.state(scope, &LockoutSubject::user_name("alice")).await.unwrap().unwrap();
-    assert_eq!(state.failures, 24);
-    assert_eq!(state.locked_until, Some(t0 + Duration::seconds(900)), "the longest lock the count gives");
+    granted.sort_unstable();
+    assert_eq!(granted, (1..=10).collect::<Vec<u32>>(), "ten reservations, then the lock");
+    assert_eq!(refused, 14);
+    let address = repo.state(scope, &counters[0].subject).await.unwrap().unwrap();
+    assert_eq!((address.failures, address.locked_until), (10, Some(t0 + Duration::seconds(60))));
+    let name = repo.state(scope, &LockoutSubject::user_name("alice")).await.unwrap().unwrap();
+    assert_eq!((name.failures, name.locked_until), (10, None), "refused attempts count nowhere");
 
-    // A later failure of a smaller lock never shortens the one in force.
-    let other = Scope::Platform;
-    for _ in 0..10 {
-        repo.record_failure(other, &alice, &policy, t0).await.unwrap();
+    // After the lock, one attempt is granted, and relocks for twice as long.
+    let t1 = t0 + Duration::seconds(61);
+    let Reservation::Granted(states) = repo.reserve(scope, &counters, &policy, t1).await.unwrap() else {
+        panic!("the lock has ended")
+    };
+    assert_eq!((states[0].failures, states[0].locked_until), (11, Some(t1 + Duration::seconds(120))));
+    assert!(matches!(repo.reserve(scope, &counters, &policy, t1).await.unwrap(), Reservation::Refused { .. }));
+
+    // Another address of the same name is not locked; its success forgets what it saw.
+    let home = policy.counters("alice", Some("198.51.100.7".parse().unwrap()));
+    let Reservation::Granted(seen) = repo.reserve(scope, &home, &policy, t1).await.unwrap() else {
+        panic!("another address is not locked out")
+    };
+    assert_eq!((seen[0].failures, seen[1].failures), (1, 12));
+    let observed: Vec<_> = home.iter().cloned().zip(seen.iter().map(|s| s.failures)).collect();
+    repo.release(scope, &observed).await.unwrap();
+    assert_eq!(repo.state(scope, &home[0].subject).await.unwrap(), None);
+    assert_eq!(repo.state(scope, &home[1].subject).await.unwrap(), None);
+    let listed = repo.address_states(scope, &LockoutSubject::user_name("ALICE"), 20).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].0, "203.0.113.9");
+    assert!(listed[0].1.is_locked(t1), "the attacker's address stays locked");
+
+    // An unlock clears the name and every address; records past the cutoff are purged.
+    let unlocked = event(scope.tenant(), "user.unlocked");
+    assert!(repo.unlock(scope, &LockoutSubject::user_name("alice"), &unlocked).await.unwrap());
+    assert!(repo.address_states(scope, &LockoutSubject::user_name("alice"), 20).await.unwrap().is_empty());
+    let key = [Counter { subject: LockoutSubject::key("abc"), limit: u32::MAX }];
+    for _ in 0..3 {
+        assert!(matches!(repo.reserve(Scope::Platform, &key, &policy, t0).await.unwrap(), Reservation::Granted(_)));
     }
-    let held = repo.state(other, &alice).await.unwrap().unwrap().locked_until.unwrap();
-    assert_eq!(held, t0 + Duration::seconds(60));
-    assert!(repo.clear(other, &alice).await.unwrap());
-    assert_eq!(repo.state(other, &alice).await.unwrap(), None);
-
-    // Records past the cutoff and not locked are purged.
-    assert_eq!(repo.purge(t0 + Duration::seconds(901), 100).await.unwrap(), 1);
-    assert_eq!(repo.state(scope, &alice).await.unwrap(), None);
+    assert_eq!(repo.state(Scope::Platform, &key[0].subject).await.unwrap().unwrap().locked_until, None);
+    assert_eq!(repo.purge(t0 + Duration::seconds(1), 100).await.unwrap(), 1);
+    assert_eq!(repo.state(Scope::Platform, &key[0].subject).await.unwrap(), None);
 }
 
 /// An event of `action` in `tenant`, now.

@@ -5,7 +5,10 @@
 use crate::audit::{action, Initiator};
 use crate::clock::SharedClock;
 use crate::error::StorageError;
-use crate::lockout::{BruteForcePolicy, FailureState, LockoutRepository, LockoutSubject};
+use crate::lockout::{
+    AddressStatus, BruteForcePolicy, FailureState, LockoutRepository, LockoutStatus, LockoutSubject,
+    MAX_ADDRESSES_SHOWN,
+};
 use crate::scope::Scope;
 use crate::user::UserName;
 use std::sync::Arc;
@@ -23,18 +26,31 @@ impl LockoutAdmin {
         Self { lockout, clock }
     }
 
-    /// A user's failure record in `scope` (for administrators).
+    /// A user's lockout in `scope` (for administrators): the name's counter and its
+    /// addresses', with what still counts at this moment.
     ///
     /// # Errors
     /// Only [`StorageError`].
-    pub async fn lockout_state(&self, scope: Scope, user_name: &str) -> Result<Option<FailureState>, StorageError> {
+    pub async fn lockout_state(&self, scope: Scope, user_name: &str) -> Result<LockoutStatus, StorageError> {
         if UserName::parse(user_name).is_err() {
-            return Ok(None);
+            return Ok(LockoutStatus::default());
         }
-        let state = self.lockout.state(scope, &LockoutSubject::user_name(user_name)).await?;
+        let subject = LockoutSubject::user_name(user_name);
         let policy = self.lockout.policy(scope).await?;
         let now = self.clock.now();
-        Ok(state.filter(|s| s.current_failures(now, &policy) > 0 || s.is_locked(now)))
+        let current = |s: &FailureState| (s.current_failures(now, &policy), s.locked_until.filter(|u| *u > now));
+        let (failures, locked_until) = self.lockout.state(scope, &subject).await?.as_ref().map_or((0, None), current);
+        let addresses = self
+            .lockout
+            .address_states(scope, &subject, MAX_ADDRESSES_SHOWN)
+            .await?
+            .into_iter()
+            .filter_map(|(address, state)| {
+                let (failures, locked_until) = current(&state);
+                (failures > 0 || locked_until.is_some()).then_some(AddressStatus { address, failures, locked_until })
+            })
+            .collect();
+        Ok(LockoutStatus { failures, locked_until, addresses })
     }
 
     /// Unlocks a user of `scope` and forgets their failures; returns whether there was
@@ -73,6 +89,7 @@ impl LockoutAdmin {
         let event = by
             .event(scope.tenant(), action::BRUTE_FORCE_POLICY_UPDATED, now)
             .with("max_failures", policy.max_failures)
+            .with("max_failures_total", policy.max_failures_total)
             .with("enabled", policy.enabled);
         self.lockout.set_policy(scope, policy, now, &event).await
     }

@@ -5,7 +5,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyplane_domain::audit::AuditEvent;
 use keyplane_domain::error::StorageError;
-use keyplane_domain::lockout::{BruteForcePolicy, FailureState, LockoutRepository, LockoutSubject};
+use keyplane_domain::lockout::{
+    BruteForcePolicy, Counter, FailureState, LockoutRepository, LockoutSubject, Reservation,
+};
 use keyplane_domain::scope::Scope;
 use moka::future::Cache;
 use std::sync::Arc;
@@ -48,18 +50,27 @@ impl LockoutRepository for CachedLockout {
         self.inner.state(scope, subject).await
     }
 
-    async fn record_failure(
+    async fn address_states(
         &self,
         scope: Scope,
         subject: &LockoutSubject,
-        policy: &BruteForcePolicy,
-        now: DateTime<Utc>,
-    ) -> Result<FailureState, StorageError> {
-        self.inner.record_failure(scope, subject, policy, now).await
+        limit: u64,
+    ) -> Result<Vec<(String, FailureState)>, StorageError> {
+        self.inner.address_states(scope, subject, limit).await
     }
 
-    async fn clear(&self, scope: Scope, subject: &LockoutSubject) -> Result<bool, StorageError> {
-        self.inner.clear(scope, subject).await
+    async fn reserve(
+        &self,
+        scope: Scope,
+        counters: &[Counter],
+        policy: &BruteForcePolicy,
+        now: DateTime<Utc>,
+    ) -> Result<Reservation, StorageError> {
+        self.inner.reserve(scope, counters, policy, now).await
+    }
+
+    async fn release(&self, scope: Scope, observed: &[(Counter, u32)]) -> Result<(), StorageError> {
+        self.inner.release(scope, observed).await
     }
 
     async fn unlock(&self, scope: Scope, subject: &LockoutSubject, event: &AuditEvent) -> Result<bool, StorageError> {

@@ -12,6 +12,7 @@ pub struct Model {
     pub lock_seconds: i64,
     pub max_lock_seconds: i64,
     pub failure_reset_seconds: i64,
+    pub max_failures_total: i64,
     pub updated_at: DateTimeUtc,
 }
 

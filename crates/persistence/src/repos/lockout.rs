@@ -1,7 +1,9 @@
-//! [`LockoutRepository`] over `brute_force_policies` and `sign_in_failures`. A failure is
-//! counted by one upsert (`INSERT … ON CONFLICT DO UPDATE … RETURNING`), so concurrent
-//! failures on any number of replicas all add up; the lock is then raised by a
-//! conditional update that never shortens one in force.
+//! [`LockoutRepository`] over `brute_force_policies` and `sign_in_failures`. An attempt is
+//! reserved by one conditional upsert per counter (`INSERT … ON CONFLICT DO UPDATE …
+//! WHERE not locked RETURNING`), which counts it and sets the lock its count earns in the
+//! same statement; the counters of one attempt are reserved in one transaction, always
+//! in the same order. So concurrent attempts on any number of replicas are counted one by
+//! one, and none is granted once a counter is locked.
 
 use super::audit::insert_event;
 use crate::convert::storage;
@@ -11,11 +13,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyplane_domain::audit::AuditEvent;
 use keyplane_domain::error::StorageError;
-use keyplane_domain::lockout::{BruteForcePolicy, FailureState, LockoutRepository, LockoutSubject};
+use keyplane_domain::lockout::{
+    BruteForcePolicy, Counter, FailureState, LockoutRepository, LockoutSubject, Reservation,
+};
 use keyplane_domain::scope::Scope;
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DbBackend, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect,
+    Statement, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -49,6 +54,7 @@ fn policy_of(row: brute_force_policies::Model) -> Result<BruteForcePolicy, Stora
     BruteForcePolicy::new(
         row.enabled,
         row.max_failures,
+        row.max_failures_total,
         row.lock_seconds,
         row.max_lock_seconds,
         row.failure_reset_seconds,
@@ -60,6 +66,98 @@ fn subject_filter(scope: Scope, subject: &LockoutSubject) -> Condition {
     Condition::all()
         .add(sign_in_failures::Column::ScopeKey.eq(scope_key(scope)))
         .add(sign_in_failures::Column::Subject.eq(subject.as_str()))
+}
+
+/// The columns of `sign_in_failures`, as raw statements return them.
+const COLUMNS: &str = "scope_key, subject, failures, last_failure_at, locked_until";
+
+/// A raw statement's text and parameters: `$n` for PostgreSQL, `?` in order for SQLite,
+/// so parameters are bound in the order they appear in the text.
+struct Sql {
+    backend: DbBackend,
+    values: Vec<sea_orm::Value>,
+}
+
+impl Sql {
+    fn new(backend: DbBackend) -> Self {
+        Self { backend, values: Vec::new() }
+    }
+
+    /// Adds a parameter; returns its placeholder.
+    fn bind(&mut self, value: impl Into<sea_orm::Value>) -> String {
+        self.values.push(value.into());
+        match self.backend {
+            DbBackend::Postgres => format!("${}", self.values.len()),
+            _ => "?".to_owned(),
+        }
+    }
+
+    /// A condition: `subject` begins with `prefix` (compared as characters, as both
+    /// backends count them; no pattern, so nothing in a name needs escaping).
+    fn prefixed(&mut self, prefix: &str) -> String {
+        let length = i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX);
+        format!("substr(subject, 1, {}) = {}", self.bind(length), self.bind(prefix))
+    }
+
+    fn statement(self, text: String) -> Statement {
+        Statement::from_sql_and_values(self.backend, text, self.values)
+    }
+}
+
+/// The upsert that reserves one attempt on `counter`; it returns the record after it, or
+/// no row when a lock is in force. The count starts again at 1 after a quiet reset
+/// window; a count at or past the limit locks at once, for the policy's growing lock
+/// (the durations are bound as a table, so both backends compute it alike).
+fn reservation(
+    backend: DbBackend,
+    scope: Scope,
+    counter: &Counter,
+    policy: &BruteForcePolicy,
+    now: DateTime<Utc>,
+) -> Statement {
+    let mut q = Sql::new(backend);
+    let restart = now - policy.failure_reset;
+    let first_lock = policy.lock_after(counter.limit, 1).map(|lock| now + lock);
+    let mut text = format!(
+        "INSERT INTO sign_in_failures ({COLUMNS}) VALUES ({}, {}, 1, {}, {}) \
+         ON CONFLICT (scope_key, subject) DO UPDATE SET failures = ",
+        q.bind(scope_key(scope)),
+        q.bind(counter.subject.as_str()),
+        q.bind(now),
+        q.bind(first_lock),
+    );
+    let count = |q: &mut Sql| {
+        format!(
+            "(CASE WHEN sign_in_failures.last_failure_at <= {} THEN 1 ELSE sign_in_failures.failures + 1 END)",
+            q.bind(restart)
+        )
+    };
+    text += &count(&mut q);
+    text += &format!(", last_failure_at = {}, locked_until = ", q.bind(now));
+    if policy.lock_after(counter.limit, counter.limit).is_none() {
+        text += "NULL";
+    } else {
+        let limit = i64::from(counter.limit);
+        let reached = count(&mut q);
+        text += &format!("CASE WHEN {reached} >= {} THEN CASE ", q.bind(limit));
+        let beyond = count(&mut q);
+        text += &format!("{beyond} - {}", q.bind(limit));
+        // Each further lock doubles, up to the longest; 31 doublings pass any bound.
+        let mut beyond = 0_u32;
+        while let Some(lock) = policy.lock_after(counter.limit, counter.limit.saturating_add(beyond)) {
+            if lock >= policy.max_lock || beyond > 31 {
+                break;
+            }
+            text += &format!(" WHEN {beyond} THEN {}", q.bind(now + lock));
+            beyond += 1;
+        }
+        text += &format!(" ELSE {} END ELSE NULL END", q.bind(now + policy.max_lock));
+    }
+    text += &format!(
+        " WHERE sign_in_failures.locked_until IS NULL OR sign_in_failures.locked_until <= {} RETURNING {COLUMNS}",
+        q.bind(now)
+    );
+    q.statement(text)
 }
 
 #[async_trait]
@@ -81,6 +179,7 @@ impl LockoutRepository for SqlLockout {
             scope_key: Set(scope_key(scope)),
             enabled: Set(policy.enabled),
             max_failures: Set(i64::from(policy.max_failures)),
+            max_failures_total: Set(i64::from(policy.max_failures_total)),
             lock_seconds: Set(policy.lock.num_seconds()),
             max_lock_seconds: Set(policy.max_lock.num_seconds()),
             failure_reset_seconds: Set(policy.failure_reset.num_seconds()),
@@ -91,6 +190,7 @@ impl LockoutRepository for SqlLockout {
             .update_columns([
                 C::Enabled,
                 C::MaxFailures,
+                C::MaxFailuresTotal,
                 C::LockSeconds,
                 C::MaxLockSeconds,
                 C::FailureResetSeconds,
@@ -107,7 +207,16 @@ impl LockoutRepository for SqlLockout {
     }
 
     async fn unlock(&self, scope: Scope, subject: &LockoutSubject, event: &AuditEvent) -> Result<bool, StorageError> {
+        let backend = self.db.get_database_backend();
         let txn = self.db.begin().await.map_err(storage)?;
+        // The address counters first, as a reservation takes them.
+        let mut q = Sql::new(backend);
+        let text = format!(
+            "DELETE FROM sign_in_failures WHERE scope_key = {} AND {}",
+            q.bind(scope_key(scope)),
+            q.prefixed(&subject.address_prefix())
+        );
+        let addresses = txn.execute_raw(q.statement(text)).await.map_err(storage)?.rows_affected();
         let result = sign_in_failures::Entity::delete_many()
             .filter(subject_filter(scope, subject))
             .exec(&txn)
@@ -115,7 +224,7 @@ impl LockoutRepository for SqlLockout {
             .map_err(storage)?;
         insert_event(&txn, event).await.map_err(storage)?;
         txn.commit().await.map_err(storage)?;
-        Ok(result.rows_affected > 0)
+        Ok(result.rows_affected + addresses > 0)
     }
 
     async fn state(&self, scope: Scope, subject: &LockoutSubject) -> Result<Option<FailureState>, StorageError> {
@@ -127,69 +236,86 @@ impl LockoutRepository for SqlLockout {
         Ok(row.map(state_of))
     }
 
-    async fn record_failure(
+    async fn address_states(
         &self,
         scope: Scope,
         subject: &LockoutSubject,
-        policy: &BruteForcePolicy,
-        now: DateTime<Utc>,
-    ) -> Result<FailureState, StorageError> {
-        let model = sign_in_failures::ActiveModel {
-            scope_key: Set(scope_key(scope)),
-            subject: Set(subject.as_str().to_owned()),
-            failures: Set(1),
-            last_failure_at: Set(now),
-            locked_until: Set(None),
-        };
-        // The count starts again after a quiet reset window (unless a lock is in force).
-        let restart = now - policy.failure_reset;
-        // sea-query renumbers `$N` for PostgreSQL; SQLite binds `?` in order.
-        let (p1, p2) = match self.db.get_database_backend() {
-            DbBackend::Postgres => ("$1", "$2"),
-            _ => ("?", "?"),
-        };
-        let count = Expr::cust_with_values(
-            format!(
-                "CASE WHEN sign_in_failures.last_failure_at <= {p1} AND (sign_in_failures.locked_until IS NULL \
-                 OR sign_in_failures.locked_until <= {p2}) THEN 1 ELSE sign_in_failures.failures + 1 END"
-            ),
-            [sea_orm::Value::from(restart), sea_orm::Value::from(now)],
+        limit: u64,
+    ) -> Result<Vec<(String, FailureState)>, StorageError> {
+        let prefix = subject.address_prefix();
+        let mut q = Sql::new(self.db.get_database_backend());
+        let text = format!(
+            "SELECT {COLUMNS} FROM sign_in_failures WHERE scope_key = {} AND {} \
+             ORDER BY last_failure_at DESC LIMIT {}",
+            q.bind(scope_key(scope)),
+            q.prefixed(&prefix),
+            q.bind(i64::try_from(limit).unwrap_or(i64::MAX)),
         );
-        let upsert = OnConflict::columns([sign_in_failures::Column::ScopeKey, sign_in_failures::Column::Subject])
-            .value(sign_in_failures::Column::Failures, count)
-            .value(sign_in_failures::Column::LastFailureAt, Expr::value(now))
-            .to_owned();
-        let row = sign_in_failures::Entity::insert(model)
-            .on_conflict(upsert)
-            .exec_with_returning(&self.db)
-            .await
-            .map_err(storage)?;
-        let mut state = state_of(row);
-        if let Some(lock) = policy.lock_for(state.failures) {
-            let until = now + lock;
-            sign_in_failures::Entity::update_many()
-                .col_expr(sign_in_failures::Column::LockedUntil, Expr::value(until))
-                .filter(subject_filter(scope, subject))
-                .filter(
-                    Condition::any()
-                        .add(sign_in_failures::Column::LockedUntil.is_null())
-                        .add(sign_in_failures::Column::LockedUntil.lt(until)),
-                )
-                .exec(&self.db)
-                .await
-                .map_err(storage)?;
-            state.locked_until = Some(state.locked_until.map_or(until, |held| held.max(until)));
-        }
-        Ok(state)
+        let rows =
+            sign_in_failures::Entity::find().from_raw_sql(q.statement(text)).all(&self.db).await.map_err(storage)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.subject.strip_prefix(prefix.as_str()).unwrap_or_default().to_owned(), state_of(row)))
+            .collect())
     }
 
-    async fn clear(&self, scope: Scope, subject: &LockoutSubject) -> Result<bool, StorageError> {
-        let result = sign_in_failures::Entity::delete_many()
-            .filter(subject_filter(scope, subject))
-            .exec(&self.db)
-            .await
-            .map_err(storage)?;
-        Ok(result.rows_affected > 0)
+    async fn reserve(
+        &self,
+        scope: Scope,
+        counters: &[Counter],
+        policy: &BruteForcePolicy,
+        now: DateTime<Utc>,
+    ) -> Result<Reservation, StorageError> {
+        let backend = self.db.get_database_backend();
+        let txn = self.db.begin().await.map_err(storage)?;
+        let mut states = Vec::with_capacity(counters.len());
+        for (index, counter) in counters.iter().enumerate() {
+            let row = sign_in_failures::Entity::find()
+                .from_raw_sql(reservation(backend, scope, counter, policy, now))
+                .one(&txn)
+                .await
+                .map_err(storage)?;
+            if let Some(row) = row {
+                states.push(state_of(row));
+                continue;
+            }
+            // Locked: the upsert's condition held it back. Nothing is counted.
+            let held = sign_in_failures::Entity::find()
+                .filter(subject_filter(scope, &counter.subject))
+                .one(&txn)
+                .await
+                .map_err(storage)?;
+            txn.rollback().await.map_err(storage)?;
+            let state = held.map(state_of).ok_or_else(|| StorageError::new("a refused reservation has no record"))?;
+            return Ok(Reservation::Refused { counter: index, state });
+        }
+        txn.commit().await.map_err(storage)?;
+        Ok(Reservation::Granted(states))
+    }
+
+    async fn release(&self, scope: Scope, observed: &[(Counter, u32)]) -> Result<(), StorageError> {
+        let backend = self.db.get_database_backend();
+        let txn = self.db.begin().await.map_err(storage)?;
+        for (counter, count) in observed {
+            let mut q = Sql::new(backend);
+            let text = format!(
+                "UPDATE sign_in_failures SET failures = failures - {n}, locked_until = CASE WHEN failures - {n2} < {limit} \
+                 THEN NULL ELSE locked_until END WHERE scope_key = {key} AND subject = {subject}",
+                n = q.bind(i64::from(*count)),
+                n2 = q.bind(i64::from(*count)),
+                limit = q.bind(i64::from(counter.limit)),
+                key = q.bind(scope_key(scope)),
+                subject = q.bind(counter.subject.as_str()),
+            );
+            txn.execute_raw(q.statement(text)).await.map_err(storage)?;
+            sign_in_failures::Entity::delete_many()
+                .filter(subject_filter(scope, &counter.subject))
+                .filter(sign_in_failures::Column::Failures.lte(0))
+                .exec(&txn)
+                .await
+                .map_err(storage)?;
+        }
+        txn.commit().await.map_err(storage)
     }
 
     async fn purge(&self, cutoff: DateTime<Utc>, limit: u64) -> Result<u64, StorageError> {

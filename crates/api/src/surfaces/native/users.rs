@@ -4,7 +4,7 @@
 use crate::admin_errors::user_field;
 use crate::audit::Origin;
 use crate::authentication::{ActingTenant, TenantAdmin, TenantReader};
-use crate::dto::{Empty, PageInfo, PageParams};
+use crate::dto::{AddressLockout, Empty, Lockout, PageInfo, PageParams};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{double_option, required, JsonBody, PageQuery};
 use crate::state::AppState;
@@ -39,7 +39,15 @@ pub fn api() -> Api {
 #[derive(OpenApi)]
 #[openapi(
     paths(create, list, get, update, delete),
-    components(schemas(RoleName, CreateUserRequest, UpdateUserRequest, UserResponse, UserList))
+    components(schemas(
+        RoleName,
+        CreateUserRequest,
+        UpdateUserRequest,
+        UserResponse,
+        UserList,
+        Lockout,
+        AddressLockout
+    ))
 )]
 pub struct UsersApi;
 
@@ -154,11 +162,10 @@ pub struct UserResponse {
     pub updated_at: DateTime<Utc>,
     /// Last successful sign-in.
     pub last_login_at: Option<DateTime<Utc>>,
-    /// Failed sign-ins in a row that still count towards a lock (any entry point).
-    pub failed_attempts: u32,
-    /// Until when the user is locked out after repeated failures; `null` when not locked.
+    /// The user's lockout, counted across every entry point;
     /// `POST /api/v1/users/{user_name}/_unlock` lifts it.
-    pub locked_until: Option<DateTime<Utc>>,
+    #[serde(flatten)]
+    pub lockout: Lockout,
 }
 
 impl UserResponse {
@@ -167,10 +174,7 @@ impl UserResponse {
     /// # Errors
     /// Internal errors.
     pub async fn with_lockout(mut self, state: &AppState, tenant: TenantId) -> Result<Self, ApiError> {
-        if let Some(lock) = state.tokens.lockout_state(Scope::Tenant(tenant), &self.user_name).await? {
-            self.failed_attempts = lock.failures;
-            self.locked_until = lock.locked_until.filter(|until| *until > state.keys.now());
-        }
+        self.lockout = state.tokens.lockout_state(Scope::Tenant(tenant), &self.user_name).await?.into();
         Ok(self)
     }
 }
@@ -188,8 +192,7 @@ impl From<User> for UserResponse {
             created_at: u.created_at,
             updated_at: u.updated_at,
             last_login_at: u.last_login_at,
-            failed_attempts: 0,
-            locked_until: None,
+            lockout: Lockout::default(),
         }
     }
 }

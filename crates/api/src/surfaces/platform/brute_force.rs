@@ -38,18 +38,27 @@ pub fn api() -> Api {
 )]
 pub struct BruteForceApi;
 
-/// A brute-force policy: after `max_failures` failed sign-ins in a row (per user name,
-/// known or not, across every entry point; per key id for wrong key secrets) the subject
-/// is locked for `lock_seconds`, doubled for each further failure while locked, up to
-/// `max_lock_seconds`; the count starts again after `failure_reset_seconds` without a
-/// failure. While locked, even the right password gets the wrong-password answer.
+/// A brute-force policy. Sign-in attempts on a user name (known or not, across every
+/// entry point) are counted per client address and per name: after `max_failures` from
+/// one address that address is locked out of the name; after `max_failures_total` from
+/// all addresses the name is locked for everyone. A lock lasts `lock_seconds`, doubled
+/// for each further failure after it ends, up to `max_lock_seconds`; the count starts
+/// again after `failure_reset_seconds` without an attempt. While locked, even the right
+/// password gets the wrong-password answer, at once: attempts made while locked are
+/// neither verified nor counted, and do not extend the lock. At most `max_failures`
+/// passwords are verified per address and lock, whatever the concurrency. Wrong key
+/// secrets are counted per key id and never lock.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BruteForceBody {
     /// Whether failures are counted and subjects locked (default true).
     pub enabled: bool,
-    /// 3 to 100 (default 10).
+    /// Failures from one address that lock it out of the name: 3 to 100 (default 10).
     #[schema(minimum = 3, maximum = 100)]
     pub max_failures: u32,
+    /// Failures from all addresses that lock the name: `max_failures` to 10000
+    /// (default 100).
+    #[schema(minimum = 3, maximum = 10000)]
+    pub max_failures_total: u32,
     /// 1 to 3600 (default 60).
     #[schema(minimum = 1, maximum = 3600)]
     pub lock_seconds: i64,
@@ -70,6 +79,9 @@ pub struct BruteForceUpdate {
     /// 3 to 100.
     #[schema(minimum = 3, maximum = 100)]
     pub max_failures: Option<i64>,
+    /// `max_failures` to 10000.
+    #[schema(minimum = 3, maximum = 10000)]
+    pub max_failures_total: Option<i64>,
     /// 1 to 3600.
     #[schema(minimum = 1, maximum = 3600)]
     pub lock_seconds: Option<i64>,
@@ -85,6 +97,7 @@ fn body(p: &BruteForcePolicy) -> BruteForceBody {
     BruteForceBody {
         enabled: p.enabled,
         max_failures: p.max_failures,
+        max_failures_total: p.max_failures_total,
         lock_seconds: p.lock.num_seconds(),
         max_lock_seconds: p.max_lock.num_seconds(),
         failure_reset_seconds: p.failure_reset.num_seconds(),
@@ -101,6 +114,7 @@ async fn update(
     let policy = BruteForcePolicy::new(
         change.enabled.unwrap_or(current.enabled),
         change.max_failures.unwrap_or(i64::from(current.max_failures)),
+        change.max_failures_total.unwrap_or(i64::from(current.max_failures_total)),
         change.lock_seconds.unwrap_or(current.lock.num_seconds()),
         change.max_lock_seconds.unwrap_or(current.max_lock.num_seconds()),
         change.failure_reset_seconds.unwrap_or(current.failure_reset.num_seconds()),

@@ -7,7 +7,7 @@
 use crate::admin_errors::user_field;
 use crate::audit::Origin;
 use crate::authentication::{Authenticated, PlatformAdmin, PlatformReader, Via};
-use crate::dto::{Empty, PageInfo, PageParams};
+use crate::dto::{Empty, Lockout, PageInfo, PageParams};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{double_option, required, JsonBody, PageQuery};
 use crate::state::AppState;
@@ -128,25 +128,21 @@ pub struct PlatformUserResponse {
     pub enabled: bool,
     /// Creation time.
     pub created_at: DateTime<Utc>,
-    /// Failed sign-ins in a row that still count towards a lock.
-    pub failed_attempts: u32,
-    /// Until when the operator is locked out after repeated failures; `null` when not
-    /// locked. `POST /api/v1/platform/users/{user_name}/_unlock` lifts it.
-    pub locked_until: Option<DateTime<Utc>>,
+    /// The operator's lockout; `POST /api/v1/platform/users/{user_name}/_unlock` lifts it.
+    #[serde(flatten)]
+    pub lockout: Lockout,
 }
 
 impl PlatformUserResponse {
     async fn of(state: &AppState, user: PlatformUser) -> Result<Self, ApiError> {
-        let lock = state.tokens.lockout_state(Scope::Platform, &user.user_name).await?;
-        let now = state.keys.now();
+        let lockout = state.tokens.lockout_state(Scope::Platform, &user.user_name).await?.into();
         Ok(Self {
             id: user.id.as_uuid(),
             user_name: user.user_name,
             roles: user.roles.to_strings(),
             enabled: user.enabled,
             created_at: user.created_at,
-            failed_attempts: lock.as_ref().map_or(0, |l| l.failures),
-            locked_until: lock.and_then(|l| l.locked_until).filter(|until| *until > now),
+            lockout,
         })
     }
 }

@@ -1,78 +1,109 @@
-//! Brute-force bookkeeping of every credential check: a name's failures are counted
-//! towards a lock (the failure that reaches the limit locks, and is audited as such), a
-//! success resets them, and wrong key secrets are counted without ever locking.
+//! Brute-force bookkeeping of every credential check: an attempt on a name is reserved
+//! before its password is verified, on the (name, client address) counter and the
+//! name's own (see [`crate::lockout`]). A locked counter refuses at once, without a
+//! verification and without being counted; the reservation that reaches a limit locks,
+//! and is audited as such when it fails; a success forgets what it observed; wrong key
+//! secrets are counted without ever locking.
 
 use super::checker::CredentialChecker;
 use super::request::SignInError;
 use crate::audit::{action, Actor, AuditEvent, Outcome};
 use crate::error::StorageError;
-use crate::lockout::{BruteForcePolicy, LockoutSubject};
+use crate::lockout::{BruteForcePolicy, Counter, FailureState, LockoutSubject, Reservation};
 use crate::origin::RequestContext;
 use crate::scope::Scope;
 use chrono::{DateTime, Utc};
 
-/// A sign-in attempt being counted for lockout.
+/// What each counter of an attempt is called in the audit trail and metrics.
+const COUNTERS: [&str; 2] = ["address", "user"];
+
+/// A sign-in attempt reserved for lockout.
 pub(super) struct Attempt {
     scope: Scope,
-    subject: LockoutSubject,
     name: String,
-    policy: BruteForcePolicy,
-    had_record: bool,
+    /// The counters it holds a place on, with their records after the reservation
+    /// (none when the scope's policy is off).
+    reserved: Vec<(Counter, FailureState)>,
 }
 
 impl CredentialChecker {
-    /// Starts a counted attempt for `user_name` in `scope`: `None` when the scope's policy
-    /// is off; a locked name gets [`SignInError::InvalidCredentials`] at once (the same
-    /// answer as a wrong password, without the hash), and that attempt counts too.
+    /// Reserves an attempt for `user_name` in `scope` from the origin's address. A locked
+    /// counter gets [`SignInError::InvalidCredentials`] at once: the same answer as a
+    /// wrong password, without the hash (a locked answer is fast, which tells an attacker
+    /// only what locking an unknown name would tell them too), and the attempt is neither
+    /// counted nor extends the lock.
     pub(super) async fn begin_attempt(
         &self,
         scope: Scope,
         user_name: &str,
         origin: &RequestContext,
     ) -> Result<Attempt, SignInError> {
-        let subject = LockoutSubject::user_name(user_name);
         let policy = self.ports.lockout.policy(scope).await?;
-        let attempt = Attempt { scope, subject, name: user_name.to_owned(), policy, had_record: false };
+        let attempt = Attempt { scope, name: user_name.to_owned(), reserved: Vec::new() };
         if !policy.enabled {
             return Ok(attempt);
         }
+        let counters = policy.counters(user_name, origin.client_address);
         let now = self.ports.clock.now();
-        let state = self.ports.lockout.state(scope, &attempt.subject).await?;
-        let attempt = Attempt { had_record: state.is_some(), ..attempt };
-        if state.is_some_and(|s| s.is_locked(now)) {
-            return Err(self.failed(attempt, origin, "locked").await);
+        match self.ports.lockout.reserve(scope, &counters, &policy, now).await? {
+            Reservation::Granted(states) => {
+                Ok(Attempt { reserved: counters.into_iter().zip(states).collect(), ..attempt })
+            }
+            Reservation::Refused { counter, state } => {
+                let event = self
+                    .failed_event(&attempt, origin, "locked")
+                    .with("lock", COUNTERS.get(counter).copied().unwrap_or("user"))
+                    .with("locked_until", state.locked_until.map(|t| t.to_rfc3339()).unwrap_or_default());
+                Err(match self.ports.audit.record(&event).await {
+                    Ok(()) => SignInError::InvalidCredentials,
+                    Err(e) => SignInError::Storage(e),
+                })
+            }
         }
-        Ok(attempt)
     }
 
-    /// Counts a failed attempt and records it; returns the error to answer with.
-    pub(super) async fn failed(&self, a: Attempt, origin: &RequestContext, reason: &'static str) -> SignInError {
+    fn failed_event(&self, a: &Attempt, origin: &RequestContext, reason: &'static str) -> AuditEvent {
         let now = self.ports.clock.now();
-        let tenant = a.scope.tenant();
-        let failed =
-            AuditEvent::new(now, tenant, Actor::anonymous(), action::USER_SIGN_IN_FAILED, Outcome::Failure, origin)
-                .with("user_name", a.name.clone())
-                .with("reason", reason);
-        if !a.policy.enabled {
-            return match self.ports.audit.record(&failed).await {
-                Ok(()) => SignInError::InvalidCredentials,
-                Err(e) => SignInError::Storage(e),
-            };
+        AuditEvent::new(
+            now,
+            a.scope.tenant(),
+            Actor::anonymous(),
+            action::USER_SIGN_IN_FAILED,
+            Outcome::Failure,
+            origin,
+        )
+        .with("user_name", a.name.clone())
+        .with("reason", reason)
+    }
+
+    /// A failed attempt: its reservation stays counted; records it, and the lock it
+    /// caused, if any. Returns the error to answer with.
+    pub(super) async fn failed(&self, a: Attempt, origin: &RequestContext, reason: &'static str) -> SignInError {
+        let mut failed = self.failed_event(&a, origin, reason);
+        if let [(_, address), (_, total)] = a.reserved.as_slice() {
+            failed = failed.with("failed_attempts", address.failures).with("failed_attempts_total", total.failures);
         }
-        let state = match self.ports.lockout.record_failure(a.scope, &a.subject, &a.policy, now).await {
-            Ok(state) => state,
-            Err(e) => return SignInError::Storage(e),
-        };
-        let mut events = vec![failed.with("failed_attempts", state.failures)];
-        // The failure that reaches the limit is the one that locks.
-        if state.failures == a.policy.max_failures {
-            let scope = if tenant.is_some() { "tenant" } else { "platform" };
-            metrics::counter!("keyplane_lockouts_total", "scope" => scope).increment(1);
-            let locked =
-                AuditEvent::new(now, tenant, Actor::anonymous(), action::USER_LOCKED, Outcome::Failure, origin)
-                    .with("user_name", a.name.clone())
-                    .with("locked_until", state.locked_until.map(|t| t.to_rfc3339()).unwrap_or_default());
-            events.push(locked);
+        let mut events = vec![failed];
+        // The reservation that reaches a counter's limit is the one that locked it.
+        for ((counter, state), kind) in a.reserved.iter().zip(COUNTERS) {
+            if state.failures >= counter.limit {
+                let scope = if a.scope.tenant().is_some() { "tenant" } else { "platform" };
+                metrics::counter!("keyplane_lockouts_total", "scope" => scope, "counter" => kind).increment(1);
+                let now = self.ports.clock.now();
+                let locked = AuditEvent::new(
+                    now,
+                    a.scope.tenant(),
+                    Actor::anonymous(),
+                    action::USER_LOCKED,
+                    Outcome::Failure,
+                    origin,
+                )
+                .with("user_name", a.name.clone())
+                .with("lock", kind)
+                .with("failed_attempts", state.failures)
+                .with("locked_until", state.locked_until.map(|t| t.to_rfc3339()).unwrap_or_default());
+                events.push(locked);
+            }
         }
         for event in &events {
             if let Err(e) = self.ports.audit.record(event).await {
@@ -82,28 +113,42 @@ impl CredentialChecker {
         SignInError::InvalidCredentials
     }
 
-    /// A success resets the count.
+    /// A success forgets the attempts it observed, its own included.
     pub(super) async fn succeeded(&self, a: Attempt) -> Result<(), SignInError> {
-        if a.had_record {
-            self.ports.lockout.clear(a.scope, &a.subject).await?;
+        let observed: Vec<(Counter, u32)> = a.reserved.into_iter().map(|(c, s)| (c, s.failures)).collect();
+        if !observed.is_empty() {
+            self.ports.lockout.release(a.scope, &observed).await?;
         }
         Ok(())
     }
 
-    /// Counts a wrong secret, presented at `now`, for the key `public_id` of `scope`: per key id but never
-    /// locking the key: a 256-bit secret cannot be guessed, and a lock would let anyone
-    /// who knows a public id (it is not a secret) shut a tenant's application out.
+    /// An attempt that was neither a success nor a failure (the hashing pool was busy, a
+    /// backend failed): it forgets itself, so that an overloaded server does not lock
+    /// its users out. Returns `error`.
+    pub(super) async fn abandoned(&self, a: Attempt, error: SignInError) -> SignInError {
+        let own: Vec<(Counter, u32)> = a.reserved.into_iter().map(|(c, _)| (c, 1)).collect();
+        // Should the store fail here too, the attempt stays counted, as a failure would:
+        // the error the caller sees is the first one.
+        if !own.is_empty() {
+            self.ports.lockout.release(a.scope, &own).await.ok();
+        }
+        error
+    }
+
+    /// Counts a wrong secret, presented at `now`, for the key `public_id` of `scope`: per
+    /// key id but never locking the key: a 256-bit secret cannot be guessed, and a lock
+    /// would let anyone who knows a public id (it is not a secret) shut a tenant's
+    /// application out.
     pub(super) async fn count_wrong_key_secret(
         &self,
         scope: Scope,
         public_id: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StorageError> {
-        let policy = self.ports.lockout.policy(scope).await?;
+        let policy: BruteForcePolicy = self.ports.lockout.policy(scope).await?;
         if policy.enabled {
-            let counting_only = BruteForcePolicy { max_failures: u32::MAX, ..policy };
-            let subject = LockoutSubject::key(public_id);
-            self.ports.lockout.record_failure(scope, &subject, &counting_only, now).await?;
+            let counter = Counter { subject: LockoutSubject::key(public_id), limit: u32::MAX };
+            self.ports.lockout.reserve(scope, &[counter], &policy, now).await?;
         }
         Ok(())
     }

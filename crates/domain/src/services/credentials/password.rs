@@ -1,6 +1,7 @@
 //! Password checks: a tenant user's, through the tenant's authentication cluster, and a
 //! platform operator's, against the operators' store. A name no user can have is refused
-//! after the same hash, neither looked up nor counted.
+//! after the same hash, neither looked up nor counted. Each check holds a reserved
+//! attempt (see `attempts`) and settles it: failed, succeeded or abandoned.
 
 use super::checker::CredentialChecker;
 use super::request::{SignInError, Verified};
@@ -25,15 +26,16 @@ impl CredentialChecker {
             return Err(self.malformed_name(Scope::Platform, password, origin).await);
         }
         let attempt = self.begin_attempt(Scope::Platform, user_name, origin).await?;
-        let user = self.ports.platform_users.find_by_name(user_name).await?;
-        let ok = self
-            .ports
-            .hasher
-            .verify(Scope::Platform, password, user.as_ref().map(|u| &u.password_hash))
-            .await
-            .map_err(hash)?;
-        let Some(user) = user.filter(|u| ok && u.enabled) else {
-            return Err(self.failed(attempt, origin, "wrong_credentials").await);
+        let checked = async {
+            let user = self.ports.platform_users.find_by_name(user_name).await?;
+            let hash_of = user.as_ref().map(|u| &u.password_hash);
+            let ok = self.ports.hasher.verify(Scope::Platform, password, hash_of).await.map_err(hash)?;
+            Ok::<_, SignInError>(user.filter(|u| ok && u.enabled))
+        };
+        let user = match checked.await {
+            Ok(Some(user)) => user,
+            Ok(None) => return Err(self.failed(attempt, origin, "wrong_credentials").await),
+            Err(e) => return Err(self.abandoned(attempt, e).await),
         };
         self.succeeded(attempt).await?;
         Ok(Verified {
@@ -59,8 +61,11 @@ impl CredentialChecker {
             return Err(self.malformed_name(Scope::Tenant(tenant.id), password, origin).await);
         }
         let attempt = self.begin_attempt(Scope::Tenant(tenant.id), user_name, origin).await?;
-        let user = cluster.verify(tenant.id, user_name, password).await.map_err(cluster_error)?;
-        let Some(user) = user else { return Err(self.failed(attempt, origin, "wrong_credentials").await) };
+        let user = match cluster.verify(tenant.id, user_name, password).await {
+            Ok(Some(user)) => user,
+            Ok(None) => return Err(self.failed(attempt, origin, "wrong_credentials").await),
+            Err(e) => return Err(self.abandoned(attempt, cluster_error(e)).await),
+        };
         self.succeeded(attempt).await?;
         // Only a caller who knows a user's password learns that the tenant is suspended.
         if tenant.status != TenantStatus::Active {

@@ -19,7 +19,7 @@ use crate::clock::SharedClock;
 use crate::clusters::ClusterRegistry;
 use crate::error::StorageError;
 use crate::ids::SessionId;
-use crate::lockout::{BruteForcePolicy, FailureState, LockoutRepository};
+use crate::lockout::{BruteForcePolicy, LockoutRepository, LockoutStatus};
 use crate::origin::RequestContext;
 use crate::page::{Page, PageRequest};
 use crate::password::PasswordHasher;
@@ -246,11 +246,11 @@ impl TokenService {
         self.sessions.find(scope, sid).await
     }
 
-    /// A user's failure record in `scope` (for administrators).
+    /// A user's lockout in `scope`, per name and per address (for administrators).
     ///
     /// # Errors
     /// Only [`StorageError`].
-    pub async fn lockout_state(&self, scope: Scope, user_name: &str) -> Result<Option<FailureState>, StorageError> {
+    pub async fn lockout_state(&self, scope: Scope, user_name: &str) -> Result<LockoutStatus, StorageError> {
         self.lockout.lockout_state(scope, user_name).await
     }
 
