@@ -77,7 +77,10 @@ async fn cli_on(cli: Cli, server: &ServerProcess) {
     cli.fails(&["tenant", "create", "--slug", "Not A Slug", "--name", "x"], None, "slug");
     assert!(cli.ok(&["tenant", "list"]).lines().any(|l| l.contains("\"slug\":\"acme\"")));
 
-    let key: Value = serde_json::from_str(&cli.ok(&["key", "create", "--tenant", "acme"])).unwrap();
+    let key: Value =
+        serde_json::from_str(&cli.ok(&["key", "create", "--tenant", "acme", "--role", "tenant_admin"])).unwrap();
+    let plain: Value = serde_json::from_str(&cli.ok(&["key", "create", "--tenant", "acme"])).unwrap();
+    assert_eq!(plain["roles"], json!([]), "a key without --role administers nothing: {plain}");
     let key = key["key"].as_str().unwrap().to_owned();
     cli.fails(&["key", "create", "--tenant", "nope"], None, "no tenant 'nope' exists");
     cli.fails(&["key", "create", "--tenant", "acme", "--role", "platform_admin"], None, "platform role");
@@ -144,8 +147,19 @@ async fn cli_on(cli: Cli, server: &ServerProcess) {
     let as_ops =
         |password: &'static str| client.get(url("/api/v1/platform/users")).basic_auth("ops", Some(password)).send();
     assert_eq!(as_ops(PASSWORD).await.unwrap().status(), 200);
+    let ops_key: Value = client
+        .post(url("/api/v1/platform/users/ops/keys"))
+        .basic_auth("ops", Some(PASSWORD))
+        .json(&json!({"description": "automation"}))
+        .send_json()
+        .await;
+    let ops_key = ops_key["key"].as_str().expect("ops makes a key").to_owned();
+    let with_ops_key = || client.get(url("/api/v1/platform/users")).header("x-api-key", &ops_key).send();
+    assert_eq!(with_ops_key().await.unwrap().status(), 200);
     let out = cli.run(&["admin", "reset-password", "ops", "--password-stdin"], Some("ops-new-password\n"));
     assert!(out.ok, "{}", out.stderr);
+    assert!(out.stdout.contains("1 API key(s) revoked"), "{}", out.stdout);
+    assert_eq!(with_ops_key().await.unwrap().status(), 401, "the reset revokes the operator's keys");
     assert_eq!(as_ops(PASSWORD).await.unwrap().status(), 401, "the API-created operator's old password");
     assert_eq!(as_ops("ops-new-password").await.unwrap().status(), 200, "and the new one");
 

@@ -21,6 +21,7 @@ mod oauth;
 mod openapi;
 mod pipeline;
 mod platform_users;
+mod privilege;
 mod ratelimit;
 mod replicas;
 mod request_ids;

@@ -56,6 +56,34 @@ impl Requirement for PlatformReader {
     }
 }
 
+/// Refuses, with `root.unauthorized.rbac`, a request authenticated by an API key that asks
+/// to `what` (create a key or an operator, change an operator's password or roles): a
+/// leaked key must not mint credentials that outlive its revocation.
+///
+/// # Errors
+/// `root.unauthorized.rbac`.
+pub fn in_person(principal: &Principal, what: &str) -> Result<(), ApiError> {
+    if principal.may_mint_credentials() {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        ErrorCode::Forbidden,
+        format!("An API key cannot {what}: authenticate with a password or a session."),
+    ))
+}
+
+/// Refuses, with `root.unauthorized.rbac`, granting one of Keyplane's roles the caller
+/// does not hold itself (see [`Principal::may_grant`]).
+///
+/// # Errors
+/// `root.unauthorized.rbac`.
+pub fn may_grant(principal: &Principal, roles: &keyplane_domain::role::Roles) -> Result<(), ApiError> {
+    if principal.may_grant(roles) {
+        return Ok(());
+    }
+    Err(ApiError::new(ErrorCode::Forbidden, "A credential cannot grant a role it does not hold itself."))
+}
+
 /// How a request authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {

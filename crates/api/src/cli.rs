@@ -37,6 +37,7 @@ pub struct AdminContext {
     state: crate::state::AppState,
     operators: Arc<dyn keyplane_domain::platform::PlatformUserRepository>,
     sessions: Arc<dyn keyplane_domain::session::SessionRepository>,
+    platform_keys: Arc<dyn keyplane_domain::platform::PlatformKeyRepository>,
     lockout: Arc<dyn keyplane_domain::lockout::LockoutRepository>,
     hasher: Arc<dyn keyplane_domain::password::PasswordHasher>,
     audit: Arc<dyn keyplane_domain::audit::AuditLog>,
@@ -72,7 +73,7 @@ impl AdminContext {
         let base_url =
             settings.public_base_url.clone().unwrap_or_else(|| format!("http://{}:{}", settings.host, settings.port));
         let clock: keyplane_domain::clock::SharedClock = Arc::new(keyplane_domain::clock::SystemClock);
-        let Core { state, platform_users, sessions, lockout, hasher, audit_store, audit_writer, .. } =
+        let Core { state, platform_users, sessions, platform_keys, lockout, hasher, audit_store, audit_writer, .. } =
             core(&uncached, db, clock, &base_url, false).await?;
         anyhow::ensure!(
             platform_users.count().await? > 0,
@@ -83,6 +84,7 @@ impl AdminContext {
             state,
             operators: platform_users,
             sessions,
+            platform_keys,
             lockout,
             hasher,
             audit: audit_store,
@@ -97,7 +99,7 @@ impl AdminContext {
     }
 
     /// `keyplane admin reset-password <name>`: a new password for an operator, ending
-    /// their sessions and clearing their lockout.
+    /// their sessions, revoking their API keys and clearing their lockout.
     ///
     /// # Errors
     /// No such operator, a password under 8 characters, storage failures.
@@ -106,20 +108,21 @@ impl AdminContext {
         let ports = ResetPorts {
             operators: &self.operators,
             sessions: &self.sessions,
+            platform_keys: &self.platform_keys,
             lockout: &self.lockout,
             hasher: &self.hasher,
             audit: &self.audit,
             clock: &clock,
         };
         let reset = reset_operator_password(ports, name, password, &initiator()).await?;
-        let ended = reset.sessions_ended;
+        let ended = format!("{} session(s) ended, {} API key(s) revoked.", reset.sessions_ended, reset.keys_revoked);
         Ok(match reset.generated {
             Some(password) => format!(
-                "New password for platform operator '{}' (shown only this once): {}\n{ended} session(s) ended.",
+                "New password for platform operator '{}' (shown only this once): {}\n{ended}",
                 reset.user.user_name,
                 password.expose()
             ),
-            None => format!("Password of platform operator '{}' set.\n{ended} session(s) ended.", reset.user.user_name),
+            None => format!("Password of platform operator '{}' set.\n{ended}", reset.user.user_name),
         })
     }
 

@@ -101,8 +101,9 @@ enum KeyCommand {
         /// The tenant's slug or id.
         #[arg(long)]
         tenant: String,
-        /// A role to grant (repeat for several).
-        #[arg(long = "role", default_value = "tenant_admin")]
+        /// A role to grant (repeat for several); none by default: such a key signs users
+        /// in and administers nothing.
+        #[arg(long = "role")]
         roles: Vec<String>,
         /// What the key is for.
         #[arg(long, default_value = "created with the keyplane CLI")]

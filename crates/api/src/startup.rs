@@ -70,7 +70,7 @@ impl Application {
         let base_url =
             settings.public_base_url.clone().unwrap_or_else(|| format!("{scheme}://{}:{port}", settings.host));
 
-        let Core { state, argon, hasher, platform_users, sessions, lockout, audit_store, audit_writer } =
+        let Core { state, argon, hasher, platform_users, sessions, lockout, audit_store, audit_writer, .. } =
             core(&settings, db.clone(), clock.clone(), &base_url, true).await?;
         bootstrap(&settings, &platform_users, &hasher, &clock).await?;
         let session_purge = SessionPurge::new(sessions.clone(), clock.clone(), &settings.session_purge)

@@ -51,6 +51,8 @@ pub(crate) struct Core {
     pub platform_users: Arc<dyn PlatformUserRepository>,
     /// Sessions (purge).
     pub sessions: Arc<dyn SessionRepository>,
+    /// Operators' API keys (the command line's reset revokes them).
+    pub platform_keys: Arc<dyn PlatformKeyRepository>,
     /// Failure records (purge).
     pub lockout: Arc<dyn LockoutRepository>,
     /// The audit store, unbuffered (purge).
@@ -135,7 +137,17 @@ pub(crate) async fn core(
         sessions: SessionAdmin::new(sessions.clone(), clock.clone()),
         db: db.clone(),
     };
-    Ok(Core { state, argon, hasher, platform_users, sessions, lockout: repos.lockout, audit_store, audit_writer })
+    Ok(Core {
+        state,
+        argon,
+        hasher,
+        platform_users,
+        sessions,
+        platform_keys,
+        lockout: repos.lockout,
+        audit_store,
+        audit_writer,
+    })
 }
 
 /// The repositories, behind read-through caches unless the TTL is zero.

@@ -121,6 +121,12 @@ impl Initiator {
         Self { actor: Actor::of(principal), request }
     }
 
+    /// Whether the caller is the user or operator `id` in person (not an API key of
+    /// theirs, nor anyone else).
+    pub fn is_person(&self, id: Uuid) -> bool {
+        matches!(self.actor.kind, ActorKind::User | ActorKind::PlatformUser) && self.actor.id == Some(id)
+    }
+
     /// A successful event of `action` in `tenant` (`None`: the platform) at `time`.
     pub fn event(&self, tenant: Option<TenantId>, action: &'static str, time: DateTime<Utc>) -> AuditEvent {
         AuditEvent::new(time, tenant, self.actor.clone(), action, Outcome::Success, &self.request)

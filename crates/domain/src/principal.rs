@@ -59,6 +59,35 @@ impl Principal {
                 && (self.roles.contains(TENANT_ADMIN) || self.roles.contains(TENANT_VIEWER)))
     }
 
+    /// Whether the caller authenticated with an API key: a tenant's key (an application's
+    /// or a user's own), a platform key, or a token obtained with one.
+    pub fn by_key(&self) -> bool {
+        matches!(self.subject, Subject::ApiKey { .. })
+    }
+
+    /// Whether the caller may create credentials: API keys and platform operators. A key
+    /// never may, so that a leaked key cannot mint successors that outlive its
+    /// revocation; a person signed in (password or session) may, within their roles.
+    pub fn may_mint_credentials(&self) -> bool {
+        !self.by_key()
+    }
+
+    /// Whether the caller may grant `roles` to a user, operator or key: each of
+    /// Keyplane's own roles among them must be one the caller holds (`tenant_admin`
+    /// includes `tenant_viewer`, `platform_admin` every role). A tenant's custom roles
+    /// carry no privilege in Keyplane; whoever manages users grants them.
+    pub fn may_grant(&self, roles: &Roles) -> bool {
+        if self.is_platform_admin() {
+            return true;
+        }
+        roles.iter().all(|role| match role.as_str() {
+            TENANT_VIEWER => self.roles.contains(TENANT_VIEWER) || self.roles.contains(TENANT_ADMIN),
+            PLATFORM_VIEWER => self.roles.contains(PLATFORM_VIEWER),
+            TENANT_ADMIN | PLATFORM_ADMIN => self.roles.contains(role.as_str()),
+            _ => true,
+        })
+    }
+
     /// Whether the credential belongs to `tenant` (or is a platform credential, which
     /// may address any tenant). A tenant credential addressing another tenant must be
     /// told "not found", so that existence does not leak.
@@ -94,6 +123,19 @@ mod tests {
         assert!(viewer.can_read_tenant(a));
         assert!(!viewer.can_admin_tenant(a));
         assert!(!viewer.is_platform_reader());
+    }
+
+    #[test]
+    fn keys_mint_nothing_and_grant_only_what_they_hold() {
+        let t = TenantId::generate();
+        let key = key_principal(t, TENANT_ADMIN);
+        assert!(key.by_key() && !key.may_mint_credentials());
+        assert!(key.may_grant(&Roles::parse_tenant("roles", &["tenant_admin".into(), "support".into()]).unwrap()));
+        let viewer = key_principal(t, TENANT_VIEWER);
+        assert!(!viewer.may_grant(&Roles::single(TENANT_ADMIN)));
+        assert!(viewer.may_grant(&Roles::single(TENANT_VIEWER)));
+        let person = Principal { subject: Subject::User(UserId::generate()), ..key_principal(t, TENANT_ADMIN) };
+        assert!(!person.by_key() && person.may_mint_credentials());
     }
 
     #[test]

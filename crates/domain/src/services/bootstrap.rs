@@ -7,9 +7,10 @@ use crate::error::StorageError;
 use crate::ids::PlatformUserId;
 use crate::lockout::{LockoutRepository, LockoutSubject};
 use crate::password::{HashError, Password, PasswordHasher};
-use crate::platform::{PlatformUser, PlatformUserRepository, BOOTSTRAP_ADMIN};
+use crate::platform::{PlatformKeyRepository, PlatformUser, PlatformUserRepository, BOOTSTRAP_ADMIN};
 use crate::role::{Roles, PLATFORM_ADMIN};
 use crate::scope::Scope;
+use crate::services::operators::revoke_operator_keys;
 use crate::services::sessions::reasons::PASSWORD_RESET;
 use crate::session::{SessionRepository, SessionSubject};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -52,6 +53,8 @@ pub struct PasswordReset {
     pub generated: Option<Password>,
     /// Sessions ended.
     pub sessions_ended: u64,
+    /// API keys revoked.
+    pub keys_revoked: u64,
 }
 
 /// Failure of a password reset.
@@ -77,6 +80,8 @@ pub struct ResetPorts<'a> {
     pub operators: &'a Arc<dyn PlatformUserRepository>,
     /// Their sessions, ended by the reset.
     pub sessions: &'a Arc<dyn SessionRepository>,
+    /// Their API keys, revoked by the reset.
+    pub platform_keys: &'a Arc<dyn PlatformKeyRepository>,
     /// Their failure records, cleared by the reset.
     pub lockout: &'a Arc<dyn LockoutRepository>,
     /// Hashing.
@@ -88,7 +93,7 @@ pub struct ResetPorts<'a> {
 }
 
 /// Break-glass (the admin CLI): sets operator `name`'s password to `new`, or to a
-/// generated one returned once; ends the operator's sessions and clears their lockout,
+/// generated one returned once; ends the operator's sessions, revokes their API keys and clears their lockout,
 /// recording `user.password_changed` and `user.unlocked` as done by `by`.
 ///
 /// # Errors
@@ -111,14 +116,16 @@ pub async fn reset_operator_password(
     let now = ports.clock.now();
     let subject = SessionSubject::PlatformUser(user.id);
     let sessions_ended = ports.sessions.revoke_subject(Scope::Platform, subject, PASSWORD_RESET, now).await?;
+    let keys_revoked = revoke_operator_keys(ports.platform_keys.as_ref(), &user, PASSWORD_RESET, by, now).await?;
     let unlocked = by.event(None, action::USER_UNLOCKED, now).with("user_name", user.user_name.as_str());
     ports.lockout.unlock(Scope::Platform, &LockoutSubject::user_name(&user.user_name), &unlocked).await?;
     let changed = by
         .event(None, action::USER_PASSWORD_CHANGED, now)
         .with("user_name", user.user_name.as_str())
-        .with("sessions_ended", sessions_ended);
+        .with("sessions_ended", sessions_ended)
+        .with("keys_revoked", keys_revoked);
     ports.audit.record(&changed).await?;
-    Ok(PasswordReset { user, generated: generated.then_some(password), sessions_ended })
+    Ok(PasswordReset { user, generated: generated.then_some(password), sessions_ended, keys_revoked })
 }
 
 fn generate() -> Password {

@@ -8,14 +8,14 @@ use crate::audit::{action, Initiator};
 use crate::clock::SharedClock;
 use crate::error::{Invalid, StorageError};
 use crate::ids::{ApiKeyId, PlatformUserId};
-use crate::page::{Page, PageRequest};
+use crate::page::{Page, PageRequest, MAX_PAGE_SIZE};
 use crate::password::{HashError, Password, PasswordHasher};
 use crate::platform::{
     OperatorChange, OperatorWrite, PlatformKey, PlatformKeyRepository, PlatformUser, PlatformUserRepository,
 };
 use crate::role::Roles;
 use crate::scope::Scope;
-use crate::services::sessions::reasons::{PASSWORD_CHANGED, USER_DELETED, USER_DISABLED};
+use crate::services::sessions::reasons::{PASSWORD_CHANGED, PASSWORD_RESET, USER_DELETED, USER_DISABLED};
 use crate::session::{SessionRepository, SessionSubject};
 use crate::user::UserName;
 use chrono::{DateTime, Utc};
@@ -177,7 +177,8 @@ impl OperatorService {
     /// Changes an operator's roles, `enabled` and password in one guarded write, with
     /// their audit events by `by` (`user.updated`, `user.disabled`/`user.enabled`,
     /// `user.password_changed`). Disabling the operator or changing their password ends
-    /// their sessions; their keys stop working with their right to sign in.
+    /// their sessions; disabling them, or a new password set by anyone but the operator
+    /// in person, revokes their platform keys (`api_key.revoked`, with the reason).
     ///
     /// # Errors
     /// `NotFound`, `LastAdmin`, `Hash` or `Storage`.
@@ -209,6 +210,13 @@ impl OperatorService {
         }
         if events.is_empty() {
             return Ok(user);
+        }
+        // Credentials derived from the password die with it: a disable, or a reset by
+        // anyone but the operator in person, revokes the operator's platform keys first.
+        let reset_by_other = password_hash.is_some() && !by.is_person(user.id.as_uuid());
+        if patch.enabled == Some(false) || reset_by_other {
+            let reason = if patch.enabled == Some(false) { USER_DISABLED } else { PASSWORD_RESET };
+            revoke_operator_keys(self.keys.as_ref(), &user, reason, by, now).await?;
         }
         let change = OperatorChange { roles: patch.roles, enabled: patch.enabled, password_hash };
         let updated = match self.repo.update(user.id, &change, &events).await? {
@@ -327,6 +335,43 @@ impl OperatorService {
         }
         Ok(())
     }
+}
+
+/// Revokes every unrevoked platform key of `owner`, for `reason`, by `by`, each with its
+/// `api_key.revoked` event; returns how many. Also the command line's reset uses it.
+///
+/// # Errors
+/// Only [`StorageError`].
+pub(crate) async fn revoke_operator_keys(
+    keys: &dyn PlatformKeyRepository,
+    owner: &PlatformUser,
+    reason: &'static str,
+    by: &Initiator,
+    now: DateTime<Utc>,
+) -> Result<u64, StorageError> {
+    // Collect first: revoking shrinks the list of unrevoked keys being paged.
+    let mut found = Vec::new();
+    let mut from = 0;
+    loop {
+        let page = PageRequest::parse(Some(from), Some(MAX_PAGE_SIZE as i64)).expect("a valid page");
+        let page = keys.list(owner.id, page).await?;
+        let last = (page.items.len() as u64) < MAX_PAGE_SIZE;
+        found.extend(page.items);
+        if last {
+            break;
+        }
+        from += MAX_PAGE_SIZE as i64;
+    }
+    let mut revoked = 0;
+    for key in found {
+        let event = by
+            .event(None, action::API_KEY_REVOKED, now)
+            .with("key_id", key.public_id.as_str())
+            .with("owner_user_id", owner.id.to_string())
+            .with("reason", reason);
+        revoked += u64::from(keys.revoke(owner.id, &key.public_id, now, &event).await?);
+    }
+    Ok(revoked)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use crate::page::{Page, PageRequest, MAX_PAGE_SIZE};
 use crate::password::{HashError, Password, PasswordHasher};
 use crate::role::Roles;
 use crate::scope::Scope;
-use crate::services::sessions::reasons::{PASSWORD_CHANGED, USER_DELETED, USER_DISABLED};
+use crate::services::sessions::reasons::{PASSWORD_CHANGED, PASSWORD_RESET, USER_DELETED, USER_DISABLED};
 use crate::session::{SessionRepository, SessionSubject};
 use crate::user::{Email, FullName, Metadata, User, UserName, UserRepository, WriteUserError};
 use serde_json::Value;
@@ -191,7 +191,9 @@ impl UserService {
     /// password and `enabled` each with a single `UPDATE` of their column. Disabling the
     /// user ends all their sessions and those opened with their API keys; a new password
     /// ends all their sessions but `keep_session` (the caller's own session, when the
-    /// user changes their own password with a bearer token).
+    /// user changes their own password with a bearer token). Disabling the user, or a
+    /// new password set by anyone but the user in person, revokes their personal API
+    /// keys (see `derived`).
     ///
     /// Each write carries its audit event by `by`: `user.updated` (naming the profile
     /// fields changed, never their values), `user.password_changed`, and `user.disabled`
@@ -248,6 +250,14 @@ impl UserService {
         };
         if profile_changed && !self.repo.update(&user, &event(action::USER_UPDATED).with("fields", changed)).await? {
             return Err(WriteError::NotFound);
+        }
+        // Credentials derived from the password die with it: a disable, or a reset by
+        // anyone but the user in person, revokes the user's own API keys first, so that
+        // a crash between the two leaves the keys revoked rather than alive.
+        let reset_by_other = password_hash.is_some() && !by.is_person(user.id.as_uuid());
+        if patch.enabled == Some(false) || reset_by_other {
+            let reason = if patch.enabled == Some(false) { USER_DISABLED } else { PASSWORD_RESET };
+            self.revoke_personal_keys(&user, reason, by).await?;
         }
         if let Some(hash) = &password_hash {
             let event = event(action::USER_PASSWORD_CHANGED);
@@ -370,6 +380,8 @@ fn not_found(e: FindUserError) -> WriteError {
         FindUserError::Storage(s) => WriteError::Storage(s),
     }
 }
+
+mod derived;
 
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,7 @@
 
 use crate::admin_errors::user_field;
 use crate::audit::Origin;
-use crate::authentication::{ActingTenant, TenantAdmin, TenantReader};
+use crate::authentication::{may_grant, ActingTenant, TenantAdmin, TenantReader};
 use crate::dto::{AddressLockout, Empty, Lockout, PageInfo, PageParams};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{double_option, required, JsonBody, PageQuery};
@@ -238,7 +238,7 @@ fn parse_patch(body: UpdateUserRequest) -> Result<UserPatch, Invalid> {
         (status = 200, description = "The user was created (200, as ECE answers).", body = UserResponse),
         (status = 400, description = "Malformed body or invalid field: `root.invalid_data`, `user.user_name.invalid`, `user.roles.invalid` (with `fields`).", body = ErrorBody),
         (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
-        (status = 403, description = "Lacks `tenant_admin` (`root.unauthorized.rbac`).", body = ErrorBody),
+        (status = 403, description = "Lacks `tenant_admin`, or grants a Keyplane role the caller does not hold (`root.unauthorized.rbac`).", body = ErrorBody),
         (status = 404, description = "The named tenant does not exist (`tenants.not_found`).", body = ErrorBody),
         (status = 409, description = "The name is taken, compared without case (`user.user_name.conflict`).", body = ErrorBody),
         (status = 413, description = "`root.payload_too_large`.", body = ErrorBody),
@@ -254,6 +254,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = &caller.tenant;
     let new = parse_new(body).map_err(user_field)?;
+    may_grant(&caller.principal, &new.roles)?;
     let by = Initiator::new(&caller.principal, origin);
     let user = state.users.create(tenant.id, new, &by).await?;
     Ok(HttpResponse::Ok().json(UserResponse::from(user)))
@@ -307,16 +308,18 @@ pub async fn get(
 
 /// Update a user (JSON merge patch).
 ///
-/// Disabling the user ends all their sessions and those opened with their API keys; a
-/// new password ends all their sessions except the caller's own (when the user changes
-/// it with their bearer token).
+/// Disabling the user, or an administrator's (or application key's) reset of their
+/// password, ends all their sessions and those opened with their API keys, and revokes
+/// their personal API keys (`api_key.revoked`, with the reason). A user changing their
+/// own password with their bearer token keeps that session and their keys. A Keyplane
+/// role the caller does not hold cannot be granted (`root.unauthorized.rbac`).
 #[utoipa::path(patch, path = "/api/v1/users/{user_name}", operation_id = "update_user", tag = "users", request_body(content = UpdateUserRequest, content_type = "application/merge-patch+json"),
     params(("user_name" = String, Path, description = "User name or id"), ("X-Keyplane-Tenant" = Option<String>, Header, description = "Tenant slug or id; required with a platform credential")),
     responses(
         (status = 200, description = "The updated user.", body = UserResponse),
         (status = 400, description = "`root.invalid_data`, `user.user_name.invalid`, `user.roles.invalid`.", body = ErrorBody),
         (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
-        (status = 403, description = "`root.unauthorized.rbac`.", body = ErrorBody),
+        (status = 403, description = "Lacks `tenant_admin`, or grants a Keyplane role the caller does not hold (`root.unauthorized.rbac`).", body = ErrorBody),
         (status = 404, description = "`user.not_found` or `tenants.not_found`.", body = ErrorBody),
         (status = 409, description = "`user.user_name.conflict`.", body = ErrorBody),
         (status = 415, description = "`root.unsupported_media_type`.", body = ErrorBody),
@@ -332,6 +335,9 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = &caller.tenant;
     let patch = parse_patch(body).map_err(user_field)?;
+    if let Some(roles) = &patch.roles {
+        may_grant(&caller.principal, roles)?;
+    }
     // A new password ends the user's other sessions; the caller's own one survives.
     let keep = caller.principal.session;
     let by = Initiator::new(&caller.principal, origin);

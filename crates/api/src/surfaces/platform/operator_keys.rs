@@ -3,9 +3,9 @@
 
 use crate::admin_errors::user_field;
 use crate::audit::Origin;
-use crate::authentication::{Authenticated, PlatformReader, Via};
+use crate::authentication::{in_person, Authenticated, PlatformReader};
 use crate::dto::{Empty, PageInfo, PageParams};
-use crate::error::{ApiError, ErrorBody, ErrorCode};
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{JsonBody, PageQuery};
 use crate::state::AppState;
 use crate::surfaces::native::user_keys::parse_expiration;
@@ -141,13 +141,7 @@ pub async fn create_key(
     Origin(origin): Origin,
     JsonBody(body): JsonBody<CreatePlatformKeyRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    if caller.via == Via::ApiKey {
-        // A leaked key must not be able to outlive its revocation through keys it made.
-        return Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "A platform key cannot create keys: authenticate with a password or a session.",
-        ));
-    }
+    in_person(&caller.principal, "create API keys")?;
     let owner = state.operators.get(&path).await?;
     may_manage_keys(&caller.principal, &owner)?;
     let parse = || -> Result<NewPlatformKey, Invalid> {

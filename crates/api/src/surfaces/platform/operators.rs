@@ -6,7 +6,7 @@
 
 use crate::admin_errors::user_field;
 use crate::audit::Origin;
-use crate::authentication::{Authenticated, PlatformAdmin, PlatformReader, Via};
+use crate::authentication::{in_person, Authenticated, PlatformAdmin, PlatformReader};
 use crate::dto::{Empty, Lockout, PageInfo, PageParams};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{double_option, required, JsonBody, PageQuery};
@@ -192,6 +192,7 @@ pub async fn create(
     Origin(origin): Origin,
     JsonBody(body): JsonBody<CreatePlatformUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    in_person(&caller.principal, "create platform operators")?;
     let new = parse_new(body).map_err(user_field)?;
     let by = Initiator::new(&caller.principal, origin);
     let user = state.operators.create(new, &by).await?;
@@ -243,9 +244,11 @@ pub async fn get(
 
 /// Change a platform operator's roles, enabled flag or password (JSON merge patch).
 ///
-/// A `platform_admin` changes anyone; any other operator only their own password, with a
-/// password or a session. Disabling the operator or setting a new password ends their
-/// sessions; their keys stop working while they are disabled. The last enabled
+/// A `platform_admin` changes anyone; any other operator only their own password. A
+/// password or roles are changed only in person (a password or a session), never with
+/// an API key. Disabling the operator or an admin's reset of their password ends their
+/// sessions and revokes their API keys; changing one's own password ends one's other
+/// sessions. The last enabled
 /// `platform_admin` cannot be demoted or disabled.
 #[utoipa::path(patch, path = "/api/v1/platform/users/{user_name}", operation_id = "update_platform_user", tag = "platform users", request_body(content = UpdatePlatformUserRequest, content_type = "application/merge-patch+json"),
     params(("user_name" = String, Path, description = "Operator name or id")),
@@ -253,7 +256,7 @@ pub async fn get(
         (status = 200, description = "The updated operator.", body = PlatformUserResponse),
         (status = 400, description = "`root.invalid_data`, `user.roles.invalid`.", body = ErrorBody),
         (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
-        (status = 403, description = "Lacks `platform_admin`, beyond changing one's own password (`root.unauthorized.rbac`).", body = ErrorBody),
+        (status = 403, description = "Lacks `platform_admin`, beyond changing one's own password; or an API key asking to change a password or roles (`root.unauthorized.rbac`).", body = ErrorBody),
         (status = 404, description = "`user.not_found`.", body = ErrorBody),
         (status = 409, description = "It would leave no enabled `platform_admin` (`platform.last_admin`).", body = ErrorBody),
         (status = 415, description = "`root.unsupported_media_type`.", body = ErrorBody),
@@ -267,9 +270,12 @@ pub async fn update(
     JsonBody(body): JsonBody<UpdatePlatformUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let patch = parse_patch(body).map_err(user_field)?;
+    if patch.password.is_some() || patch.roles.is_some() {
+        in_person(&caller.principal, "change an operator's password or roles")?;
+    }
     if !caller.principal.is_platform_admin() {
-        // Anyone else changes only their own password, and not with a key.
-        let own_password = patch.roles.is_none() && patch.enabled.is_none() && caller.via != Via::ApiKey;
+        // Anyone else changes only their own password (in person, as checked above).
+        let own_password = patch.roles.is_none() && patch.enabled.is_none();
         let target = state.operators.get(&path).await?;
         if !own_password || caller.principal.subject != Subject::PlatformUser(target.id) {
             return Err(ApiError::forbidden());

@@ -2,7 +2,7 @@
 //! is returned once, at creation; only its digest is stored.
 
 use crate::audit::Origin;
-use crate::authentication::{PathTenant, TenantAdmin, TenantReader};
+use crate::authentication::{in_person, may_grant, PathTenant, TenantAdmin, TenantReader};
 use crate::dto::{Empty, PageInfo, PageParams};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{JsonBody, PageQuery};
@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use keyplane_domain::api_key::{ApiKey, KeyDescription, KeyOwner};
 use keyplane_domain::audit::Initiator;
 use keyplane_domain::error::Invalid;
-use keyplane_domain::role::{Roles, TENANT_ADMIN};
+use keyplane_domain::role::Roles;
 use keyplane_domain::services::api_keys::NewKey;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -47,8 +47,10 @@ pub struct CreateKeyRequest {
     #[serde(default)]
     #[schema(example = "checkout service", max_length = 512, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub description: String,
-    /// Roles the key grants (at most 32, each 1 to 64 of a-z, 0-9, `_-.:`); default
-    /// `["tenant_admin"]`. Platform roles are refused.
+    /// Roles the key grants (at most 32, each 1 to 64 of a-z, 0-9, `_-.:`); default none:
+    /// a key without roles signs users in, refreshes and introspects their tokens, and
+    /// administers nothing. Platform roles are refused, and so is a Keyplane role the
+    /// caller does not hold (`root.unauthorized.rbac`).
     #[schema(value_type = Option<Vec<crate::surfaces::native::users::RoleName>>, max_items = 32)]
     pub roles: Option<Vec<String>>,
     /// When the key stops working (RFC 3339, in the future); default never.
@@ -147,7 +149,7 @@ fn parse_new(body: CreateKeyRequest) -> Result<NewKey, Invalid> {
         owner: KeyOwner::Application,
         roles: match body.roles {
             Some(r) => Roles::parse_tenant("roles", &r)?,
-            None => Roles::single(TENANT_ADMIN),
+            None => Roles::default(),
         },
         expires_at: body.expires_at,
     })
@@ -160,7 +162,7 @@ fn parse_new(body: CreateKeyRequest) -> Result<NewKey, Invalid> {
         (status = 201, description = "The key, with its secret (shown once, `Cache-Control: no-store`).", body = CreatedKeyResponse),
         (status = 400, description = "`root.invalid_data` (with `fields`).", body = ErrorBody),
         (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
-        (status = 403, description = "Needs `platform_admin` or the tenant's `tenant_admin` (`root.unauthorized.rbac`).", body = ErrorBody),
+        (status = 403, description = "Needs `platform_admin` or the tenant's `tenant_admin`, signed in with a password or a session: an API key cannot create keys; nor can anyone grant a Keyplane role they do not hold (`root.unauthorized.rbac`).", body = ErrorBody),
         (status = 404, description = "`tenants.not_found` (also for another tenant's credential).", body = ErrorBody),
         (status = 413, description = "`root.payload_too_large`.", body = ErrorBody),
         (status = 415, description = "`root.unsupported_media_type`.", body = ErrorBody),
@@ -173,7 +175,9 @@ pub async fn create(
     JsonBody(body): JsonBody<CreateKeyRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = caller.tenant;
+    in_person(&caller.principal, "create API keys")?;
     let new = parse_new(body)?;
+    may_grant(&caller.principal, &new.roles)?;
     let by = Initiator::new(&caller.principal, origin);
     let created = state.keys.create(tenant.id, new, &by).await?;
     let (access_key_id, secret_access_key) = created.access_key_pair();
