@@ -15,6 +15,7 @@ mod m20261124_000009_audit_events;
 mod m20261124_000009_brute_force;
 mod m20261124_000010_platform_operators;
 mod m20261207_000011_lockout_per_address;
+mod m20261207_000012_token_grants;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000009_audit_events::Migration),
             Box::new(m20261124_000010_platform_operators::Migration),
             Box::new(m20261207_000011_lockout_per_address::Migration),
+            Box::new(m20261207_000012_token_grants::Migration),
         ]
     }
 }

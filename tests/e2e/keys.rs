@@ -87,20 +87,20 @@ async fn key_lifecycle(app: &TestApp) {
     assert!(got["last_used_at"].is_string(), "{got}");
     assert!(got.get("key").is_none());
 
-    // Default roles: tenant_admin.
+    // Default roles: none (the key signs users in and administers nothing).
     let resp = app.as_admin(Method::POST, "/api/v1/platform/tenants/acme/keys").json(&json!({})).send().await.unwrap();
     let default: Value = resp.json().await.unwrap();
-    assert_eq!(default["roles"], json!(["tenant_admin"]));
+    assert_eq!(default["roles"], json!([]));
     assert_eq!(default["description"], "");
 
-    // A tenant admin key manages its own tenant's keys.
+    // A tenant admin key does not mint keys, not even lesser ones.
     let resp = app
         .with_key(key, Method::POST, "/api/v1/platform/tenants/acme/keys")
         .json(&json!({"roles": ["tenant_viewer"]}))
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 201);
+    assert_error(resp, 403, "root.unauthorized.rbac").await;
 
     for missing in ["0123456789abcdef01234567", "not-a-key-id"] {
         let resp =
@@ -171,7 +171,7 @@ async fn expired_keys_stop(app: &TestApp) {
     let soon = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
     let created: Value = app
         .as_admin(Method::POST, "/api/v1/platform/tenants/acme/keys")
-        .json(&json!({"expires_at": soon}))
+        .json(&json!({"expires_at": soon, "roles": ["tenant_admin"]}))
         .send()
         .await
         .unwrap()

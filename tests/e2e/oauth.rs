@@ -20,11 +20,20 @@ fn error_of(body: &Value) -> &str {
 
 async fn password_and_refresh_grants(app: &TestApp) {
     let key = app.tenant_with_user("acme").await;
+    // RFC 6749 §4.3.2: the client authenticates (with the tenant's API key).
     let (status, body) = app
         .form(
             "/t/acme/oauth2/token",
             &[("grant_type", "password"), ("username", "alice"), ("password", PASSWORD)],
             None,
+        )
+        .await;
+    assert_eq!((status, error_of(&body)), (401, "invalid_client"), "no client authentication");
+    let (status, body) = app
+        .form(
+            "/t/acme/oauth2/token",
+            &[("grant_type", "password"), ("username", "alice"), ("password", PASSWORD)],
+            Some(&key),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -36,15 +45,21 @@ async fn password_and_refresh_grants(app: &TestApp) {
     assert_eq!(body["scope"], "tenant_viewer support");
     assert_eq!(claims(body["access_token"].as_str().unwrap())["user_name"], "alice");
 
-    // With client authentication too.
-    let (status, _) = app
+    // A tenant may turn the grant off.
+    let off =
+        app.as_admin(Method::PUT, "/api/v1/platform/tenants/acme/token-policy").json(&json!({"password_grant": false}));
+    assert_eq!(off.send().await.unwrap().json::<Value>().await.unwrap()["password_grant"], false);
+    let (status, refused) = app
         .form(
             "/t/acme/oauth2/token",
             &[("grant_type", "password"), ("username", "alice"), ("password", PASSWORD)],
             Some(&key),
         )
         .await;
-    assert_eq!(status, 200);
+    assert_eq!((status, error_of(&refused)), (400, "unauthorized_client"));
+    let on =
+        app.as_admin(Method::PUT, "/api/v1/platform/tenants/acme/token-policy").json(&json!({"password_grant": true}));
+    assert_eq!(on.send().await.unwrap().status(), 200);
 
     let refresh = body["refresh_token"].as_str().unwrap();
     let (status, rotated) =
@@ -69,7 +84,7 @@ async fn password_and_refresh_grants(app: &TestApp) {
         .form(
             "/t/acme/oauth2/token",
             &[("grant_type", "password"), ("username", "alice"), ("password", PASSWORD)],
-            None,
+            Some(&key),
         )
         .await;
     let resp = app
@@ -91,6 +106,7 @@ async fn password_and_refresh_grants(app: &TestApp) {
     // JSON bodies are accepted as well.
     let resp = app
         .request(Method::POST, "/t/acme/oauth2/token")
+        .header("X-API-Key", &key)
         .json(&json!({"grant_type": "password", "username": "alice", "password": PASSWORD}))
         .send()
         .await
@@ -145,9 +161,20 @@ async fn oauth_errors_take_rfc_6749_shape(app: &TestApp) {
     let cases: Vec<Case> = vec![
         (vec![], None, 400, "invalid_request"),
         (vec![("grant_type", "authorization_code")], None, 400, "unsupported_grant_type"),
-        (vec![("grant_type", "password"), ("username", "alice")], None, 400, "invalid_request"),
-        (vec![("grant_type", "password"), ("username", "alice"), ("password", "wrong")], None, 400, "invalid_grant"),
-        (vec![("grant_type", "password"), ("username", "ghost"), ("password", "wrong")], None, 400, "invalid_grant"),
+        (vec![("grant_type", "password"), ("username", "alice"), ("password", PASSWORD)], None, 401, "invalid_client"),
+        (vec![("grant_type", "password"), ("username", "alice")], Some(key.as_str()), 400, "invalid_request"),
+        (
+            vec![("grant_type", "password"), ("username", "alice"), ("password", "wrong")],
+            Some(key.as_str()),
+            400,
+            "invalid_grant",
+        ),
+        (
+            vec![("grant_type", "password"), ("username", "ghost"), ("password", "wrong")],
+            Some(key.as_str()),
+            400,
+            "invalid_grant",
+        ),
         (vec![("grant_type", "refresh_token")], None, 400, "invalid_request"),
         (vec![("grant_type", "refresh_token"), ("refresh_token", "garbage")], None, 400, "invalid_grant"),
         (
@@ -210,12 +237,11 @@ async fn oauth_errors_take_rfc_6749_shape(app: &TestApp) {
         .form(
             "/t/acme/oauth2/token",
             &[("grant_type", "password"), ("username", "alice"), ("password", PASSWORD)],
-            None,
+            Some(&key),
         )
         .await;
     assert_eq!(status, 501);
     assert!(body["error_description"].as_str().unwrap().contains("authc.no_authentication_cluster"));
-    let _ = key;
 }
 
 async fn introspection_and_revocation(app: &TestApp) {

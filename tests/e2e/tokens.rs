@@ -8,6 +8,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 on_every_backend!(
+    access_token_renewal_is_bounded_and_can_be_turned_off,
     login_issues_tokens_with_every_claim,
     failed_sign_ins_look_alike,
     refresh_rotates_and_reuse_revokes_the_session,
@@ -530,7 +531,8 @@ async fn token_policy_is_validated_and_applied(app: &TestApp) {
         .unwrap();
     assert_eq!(
         policy,
-        json!({"access_token_lifetime_seconds": 900, "session_lifetime_seconds": 2_592_000, "refresh_token_reuse_grace_seconds": 10, "signing_algorithm": "EdDSA"})
+        json!({"access_token_lifetime_seconds": 900, "session_lifetime_seconds": 2_592_000, "refresh_token_reuse_grace_seconds": 10, "signing_algorithm": "EdDSA",
+               "access_token_renewal": true, "access_token_renewal_max_seconds": 43_200, "password_grant": true})
     );
     for (field, value) in [
         ("access_token_lifetime_seconds", json!(59)),
@@ -541,6 +543,10 @@ async fn token_policy_is_validated_and_applied(app: &TestApp) {
         ("refresh_token_reuse_grace_seconds", json!(-1)),
         ("signing_algorithm", json!("HS256")),
         ("access_token_lifetime_seconds", json!("60")),
+        ("access_token_renewal_max_seconds", json!(59)),
+        ("access_token_renewal_max_seconds", json!(365 * 86_400 + 1)),
+        ("access_token_renewal", json!("yes")),
+        ("password_grant", json!(1)),
     ] {
         let resp = app
             .as_admin(Method::PUT, "/api/v1/platform/tenants/acme/token-policy")
@@ -693,4 +699,50 @@ async fn two_processes_on_one_postgres_share_rotation() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
+}
+
+/// ECE's `_refresh` with an access token: a chain of renewals ends
+/// `access_token_renewal_max_seconds` after the sign-in that started it (the refresh
+/// token starts a new chain), and a tenant can turn it off.
+async fn access_token_renewal_is_bounded_and_can_be_turned_off(app: &TestApp) {
+    let key = app.tenant_with_user("acme").await;
+    let policy =
+        |body: Value| app.as_admin(Method::PUT, "/api/v1/platform/tenants/acme/token-policy").json(&body).send();
+    let set: Value = policy(json!({"access_token_renewal_max_seconds": 3600})).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (set["access_token_renewal"].clone(), set["access_token_renewal_max_seconds"].clone()),
+        (json!(true), json!(3600))
+    );
+    let login = app.login(&key, "alice", PASSWORD).await;
+    let started = claims(login["token"].as_str().unwrap())["iat"].as_i64().unwrap();
+    let renew = |token: String| async move {
+        let resp = app.with_bearer(&token, Method::POST, "/api/v1/users/auth/_refresh").send().await.unwrap();
+        (resp.status().as_u16(), resp.json::<Value>().await.unwrap_or(Value::Null))
+    };
+    let mut token = login["token"].as_str().unwrap().to_owned();
+    for _ in 0..4 {
+        app.clock.advance(chrono::Duration::minutes(14));
+        let (status, body) = renew(token.clone()).await;
+        assert_eq!(status, 200, "{body}");
+        token = body["token"].as_str().unwrap().to_owned();
+        let c = claims(&token);
+        assert_eq!(c["renewable_until"].as_i64(), Some(started + 3600), "the chain keeps its end: {c}");
+        assert!(c["exp"].as_i64().unwrap() <= started + 3600, "no renewed token outlives the chain: {c}");
+    }
+    app.clock.advance(chrono::Duration::minutes(5));
+    let (status, _) = renew(token.clone()).await;
+    assert_eq!(status, 401, "the chain has ended");
+    // The refresh token starts a new chain.
+    let (status, body) = renew(login["refresh_token"].as_str().unwrap().to_owned()).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = renew(body["token"].as_str().unwrap().to_owned()).await;
+    assert_eq!(status, 200);
+    // Turned off: an access token no longer renews itself.
+    assert_eq!(policy(json!({"access_token_renewal": false})).await.unwrap().status(), 200);
+    let fresh = app.login(&key, "alice", PASSWORD).await;
+    assert!(claims(fresh["token"].as_str().unwrap()).get("renewable_until").is_none());
+    let (status, _) = renew(fresh["token"].as_str().unwrap().to_owned()).await;
+    assert_eq!(status, 401);
+    let resp = policy(json!({"access_token_renewal_max_seconds": 59})).await.unwrap();
+    assert_error(resp, 400, "root.invalid_data").await;
 }

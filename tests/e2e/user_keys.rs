@@ -175,7 +175,7 @@ async fn admins_manage_users_keys(app: &TestApp) {
         .await
         .unwrap();
     assert!(all["keys"].as_array().unwrap().iter().any(|k| k["owner"] == json!({"type": "user", "user_id": user_id})));
-    // Disabling the owner stops the key.
+    // Disabling the owner revokes the key.
     app.with_key(&admin_key, Method::PATCH, "/api/v1/users/alice")
         .json(&json!({"enabled": false}))
         .send()
@@ -188,14 +188,15 @@ async fn admins_manage_users_keys(app: &TestApp) {
         .send()
         .await
         .unwrap();
+    // The disable revoked the key for good: enabled again, she has to make a new one.
+    let resp = app.with_key(created["key"].as_str().unwrap(), Method::GET, "/api/v1/user").send().await.unwrap();
+    assert_error(resp, 401, "root.unauthorized").await;
     let resp = app
         .with_key(&admin_key, Method::DELETE, &format!("/api/v1/users/{user_id}/auth/keys/{key_id}"))
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 200);
-    let resp = app.with_key(created["key"].as_str().unwrap(), Method::GET, "/api/v1/user").send().await.unwrap();
-    assert_error(resp, 401, "root.unauthorized").await;
+    assert_error(resp, 404, "api_keys.key_not_found").await;
     let resp = app.with_key(&admin_key, Method::GET, "/api/v1/users/ghost/auth/keys").send().await.unwrap();
     assert_error(resp, 404, "user.not_found").await;
     // Deleting the user deletes its keys. (Disabling her ended her session: sign in again.)

@@ -241,6 +241,7 @@ mod tests {
             user_name: "u".into(),
             roles: vec![],
             token_use: "access".into(),
+            renewable_until: None,
         }
     }
 

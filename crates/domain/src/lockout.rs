@@ -7,11 +7,14 @@
 //! and the user's own address still signs in.
 //!
 //! An attempt is reserved before the password is verified: one conditional write per
-//! counter, in one transaction, that refuses while a lock is in force and otherwise
-//! counts the attempt, locking at once when it reaches the limit. So at most the limit's
-//! verifications happen per lock window, whatever the concurrency, on any number of
-//! replicas; attempts refused while locked are neither verified nor counted, and do not
-//! extend the lock. A success forgets the attempts it observed (its own included).
+//! counter, in one transaction, that refuses while a lock is in force or while the
+//! counter's failures and the attempts being verified fill its limit. So at most the
+//! limit's verifications can fail per lock window, whatever the concurrency, on any
+//! number of replicas; once a lock has ended, one attempt at a time is verified, and its
+//! failure locks again for twice as long. Attempts refused while locked are neither
+//! verified nor counted, and do not extend the lock. A failure settles its place as a
+//! failure; a success forgets the failures it observed when it was reserved (not those
+//! settled since); an attempt that ends neither way frees its place.
 //! Wrong API-key secrets are counted per key id too, but never lock the key: its 256-bit
 //! secret cannot be guessed, and its public id is no secret.
 
@@ -21,6 +24,10 @@ use crate::scope::Scope;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use std::net::{IpAddr, Ipv6Addr};
+
+/// How long a reserved attempt holds its place at most: one not settled by then (its
+/// process died mid-verification) no longer counts.
+pub const PENDING_TTL: Duration = Duration::seconds(120);
 
 /// The longest reset window a policy may have; failure records older than it (and not
 /// locked) are purged, so the names an attacker tries cannot grow storage without bound.
@@ -135,13 +142,15 @@ pub struct Counter {
 /// The answer to [`LockoutRepository::reserve`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reservation {
-    /// Every counter took the attempt: their records after it, in order.
+    /// Every counter took the attempt: their records after it, in order (`failures`
+    /// being those the attempt observed).
     Granted(Vec<FailureState>),
-    /// The counter at this index was locked, so nothing was counted anywhere.
+    /// The counter at this index refused it, so nothing was reserved anywhere: locked,
+    /// or its failures and the attempts being verified fill its limit.
     Refused {
         /// Its position in the counters given.
         counter: usize,
-        /// Its record, with the lock in force.
+        /// Its record.
         state: FailureState,
     },
 }
@@ -198,6 +207,8 @@ pub fn address_key(address: Option<IpAddr>) -> String {
 pub struct FailureState {
     /// Consecutive failures within the reset window.
     pub failures: u32,
+    /// Attempts reserved and still being verified (see [`PENDING_TTL`]).
+    pub pending: u32,
     /// Until when the subject is locked, if it is or was.
     pub locked_until: Option<DateTime<Utc>>,
     /// The last failure.
@@ -295,11 +306,11 @@ pub trait LockoutRepository: Send + Sync {
     ) -> Result<Vec<(String, FailureState)>, StorageError>;
 
     /// Reserves one attempt on each of `counters`, all or nothing, atomically across
-    /// processes: refused, counting nothing, while any of them is locked at `now`;
-    /// otherwise each counts it (starting again at 1 after a quiet
-    /// `policy.failure_reset`), and one whose count reaches its limit is locked at once,
-    /// for [`BruteForcePolicy::lock_after`]. Of any number of concurrent calls, at most
-    /// `limit` are granted on a counter before its lock, and one per lock after it.
+    /// processes. A counter refuses while it is locked at `now`, and while its failures
+    /// (none after a quiet `policy.failure_reset`) and the attempts being verified
+    /// (reserved within [`PENDING_TTL`]) reach its limit, except that once its lock has
+    /// ended it takes one attempt at a time. A granted attempt is counted as being
+    /// verified until [`Self::fail`] or [`Self::release`] settles it.
     ///
     /// # Errors
     /// Only [`StorageError`].
@@ -311,10 +322,26 @@ pub trait LockoutRepository: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Reservation, StorageError>;
 
-    /// Forgets `count` attempts of each counter: a success forgets those it observed (its
-    /// own included), so that attempts reserved since stay counted; an attempt that was
-    /// neither a success nor a failure (a busy hashing pool) forgets itself. A counter
-    /// left below its limit loses its lock; one left at zero is deleted.
+    /// Settles an attempt as failed on each of `counters`, in one transaction: its place
+    /// (if it held one) becomes a failure, counted from 1 again after a quiet reset
+    /// window; a counter whose failures reach its limit is locked for
+    /// [`BruteForcePolicy::lock_after`], never shortening a lock in force. Returns the
+    /// records after it, in order. Wrong key secrets are counted with it directly.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    async fn fail(
+        &self,
+        scope: Scope,
+        counters: &[Counter],
+        policy: &BruteForcePolicy,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<FailureState>, StorageError>;
+
+    /// Settles an attempt that did not fail: frees its place, and forgets the failures
+    /// given with each counter (a success, those it observed when reserved, so that
+    /// failures settled since stay counted; an attempt that ended neither way, none). A
+    /// counter left below its limit loses its lock; one left empty is deleted.
     ///
     /// # Errors
     /// Only [`StorageError`].

@@ -77,7 +77,19 @@ pub struct TokenPolicy {
     pub refresh_reuse_grace: Duration,
     /// Algorithm of newly generated signing keys.
     pub signing_algorithm: SigningAlgorithm,
+    /// Whether a valid access token may renew itself (ECE's `_refresh`; default true).
+    pub access_token_renewal: bool,
+    /// How long a chain of access tokens renewed from one another may last from the
+    /// token that started it (a sign-in or a refresh-token renewal): 60 s to 365 days
+    /// (default 12 hours). Never past the session's end.
+    pub access_token_renewal_max: Duration,
+    /// Whether the OAuth password grant is offered (default true; it always requires
+    /// client authentication).
+    pub password_grant: bool,
 }
+
+/// Default of [`TokenPolicy::access_token_renewal_max`], in seconds.
+pub const DEFAULT_RENEWAL_MAX_SECS: i64 = 43_200;
 
 impl Default for TokenPolicy {
     fn default() -> Self {
@@ -86,6 +98,9 @@ impl Default for TokenPolicy {
             session_ttl: Duration::days(30),
             refresh_reuse_grace: Duration::seconds(DEFAULT_REUSE_GRACE_SECS),
             signing_algorithm: SigningAlgorithm::EdDsa,
+            access_token_renewal: true,
+            access_token_renewal_max: Duration::seconds(DEFAULT_RENEWAL_MAX_SECS),
+            password_grant: true,
         }
     }
 }
@@ -104,6 +119,21 @@ impl TokenPolicy {
             session_ttl: Duration::seconds(session),
             refresh_reuse_grace: Duration::seconds(grace),
             signing_algorithm: algorithm,
+            ..Self::default()
+        })
+    }
+
+    /// This policy with the renewal and grant switches given, checking their bounds.
+    ///
+    /// # Errors
+    /// [`Invalid`] for `access_token_renewal_max_seconds` out of range.
+    pub fn with_grants(self, renewal: bool, renewal_max: i64, password_grant: bool) -> Result<Self, Invalid> {
+        check("access_token_renewal_max_seconds", renewal_max, 60, 365 * 86_400)?;
+        Ok(Self {
+            access_token_renewal: renewal,
+            access_token_renewal_max: Duration::seconds(renewal_max),
+            password_grant,
+            ..self
         })
     }
 }

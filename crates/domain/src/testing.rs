@@ -883,29 +883,67 @@ impl crate::lockout::LockoutRepository for InMemoryLockout {
         now: DateTime<Utc>,
     ) -> Result<crate::lockout::Reservation, StorageError> {
         let mut all = self.records.lock().unwrap();
-        let find = |all: &[(Scope, crate::lockout::LockoutSubject, crate::lockout::FailureState)],
-                    c: &crate::lockout::Counter| {
-            all.iter().position(|(s, n, _)| *s == scope && *n == c.subject)
+        let current = |st: &crate::lockout::FailureState| {
+            let failures = if now - st.last_failure_at >= policy.failure_reset { 0 } else { st.failures };
+            // In memory no process dies mid-verification: a place is always settled.
+            (failures, st.pending)
         };
         for (index, counter) in counters.iter().enumerate() {
-            if let Some(state) = find(&all, counter).map(|i| all[i].2).filter(|st| st.is_locked(now)) {
-                return Ok(crate::lockout::Reservation::Refused { counter: index, state });
+            let Some(st) = all.iter().find(|(s, n, _)| *s == scope && *n == counter.subject).map(|r| r.2) else {
+                continue;
+            };
+            let (failures, pending) = current(&st);
+            let after_lock = st.locked_until.is_some() && failures >= counter.limit && pending == 0;
+            if st.is_locked(now) || (failures + pending >= counter.limit && !after_lock) {
+                return Ok(crate::lockout::Reservation::Refused { counter: index, state: st });
             }
         }
         let mut states = Vec::new();
         for counter in counters {
-            let index = find(&all, counter).unwrap_or_else(|| {
-                let fresh = crate::lockout::FailureState { failures: 0, locked_until: None, last_failure_at: now };
+            let index = all.iter().position(|(s, n, _)| *s == scope && *n == counter.subject).unwrap_or_else(|| {
+                let fresh =
+                    crate::lockout::FailureState { failures: 0, pending: 0, locked_until: None, last_failure_at: now };
                 all.push((scope, counter.subject.clone(), fresh));
                 all.len() - 1
             });
             let state = &mut all[index].2;
-            state.failures = if now - state.last_failure_at >= policy.failure_reset { 1 } else { state.failures + 1 };
-            state.last_failure_at = now;
-            state.locked_until = policy.lock_after(counter.limit, state.failures).map(|lock| now + lock);
+            let (failures, pending) = current(state);
+            if failures == 0 {
+                state.locked_until = None;
+            }
+            state.failures = failures;
+            state.pending = pending + 1;
             states.push(*state);
         }
         Ok(crate::lockout::Reservation::Granted(states))
+    }
+    async fn fail(
+        &self,
+        scope: Scope,
+        counters: &[crate::lockout::Counter],
+        policy: &crate::lockout::BruteForcePolicy,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<crate::lockout::FailureState>, StorageError> {
+        let mut all = self.records.lock().unwrap();
+        let mut states = Vec::new();
+        for counter in counters {
+            let index = all.iter().position(|(s, n, _)| *s == scope && *n == counter.subject).unwrap_or_else(|| {
+                let fresh =
+                    crate::lockout::FailureState { failures: 0, pending: 0, locked_until: None, last_failure_at: now };
+                all.push((scope, counter.subject.clone(), fresh));
+                all.len() - 1
+            });
+            let state = &mut all[index].2;
+            let failures = if now - state.last_failure_at >= policy.failure_reset { 0 } else { state.failures };
+            state.failures = failures + 1;
+            state.pending = state.pending.saturating_sub(1);
+            state.last_failure_at = now;
+            if let Some(lock) = policy.lock_after(counter.limit, state.failures) {
+                state.locked_until = Some(state.locked_until.map_or(now + lock, |held| held.max(now + lock)));
+            }
+            states.push(*state);
+        }
+        Ok(states)
     }
     async fn release(&self, scope: Scope, observed: &[(crate::lockout::Counter, u32)]) -> Result<(), StorageError> {
         let mut all = self.records.lock().unwrap();
@@ -913,12 +951,13 @@ impl crate::lockout::LockoutRepository for InMemoryLockout {
             for (s, n, st) in all.iter_mut() {
                 if *s == scope && *n == counter.subject {
                     st.failures = st.failures.saturating_sub(*count);
+                    st.pending = st.pending.saturating_sub(1);
                     if st.failures < counter.limit {
                         st.locked_until = None;
                     }
                 }
             }
-            all.retain(|(s, n, st)| !(*s == scope && *n == counter.subject && st.failures == 0));
+            all.retain(|(s, n, st)| !(*s == scope && *n == counter.subject && st.failures == 0 && st.pending == 0));
         }
         Ok(())
     }

@@ -42,6 +42,11 @@ pub struct Claims {
     pub roles: Vec<String>,
     /// `access` or `refresh`.
     pub token_use: String,
+    /// On access tokens that may renew themselves (ECE's `_refresh`): until when (unix
+    /// seconds) the chain of tokens renewed from one another may last; a renewed token
+    /// never expires after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewable_until: Option<i64>,
 }
 
 /// A signing key as stored: its public JWK in the clear, its private half sealed under

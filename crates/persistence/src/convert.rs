@@ -59,6 +59,7 @@ pub(crate) fn tenant_from_row(row: tenants::Model) -> Result<Tenant, StorageErro
             row.refresh_reuse_grace_secs,
             SigningAlgorithm::parse("signing_algorithm", &row.signing_algorithm).map_err(|_| corrupt("algorithm"))?,
         )
+        .and_then(|p| p.with_grants(row.access_token_renewal, row.access_token_renewal_max_secs, row.password_grant))
         .map_err(|_| corrupt("token policy"))?,
         cluster: row
             .authentication_cluster

@@ -356,36 +356,43 @@ async fn concurrent_attempts_are_reserved_up_to_the_limit_and_no_further(db: Dat
     let mut refused = 0;
     for t in tasks {
         match t.await.unwrap() {
-            Reservation::Granted(states) => granted.push(states[0].failures),
+            Reservation::Granted(states) => granted.push(states[0].pending),
             Reservation::Refused { counter, state } => {
-                assert_eq!(counter, 0, "the address's counter locks first");
-                assert_eq!(state.locked_until, Some(t0 + Duration::seconds(60)));
+                assert_eq!(counter, 0, "the address's counter fills first");
+                assert_eq!((state.pending, state.locked_until), (10, None), "full, not locked");
                 refused += 1;
             }
         }
     }
     granted.sort_unstable();
-    assert_eq!(granted, (1..=10).collect::<Vec<u32>>(), "ten reservations, then the lock");
+    assert_eq!(granted, (1..=10).collect::<Vec<u32>>(), "ten places, then none");
     assert_eq!(refused, 14);
-    let address = repo.state(scope, &counters[0].subject).await.unwrap().unwrap();
-    assert_eq!((address.failures, address.locked_until), (10, Some(t0 + Duration::seconds(60))));
-    let name = repo.state(scope, &LockoutSubject::user_name("alice")).await.unwrap().unwrap();
-    assert_eq!((name.failures, name.locked_until), (10, None), "refused attempts count nowhere");
 
-    // After the lock, one attempt is granted, and relocks for twice as long.
+    // All ten fail: the tenth failure locks, and nothing more is granted.
+    let mut last = Vec::new();
+    for _ in 0..10 {
+        last = repo.fail(scope, &counters, &policy, t0).await.unwrap();
+    }
+    assert_eq!((last[0].failures, last[0].pending, last[0].locked_until), (10, 0, Some(t0 + Duration::seconds(60))));
+    assert_eq!((last[1].failures, last[1].locked_until), (10, None), "the name itself is not locked");
+    assert!(matches!(repo.reserve(scope, &counters, &policy, t0).await.unwrap(), Reservation::Refused { .. }));
+
+    // After the lock, one attempt at a time; its failure locks for twice as long.
     let t1 = t0 + Duration::seconds(61);
-    let Reservation::Granted(states) = repo.reserve(scope, &counters, &policy, t1).await.unwrap() else {
-        panic!("the lock has ended")
+    assert!(matches!(repo.reserve(scope, &counters, &policy, t1).await.unwrap(), Reservation::Granted(_)));
+    let Reservation::Refused { state, .. } = repo.reserve(scope, &counters, &policy, t1).await.unwrap() else {
+        panic!("one at a time after a lock")
     };
-    assert_eq!((states[0].failures, states[0].locked_until), (11, Some(t1 + Duration::seconds(120))));
-    assert!(matches!(repo.reserve(scope, &counters, &policy, t1).await.unwrap(), Reservation::Refused { .. }));
+    assert!(!state.is_locked(t1));
+    let after = repo.fail(scope, &counters, &policy, t1).await.unwrap();
+    assert_eq!((after[0].failures, after[0].locked_until), (11, Some(t1 + Duration::seconds(120))));
 
     // Another address of the same name is not locked; its success forgets what it saw.
     let home = policy.counters("alice", Some("198.51.100.7".parse().unwrap()));
     let Reservation::Granted(seen) = repo.reserve(scope, &home, &policy, t1).await.unwrap() else {
         panic!("another address is not locked out")
     };
-    assert_eq!((seen[0].failures, seen[1].failures), (1, 12));
+    assert_eq!((seen[0].failures, seen[1].failures, seen[1].pending), (0, 11, 1));
     let observed: Vec<_> = home.iter().cloned().zip(seen.iter().map(|s| s.failures)).collect();
     repo.release(scope, &observed).await.unwrap();
     assert_eq!(repo.state(scope, &home[0].subject).await.unwrap(), None);
@@ -395,16 +402,29 @@ async fn concurrent_attempts_are_reserved_up_to_the_limit_and_no_further(db: Dat
     assert_eq!(listed[0].0, "203.0.113.9");
     assert!(listed[0].1.is_locked(t1), "the attacker's address stays locked");
 
+    // A policy whose first lock is its longest locks for it each time.
+    let flat = BruteForcePolicy::new(true, 3, 100, 60, 60, 3600).unwrap();
+    let other = flat.counters("carol", None);
+    for _ in 0..3 {
+        assert!(matches!(repo.reserve(scope, &other, &flat, t0).await.unwrap(), Reservation::Granted(_)));
+        repo.fail(scope, &other, &flat, t0).await.unwrap();
+    }
+    assert_eq!(
+        repo.state(scope, &other[0].subject).await.unwrap().unwrap().locked_until,
+        Some(t0 + Duration::seconds(60))
+    );
+
     // An unlock clears the name and every address; records past the cutoff are purged.
     let unlocked = event(scope.tenant(), "user.unlocked");
     assert!(repo.unlock(scope, &LockoutSubject::user_name("alice"), &unlocked).await.unwrap());
     assert!(repo.address_states(scope, &LockoutSubject::user_name("alice"), 20).await.unwrap().is_empty());
     let key = [Counter { subject: LockoutSubject::key("abc"), limit: u32::MAX }];
     for _ in 0..3 {
-        assert!(matches!(repo.reserve(Scope::Platform, &key, &policy, t0).await.unwrap(), Reservation::Granted(_)));
+        repo.fail(Scope::Platform, &key, &policy, t0).await.unwrap();
     }
-    assert_eq!(repo.state(Scope::Platform, &key[0].subject).await.unwrap().unwrap().locked_until, None);
-    assert_eq!(repo.purge(t0 + Duration::seconds(1), 100).await.unwrap(), 1);
+    let counted = repo.state(Scope::Platform, &key[0].subject).await.unwrap().unwrap();
+    assert_eq!((counted.failures, counted.locked_until), (3, None), "key secrets are counted, never locked");
+    assert!(repo.purge(t0 + Duration::seconds(1), 100).await.unwrap() >= 1);
     assert_eq!(repo.state(Scope::Platform, &key[0].subject).await.unwrap(), None);
 }
 

@@ -95,6 +95,7 @@ impl SigningKeys {
             user_name: String::new(),
             roles: Vec::new(),
             token_use: crate::token::ACCESS.to_owned(),
+            renewable_until: None,
         };
         self.codec.sign(&key, &probe)?;
         Ok(())

@@ -69,6 +69,16 @@ impl LockoutRepository for CachedLockout {
         self.inner.reserve(scope, counters, policy, now).await
     }
 
+    async fn fail(
+        &self,
+        scope: Scope,
+        counters: &[Counter],
+        policy: &BruteForcePolicy,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<FailureState>, StorageError> {
+        self.inner.fail(scope, counters, policy, now).await
+    }
+
     async fn release(&self, scope: Scope, observed: &[(Counter, u32)]) -> Result<(), StorageError> {
         self.inner.release(scope, observed).await
     }

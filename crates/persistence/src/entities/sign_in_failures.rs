@@ -1,4 +1,5 @@
-//! `sign_in_failures`: failed sign-ins counted per (scope, subject), and the lock.
+//! `sign_in_failures`: failed sign-ins counted per (scope, subject), the lock, and the
+//! attempts being verified.
 
 use sea_orm::entity::prelude::*;
 
@@ -12,6 +13,8 @@ pub struct Model {
     pub failures: i64,
     pub last_failure_at: DateTimeUtc,
     pub locked_until: Option<DateTimeUtc>,
+    pub pending: i64,
+    pub pending_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -16,6 +16,9 @@ pub struct Model {
     pub session_ttl_secs: i64,
     pub refresh_reuse_grace_secs: i64,
     pub signing_algorithm: String,
+    pub access_token_renewal: bool,
+    pub access_token_renewal_max_secs: i64,
+    pub password_grant: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

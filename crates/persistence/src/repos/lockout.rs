@@ -1,9 +1,10 @@
 //! [`LockoutRepository`] over `brute_force_policies` and `sign_in_failures`. An attempt is
 //! reserved by one conditional upsert per counter (`INSERT … ON CONFLICT DO UPDATE …
-//! WHERE not locked RETURNING`), which counts it and sets the lock its count earns in the
-//! same statement; the counters of one attempt are reserved in one transaction, always
-//! in the same order. So concurrent attempts on any number of replicas are counted one by
-//! one, and none is granted once a counter is locked.
+//! WHERE neither locked nor full RETURNING`), which counts it as being verified; the
+//! counters of one attempt are reserved in one transaction, always in the same order.
+//! A failure is one upsert that settles the place as a failure, and the lock it earns is
+//! set in the same transaction. So concurrent attempts on any number of replicas are
+//! counted one by one, and none is granted past a counter's limit.
 
 use super::audit::insert_event;
 use crate::convert::storage;
@@ -17,11 +18,11 @@ use keyplane_domain::lockout::{
     BruteForcePolicy, Counter, FailureState, LockoutRepository, LockoutSubject, Reservation,
 };
 use keyplane_domain::scope::Scope;
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect,
-    Statement, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
 };
+use statements::{failure, reservation, scope_key, Sql, COLUMNS};
 use uuid::Uuid;
 
 /// Lockout state in SQL.
@@ -37,14 +38,10 @@ impl SqlLockout {
     }
 }
 
-/// The tenant's id, or the nil UUID for the platform.
-fn scope_key(scope: Scope) -> Uuid {
-    scope.tenant().map_or(Uuid::nil(), |t| t.as_uuid())
-}
-
 fn state_of(row: sign_in_failures::Model) -> FailureState {
     FailureState {
         failures: u32::try_from(row.failures).unwrap_or(u32::MAX),
+        pending: u32::try_from(row.pending).unwrap_or(0),
         locked_until: row.locked_until,
         last_failure_at: row.last_failure_at,
     }
@@ -68,97 +65,7 @@ fn subject_filter(scope: Scope, subject: &LockoutSubject) -> Condition {
         .add(sign_in_failures::Column::Subject.eq(subject.as_str()))
 }
 
-/// The columns of `sign_in_failures`, as raw statements return them.
-const COLUMNS: &str = "scope_key, subject, failures, last_failure_at, locked_until";
-
-/// A raw statement's text and parameters: `$n` for PostgreSQL, `?` in order for SQLite,
-/// so parameters are bound in the order they appear in the text.
-struct Sql {
-    backend: DbBackend,
-    values: Vec<sea_orm::Value>,
-}
-
-impl Sql {
-    fn new(backend: DbBackend) -> Self {
-        Self { backend, values: Vec::new() }
-    }
-
-    /// Adds a parameter; returns its placeholder.
-    fn bind(&mut self, value: impl Into<sea_orm::Value>) -> String {
-        self.values.push(value.into());
-        match self.backend {
-            DbBackend::Postgres => format!("${}", self.values.len()),
-            _ => "?".to_owned(),
-        }
-    }
-
-    /// A condition: `subject` begins with `prefix` (compared as characters, as both
-    /// backends count them; no pattern, so nothing in a name needs escaping).
-    fn prefixed(&mut self, prefix: &str) -> String {
-        let length = i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX);
-        format!("substr(subject, 1, {}) = {}", self.bind(length), self.bind(prefix))
-    }
-
-    fn statement(self, text: String) -> Statement {
-        Statement::from_sql_and_values(self.backend, text, self.values)
-    }
-}
-
-/// The upsert that reserves one attempt on `counter`; it returns the record after it, or
-/// no row when a lock is in force. The count starts again at 1 after a quiet reset
-/// window; a count at or past the limit locks at once, for the policy's growing lock
-/// (the durations are bound as a table, so both backends compute it alike).
-fn reservation(
-    backend: DbBackend,
-    scope: Scope,
-    counter: &Counter,
-    policy: &BruteForcePolicy,
-    now: DateTime<Utc>,
-) -> Statement {
-    let mut q = Sql::new(backend);
-    let restart = now - policy.failure_reset;
-    let first_lock = policy.lock_after(counter.limit, 1).map(|lock| now + lock);
-    let mut text = format!(
-        "INSERT INTO sign_in_failures ({COLUMNS}) VALUES ({}, {}, 1, {}, {}) \
-         ON CONFLICT (scope_key, subject) DO UPDATE SET failures = ",
-        q.bind(scope_key(scope)),
-        q.bind(counter.subject.as_str()),
-        q.bind(now),
-        q.bind(first_lock),
-    );
-    let count = |q: &mut Sql| {
-        format!(
-            "(CASE WHEN sign_in_failures.last_failure_at <= {} THEN 1 ELSE sign_in_failures.failures + 1 END)",
-            q.bind(restart)
-        )
-    };
-    text += &count(&mut q);
-    text += &format!(", last_failure_at = {}, locked_until = ", q.bind(now));
-    if policy.lock_after(counter.limit, counter.limit).is_none() {
-        text += "NULL";
-    } else {
-        let limit = i64::from(counter.limit);
-        let reached = count(&mut q);
-        text += &format!("CASE WHEN {reached} >= {} THEN CASE ", q.bind(limit));
-        let beyond = count(&mut q);
-        text += &format!("{beyond} - {}", q.bind(limit));
-        // Each further lock doubles, up to the longest; 31 doublings pass any bound.
-        let mut beyond = 0_u32;
-        while let Some(lock) = policy.lock_after(counter.limit, counter.limit.saturating_add(beyond)) {
-            if lock >= policy.max_lock || beyond > 31 {
-                break;
-            }
-            text += &format!(" WHEN {beyond} THEN {}", q.bind(now + lock));
-            beyond += 1;
-        }
-        text += &format!(" ELSE {} END ELSE NULL END", q.bind(now + policy.max_lock));
-    }
-    text += &format!(
-        " WHERE sign_in_failures.locked_until IS NULL OR sign_in_failures.locked_until <= {} RETURNING {COLUMNS}",
-        q.bind(now)
-    );
-    q.statement(text)
-}
+mod statements;
 
 #[async_trait]
 impl LockoutRepository for SqlLockout {
@@ -293,16 +200,59 @@ impl LockoutRepository for SqlLockout {
         Ok(Reservation::Granted(states))
     }
 
+    async fn fail(
+        &self,
+        scope: Scope,
+        counters: &[Counter],
+        policy: &BruteForcePolicy,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<FailureState>, StorageError> {
+        let backend = self.db.get_database_backend();
+        // One transaction: between the count and its lock no reservation may slip in.
+        let txn = self.db.begin().await.map_err(storage)?;
+        let mut states = Vec::with_capacity(counters.len());
+        for counter in counters {
+            let row = sign_in_failures::Entity::find()
+                .from_raw_sql(failure(backend, scope, counter, policy, now))
+                .one(&txn)
+                .await
+                .map_err(storage)?
+                .ok_or_else(|| StorageError::new("a counted failure returned no record"))?;
+            let mut state = state_of(row);
+            if let Some(lock) = policy.lock_after(counter.limit, state.failures) {
+                let until = now + lock;
+                sign_in_failures::Entity::update_many()
+                    .col_expr(sign_in_failures::Column::LockedUntil, Expr::value(until))
+                    .filter(subject_filter(scope, &counter.subject))
+                    .filter(
+                        Condition::any()
+                            .add(sign_in_failures::Column::LockedUntil.is_null())
+                            .add(sign_in_failures::Column::LockedUntil.lt(until)),
+                    )
+                    .exec(&txn)
+                    .await
+                    .map_err(storage)?;
+                state.locked_until = Some(state.locked_until.filter(|held| *held > until).unwrap_or(until));
+            }
+            states.push(state);
+        }
+        txn.commit().await.map_err(storage)?;
+        Ok(states)
+    }
+
     async fn release(&self, scope: Scope, observed: &[(Counter, u32)]) -> Result<(), StorageError> {
         let backend = self.db.get_database_backend();
         let txn = self.db.begin().await.map_err(storage)?;
         for (counter, count) in observed {
             let mut q = Sql::new(backend);
             let text = format!(
-                "UPDATE sign_in_failures SET failures = failures - {n}, locked_until = CASE WHEN failures - {n2} < {limit} \
-                 THEN NULL ELSE locked_until END WHERE scope_key = {key} AND subject = {subject}",
+                "UPDATE sign_in_failures SET failures = CASE WHEN failures > {n} THEN failures - {n2} ELSE 0 END, \
+                 pending = CASE WHEN pending > 0 THEN pending - 1 ELSE 0 END, \
+                 locked_until = CASE WHEN failures - {n3} < {limit} THEN NULL ELSE locked_until END \
+                 WHERE scope_key = {key} AND subject = {subject}",
                 n = q.bind(i64::from(*count)),
                 n2 = q.bind(i64::from(*count)),
+                n3 = q.bind(i64::from(*count)),
                 limit = q.bind(i64::from(counter.limit)),
                 key = q.bind(scope_key(scope)),
                 subject = q.bind(counter.subject.as_str()),
@@ -311,6 +261,7 @@ impl LockoutRepository for SqlLockout {
             sign_in_failures::Entity::delete_many()
                 .filter(subject_filter(scope, &counter.subject))
                 .filter(sign_in_failures::Column::Failures.lte(0))
+                .filter(sign_in_failures::Column::Pending.lte(0))
                 .exec(&txn)
                 .await
                 .map_err(storage)?;

@@ -44,6 +44,9 @@ fn active(t: &Tenant) -> tenants::ActiveModel {
         session_ttl_secs: Set(t.policy.session_ttl.num_seconds()),
         refresh_reuse_grace_secs: Set(t.policy.refresh_reuse_grace.num_seconds()),
         signing_algorithm: Set(t.policy.signing_algorithm.as_str().to_owned()),
+        access_token_renewal: Set(t.policy.access_token_renewal),
+        access_token_renewal_max_secs: Set(t.policy.access_token_renewal_max.num_seconds()),
+        password_grant: Set(t.policy.password_grant),
         created_at: Set(t.created_at),
         updated_at: Set(t.updated_at),
     }

@@ -197,7 +197,8 @@ fn token_response(issued: Issued) -> HttpResponse {
 
 /// Get tokens (RFC 6749 §4.3, §4.4, §6).
 ///
-/// Form parameters: `grant_type` = `password` (with `username`, `password`),
+/// Form parameters: `grant_type` = `password` (with `username`, `password`; client
+/// authentication required, and the tenant's `password_grant` switch on),
 /// `client_credentials` (client authentication required: the API key), or
 /// `refresh_token` (with `refresh_token`; rotated on every use).
 #[utoipa::path(post, path = "/t/{tenant}/oauth2/token", operation_id = "oauth2_token", tag = "oauth2",
@@ -205,8 +206,8 @@ fn token_response(issued: Issued) -> HttpResponse {
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Tokens.", body = TokenResponse),
-        (status = 400, description = "`invalid_request`, `invalid_grant` or `unsupported_grant_type`.", body = OAuthErrorBody),
-        (status = 401, description = "`invalid_client`.", body = OAuthErrorBody),
+        (status = 400, description = "`invalid_request`, `invalid_grant`, `unsupported_grant_type`, or `unauthorized_client` (the password grant is turned off for the tenant).", body = OAuthErrorBody),
+        (status = 401, description = "`invalid_client`: no client authentication (required for the password and client-credentials grants), or a bad key.", body = OAuthErrorBody),
         (status = 404, description = "Unknown tenant (`invalid_request`).", body = OAuthErrorBody),
         (status = 415, description = "Not a form body (`invalid_request`).", body = OAuthErrorBody),
         (status = 429, description = "Password checks saturated (`temporarily_unavailable`).", body = OAuthErrorBody),
@@ -237,8 +238,16 @@ pub async fn token(
     };
     let issued = match grant {
         "password" => {
-            if let Some(key) = client {
-                authenticate_client(&state, &tenant, key, &origin).await?;
+            // RFC 6749 §4.3.2: a client with credentials authenticates; every client of
+            // Keyplane has them (the tenant's API key).
+            let key = client.ok_or_else(OAuthError::invalid_client)?;
+            authenticate_client(&state, &tenant, key, &origin).await?;
+            if !tenant.policy.password_grant {
+                return Err(OAuthError::new(
+                    StatusCode::BAD_REQUEST,
+                    "unauthorized_client",
+                    "The password grant is turned off for this tenant.",
+                ));
             }
             let request = password_grant(require(&form.username, "username")?, require(&form.password, "password")?);
             state.tokens.sign_in(request).await?

@@ -41,12 +41,14 @@ pub struct BruteForceApi;
 /// A brute-force policy. Sign-in attempts on a user name (known or not, across every
 /// entry point) are counted per client address and per name: after `max_failures` from
 /// one address that address is locked out of the name; after `max_failures_total` from
-/// all addresses the name is locked for everyone. A lock lasts `lock_seconds`, doubled
-/// for each further failure after it ends, up to `max_lock_seconds`; the count starts
-/// again after `failure_reset_seconds` without an attempt. While locked, even the right
-/// password gets the wrong-password answer, at once: attempts made while locked are
-/// neither verified nor counted, and do not extend the lock. At most `max_failures`
-/// passwords are verified per address and lock, whatever the concurrency. Wrong key
+/// all addresses the name is locked for everyone. A lock lasts `lock_seconds`; once it
+/// has ended one attempt at a time is verified, and its failure locks again for twice as
+/// long, up to `max_lock_seconds`; the count starts again after `failure_reset_seconds`
+/// without a failure. While locked, even the right password gets the wrong-password
+/// answer, at once: attempts made while locked are neither verified nor counted, and do
+/// not extend the lock. Attempts are reserved before they are verified, so at most
+/// `max_failures` guesses are verified per address and lock, whatever the concurrency;
+/// more simultaneous attempts than that are answered 429 until those settle. Wrong key
 /// secrets are counted per key id and never lock.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BruteForceBody {

@@ -62,6 +62,16 @@ pub struct PolicyBody {
     pub refresh_token_reuse_grace_seconds: i64,
     /// Algorithm of the next generated signing key: `EdDSA` (default) or `ES256`.
     pub signing_algorithm: String,
+    /// Whether a valid access token may renew itself at `_refresh` (default true).
+    pub access_token_renewal: bool,
+    /// How long a chain of access tokens renewed from one another may last from the
+    /// sign-in or refresh-token renewal that started it, 60 to 31536000 (default 43200,
+    /// 12 hours); then the user signs in again or uses the refresh token. Never past the
+    /// session's end.
+    pub access_token_renewal_max_seconds: i64,
+    /// Whether the OAuth password grant is offered (default true). It always requires
+    /// client authentication (the tenant's API key).
+    pub password_grant: bool,
 }
 
 /// Changes to a token policy: fields present replace, fields absent stay.
@@ -81,6 +91,13 @@ pub struct PolicyUpdate {
     /// `EdDSA` or `ES256`.
     #[schema(pattern = "^(EdDSA|ES256)$")]
     pub signing_algorithm: Option<String>,
+    /// Whether a valid access token may renew itself at `_refresh`.
+    pub access_token_renewal: Option<bool>,
+    /// How long a chain of renewed access tokens may last, 60 to 31536000.
+    #[schema(minimum = 60, maximum = 31536000)]
+    pub access_token_renewal_max_seconds: Option<i64>,
+    /// Whether the OAuth password grant is offered.
+    pub password_grant: Option<bool>,
 }
 
 /// A signing key (public information only).
@@ -125,6 +142,9 @@ fn policy_body(p: &TokenPolicy) -> PolicyBody {
         session_lifetime_seconds: p.session_ttl.num_seconds(),
         refresh_token_reuse_grace_seconds: p.refresh_reuse_grace.num_seconds(),
         signing_algorithm: p.signing_algorithm.as_str().to_owned(),
+        access_token_renewal: p.access_token_renewal,
+        access_token_renewal_max_seconds: p.access_token_renewal_max.num_seconds(),
+        password_grant: p.password_grant,
     }
 }
 
@@ -251,6 +271,11 @@ pub async fn put_policy(
         body.session_lifetime_seconds.unwrap_or(current.session_lifetime_seconds),
         body.refresh_token_reuse_grace_seconds.unwrap_or(current.refresh_token_reuse_grace_seconds),
         algorithm,
+    )?
+    .with_grants(
+        body.access_token_renewal.unwrap_or(current.access_token_renewal),
+        body.access_token_renewal_max_seconds.unwrap_or(current.access_token_renewal_max_seconds),
+        body.password_grant.unwrap_or(current.password_grant),
     )?;
     let by = Initiator::new(&caller.principal, origin);
     let tenant = state.tenants.set_policy(tenant, policy, &by).await?;

@@ -1,9 +1,10 @@
 //! Brute-force bookkeeping of every credential check: an attempt on a name is reserved
 //! before its password is verified, on the (name, client address) counter and the
 //! name's own (see [`crate::lockout`]). A locked counter refuses at once, without a
-//! verification and without being counted; the reservation that reaches a limit locks,
-//! and is audited as such when it fails; a success forgets what it observed; wrong key
-//! secrets are counted without ever locking.
+//! verification and without being counted; one whose limit is filled by attempts being
+//! verified answers "busy" (retry shortly); a failure that reaches a limit locks, and is
+//! audited as such; a success forgets what it observed; wrong key secrets are counted
+//! without ever locking.
 
 use super::checker::CredentialChecker;
 use super::request::SignInError;
@@ -21,6 +22,7 @@ const COUNTERS: [&str; 2] = ["address", "user"];
 pub(super) struct Attempt {
     scope: Scope,
     name: String,
+    policy: BruteForcePolicy,
     /// The counters it holds a place on, with their records after the reservation
     /// (none when the scope's policy is off).
     reserved: Vec<(Counter, FailureState)>,
@@ -39,7 +41,7 @@ impl CredentialChecker {
         origin: &RequestContext,
     ) -> Result<Attempt, SignInError> {
         let policy = self.ports.lockout.policy(scope).await?;
-        let attempt = Attempt { scope, name: user_name.to_owned(), reserved: Vec::new() };
+        let attempt = Attempt { scope, name: user_name.to_owned(), policy, reserved: Vec::new() };
         if !policy.enabled {
             return Ok(attempt);
         }
@@ -48,6 +50,11 @@ impl CredentialChecker {
         match self.ports.lockout.reserve(scope, &counters, &policy, now).await? {
             Reservation::Granted(states) => {
                 Ok(Attempt { reserved: counters.into_iter().zip(states).collect(), ..attempt })
+            }
+            // Its limit is filled by attempts being verified right now: none can be
+            // verified before they settle, but this one was not refused for a failure.
+            Reservation::Refused { state, .. } if !state.is_locked(now) => {
+                Err(SignInError::Busy { retry_after_secs: 1 })
             }
             Reservation::Refused { counter, state } => {
                 let event = self
@@ -76,16 +83,25 @@ impl CredentialChecker {
         .with("reason", reason)
     }
 
-    /// A failed attempt: its reservation stays counted; records it, and the lock it
-    /// caused, if any. Returns the error to answer with.
+    /// A failed attempt: its place becomes a failure; records it, and the lock it caused,
+    /// if any. Returns the error to answer with.
     pub(super) async fn failed(&self, a: Attempt, origin: &RequestContext, reason: &'static str) -> SignInError {
         let mut failed = self.failed_event(&a, origin, reason);
-        if let [(_, address), (_, total)] = a.reserved.as_slice() {
+        let counters: Vec<Counter> = a.reserved.iter().map(|(c, _)| c.clone()).collect();
+        let mut states = Vec::new();
+        if !counters.is_empty() {
+            let now = self.ports.clock.now();
+            states = match self.ports.lockout.fail(a.scope, &counters, &a.policy, now).await {
+                Ok(states) => states,
+                Err(e) => return SignInError::Storage(e),
+            };
+        }
+        if let [address, total] = states.as_slice() {
             failed = failed.with("failed_attempts", address.failures).with("failed_attempts_total", total.failures);
         }
         let mut events = vec![failed];
-        // The reservation that reaches a counter's limit is the one that locked it.
-        for ((counter, state), kind) in a.reserved.iter().zip(COUNTERS) {
+        // The failure that reaches a counter's limit (or, after a lock, the next one) locks it.
+        for ((counter, state), kind) in counters.iter().zip(&states).zip(COUNTERS) {
             if state.failures >= counter.limit {
                 let scope = if a.scope.tenant().is_some() { "tenant" } else { "platform" };
                 metrics::counter!("keyplane_lockouts_total", "scope" => scope, "counter" => kind).increment(1);
@@ -113,7 +129,7 @@ impl CredentialChecker {
         SignInError::InvalidCredentials
     }
 
-    /// A success forgets the attempts it observed, its own included.
+    /// A success frees its place and forgets the failures it observed when reserved.
     pub(super) async fn succeeded(&self, a: Attempt) -> Result<(), SignInError> {
         let observed: Vec<(Counter, u32)> = a.reserved.into_iter().map(|(c, s)| (c, s.failures)).collect();
         if !observed.is_empty() {
@@ -123,10 +139,10 @@ impl CredentialChecker {
     }
 
     /// An attempt that was neither a success nor a failure (the hashing pool was busy, a
-    /// backend failed): it forgets itself, so that an overloaded server does not lock
-    /// its users out. Returns `error`.
+    /// backend failed): it frees its place and counts nothing, so that an overloaded
+    /// server does not lock its users out. Returns `error`.
     pub(super) async fn abandoned(&self, a: Attempt, error: SignInError) -> SignInError {
-        let own: Vec<(Counter, u32)> = a.reserved.into_iter().map(|(c, _)| (c, 1)).collect();
+        let own: Vec<(Counter, u32)> = a.reserved.into_iter().map(|(c, _)| (c, 0)).collect();
         // Should the store fail here too, the attempt stays counted, as a failure would:
         // the error the caller sees is the first one.
         if !own.is_empty() {
@@ -148,7 +164,7 @@ impl CredentialChecker {
         let policy: BruteForcePolicy = self.ports.lockout.policy(scope).await?;
         if policy.enabled {
             let counter = Counter { subject: LockoutSubject::key(public_id), limit: u32::MAX };
-            self.ports.lockout.reserve(scope, &[counter], &policy, now).await?;
+            self.ports.lockout.fail(scope, &[counter], &policy, now).await?;
         }
         Ok(())
     }

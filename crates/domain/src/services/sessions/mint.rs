@@ -2,7 +2,7 @@
 //! knows their claims, issuer and audiences.
 
 use super::service::SessionService;
-use crate::policy::{SigningAlgorithm, TokenPolicy, DEFAULT_REUSE_GRACE_SECS};
+use crate::policy::{SigningAlgorithm, TokenPolicy, DEFAULT_RENEWAL_MAX_SECS, DEFAULT_REUSE_GRACE_SECS};
 use crate::role::Roles;
 use crate::services::signing::SigningError;
 use crate::session::Session;
@@ -17,6 +17,9 @@ pub(super) const PLATFORM_POLICY: TokenPolicy = TokenPolicy {
     session_ttl: Duration::hours(12),
     refresh_reuse_grace: Duration::seconds(DEFAULT_REUSE_GRACE_SECS),
     signing_algorithm: SigningAlgorithm::EdDsa,
+    access_token_renewal: true,
+    access_token_renewal_max: Duration::seconds(DEFAULT_RENEWAL_MAX_SECS),
+    password_grant: true,
 };
 
 /// The audience of refresh tokens: the token endpoint that alone accepts them, never a
@@ -61,19 +64,34 @@ impl Issued {
 impl SessionService {
     /// Mints an access token (and, when `with_refresh` and the session has one, a refresh
     /// token carrying the session's current refresh `jti`).
+    ///
+    /// `chain` is the end of the access-token renewal chain the token continues (an
+    /// access token renewing itself); `None` starts a new one, of the policy's
+    /// `access_token_renewal_max`. A continued chain caps the new token's expiry.
     pub(super) async fn mint(
         &self,
         tenant: Option<&Tenant>,
         session: Session,
         roles: &Roles,
         with_refresh: bool,
+        chain: Option<i64>,
     ) -> Result<Issued, SigningError> {
         let now = self.ports.clock.now();
         let policy = tenant.map_or(PLATFORM_POLICY, |t| t.policy);
         let iss = self.issuer_of(tenant);
         let key = self.ports.signing.active(session.scope, policy.signing_algorithm).await?;
         // Whole seconds, as in the `exp` claim, so every dialect reports the same instant.
-        let access_expires_at = (now + policy.access_token_ttl).min(session.expires_at).trunc_subsecs(0);
+        let mut access_expires_at = (now + policy.access_token_ttl).min(session.expires_at).trunc_subsecs(0);
+        if let Some(end) = chain.and_then(|end| DateTime::from_timestamp(end, 0)) {
+            access_expires_at = access_expires_at.min(end);
+        }
+        let renewable_until = match chain {
+            Some(end) => Some(end),
+            None if policy.access_token_renewal => {
+                Some((now + policy.access_token_renewal_max).min(session.expires_at).timestamp())
+            }
+            None => None,
+        };
         let claims = Claims {
             iss: iss.clone(),
             sub: session.subject.id().to_string(),
@@ -86,6 +104,7 @@ impl SessionService {
             user_name: session.subject_name.clone(),
             roles: roles.to_strings(),
             token_use: ACCESS.to_owned(),
+            renewable_until,
         };
         let codec = self.ports.signing.codec();
         let access_token = codec.sign(&key, &claims)?;
@@ -96,6 +115,7 @@ impl SessionService {
                     exp: session.expires_at.timestamp(),
                     jti: jti.clone(),
                     token_use: REFRESH.to_owned(),
+                    renewable_until: None,
                     ..claims.clone()
                 };
                 Some(codec.sign(&key, &refresh)?)

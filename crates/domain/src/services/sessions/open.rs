@@ -76,6 +76,6 @@ impl SessionService {
             revoked_reason: None,
         };
         self.ports.sessions.insert(&session).await?;
-        Ok(self.mint(tenant, session, &owner.roles, true).await?)
+        Ok(self.mint(tenant, session, &owner.roles, true, None).await?)
     }
 }

@@ -82,9 +82,22 @@ impl SessionService {
             TokenKind::Refresh => Ok(Renewed { issued: self.rotate(token, request.origin).await?, rotated: true }),
             TokenKind::Access if request.accept_access => {
                 let tenant = self.active_tenant(token.scope).await?;
+                let policy = tenant.as_ref().map_or(PLATFORM_POLICY, |t| t.policy);
+                if !policy.access_token_renewal {
+                    return Err(TokenError::Invalid("access-token renewal is off"));
+                }
+                // The chain ends where its first token said (or, for a token from before
+                // the claim, the policy's maximum after it was issued).
+                let end = token
+                    .claims
+                    .renewable_until
+                    .unwrap_or(token.claims.iat + policy.access_token_renewal_max.num_seconds());
+                if self.ports.clock.now().timestamp() >= end {
+                    return Err(TokenError::Invalid("the access-token renewal chain has ended"));
+                }
                 let session = self.live_session(token.scope, token.claims.sid).await?;
                 let roles = self.live_subject(&session).await?.roles;
-                let issued = self.mint(tenant.as_ref(), session, &roles, false).await?;
+                let issued = self.mint(tenant.as_ref(), session, &roles, false, Some(end)).await?;
                 Ok(Renewed { issued, rotated: false })
             }
             TokenKind::Access => Err(TokenError::Invalid("an access token is not a refresh token")),
@@ -105,7 +118,7 @@ impl SessionService {
             None => self.not_current(scope, sid, &token.claims.jti, tenant.as_ref(), origin).await?,
         };
         let roles = self.live_subject(&session).await?.roles;
-        Ok(self.mint(tenant.as_ref(), session, &roles, true).await?)
+        Ok(self.mint(tenant.as_ref(), session, &roles, true, None).await?)
     }
 
     /// A refresh token that is not the session's current one: within the grace it was

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::api_key::{ApiKey, GeneratedKey, KeyDescription};
+use crate::services::sessions::reasons::KEY_REVOKED;
 use crate::testing::{FixedClock, InMemoryApiKeys, InMemorySessions, InMemoryUsers, PlainHasher};
 use serde_json::json;
 
@@ -30,6 +31,14 @@ fn by() -> Initiator {
     Initiator {
         actor: crate::audit::Actor::anonymous(),
         request: crate::origin::RequestContext::new(crate::origin::EntryPoint::Admin),
+    }
+}
+
+/// The user `id` in person (a session or a password of theirs).
+fn in_person(id: UserId) -> Initiator {
+    Initiator {
+        actor: crate::audit::Actor { kind: crate::audit::ActorKind::User, id: Some(id.as_uuid()), name: None },
+        request: crate::origin::RequestContext::new(crate::origin::EntryPoint::Native),
     }
 }
 
@@ -184,9 +193,11 @@ async fn disabling_ends_the_users_sessions_and_those_of_their_keys() {
     let patch = UserPatch { enabled: Some(false), ..Default::default() };
     let alice = f.svc.update(t, "alice", patch, Some(s.alice[0]), &by()).await.unwrap();
     assert!(!alice.enabled);
-    for ended in [s.alice[0], s.alice[1], s.alice_key] {
+    for ended in [s.alice[0], s.alice[1]] {
         assert_eq!(f.sessions.ended(ended).as_deref(), Some(USER_DISABLED));
     }
+    // Her key is revoked for good, and with it its session.
+    assert_eq!(f.sessions.ended(s.alice_key).as_deref(), Some(KEY_REVOKED));
     assert_eq!(f.sessions.ended(s.bob), None);
     assert_eq!(f.sessions.ended(s.app_key), None);
 }
@@ -227,12 +238,12 @@ async fn a_new_password_keeps_the_callers_session_and_ends_the_others() {
     let t = TenantId::generate();
     let (alice, s) = sessions_of_alice_and_others(&f, t).await;
     let patch = UserPatch { password: Some(Password::parse_new("new password".into()).unwrap()), ..Default::default() };
-    let changed = f.svc.update(t, "alice", patch, Some(s.alice[0]), &by()).await.unwrap();
+    let changed = f.svc.update(t, "alice", patch, Some(s.alice[0]), &in_person(alice.id)).await.unwrap();
     assert_eq!(changed.password_hash.as_phc(), "plain:new password");
     assert_ne!(changed.password_hash, alice.password_hash);
     assert_eq!(f.sessions.ended(s.alice[0]), None, "the caller's session survives");
     assert_eq!(f.sessions.ended(s.alice[1]).as_deref(), Some(PASSWORD_CHANGED));
-    // Keys are not opened by the password: their sessions go on.
+    // A change in person keeps her keys, and their sessions go on.
     for active in [s.alice_key, s.bob, s.app_key] {
         assert_eq!(f.sessions.ended(active), None);
     }
@@ -254,6 +265,7 @@ async fn a_new_password_set_by_an_admin_ends_every_session_of_the_user() {
     let other = f.open(t, SessionSubject::User(f.svc.get(t, "alice").await.unwrap().id));
     f.svc.update(t, "alice", patch, None, &by()).await.unwrap();
     assert_eq!(f.sessions.ended(other).as_deref(), Some(PASSWORD_CHANGED));
+    assert_eq!(f.sessions.ended(s.alice_key).as_deref(), Some(KEY_REVOKED), "an admin's reset revokes her key");
 }
 
 #[tokio::test]
