@@ -1,5 +1,6 @@
 //! Signing keys: one per scope whatever the concurrency (within one server and across
-//! processes), and a retired key stops verifying once its retention ends.
+//! processes), a retired key stops verifying once its retention ends, and a withdrawn
+//! one at once.
 
 use crate::{assert_error, claims, header, Backend, TestApp, PASSWORD};
 use futures_util::future::join_all;
@@ -10,6 +11,7 @@ use serde_json::{json, Value};
 use std::collections::HashSet;
 
 on_every_backend!(
+    a_withdrawn_key_stops_verifying_at_once,
     a_retired_key_stops_verifying_once_its_retention_ends,
     concurrent_first_token_requests_publish_one_key,
 );
@@ -136,4 +138,51 @@ async fn servers_sharing_a_database_create_one_platform_key() {
     }
     assert_eq!(kids.len(), 1, "every platform token is signed with the one key: {kids:?}");
     assert_eq!(active_platform_keys(&app.database_url).await, 1);
+}
+
+/// A key withdrawn (say it leaked) stops verifying at once and leaves the JWKS; the
+/// active key's withdrawal makes a new one active; each is audited.
+async fn a_withdrawn_key_stops_verifying_at_once(app: &TestApp) {
+    let key = app.tenant_with_user("acme").await;
+    let first = app.login(&key, "alice", PASSWORD).await;
+    let first_token = first["token"].as_str().unwrap().to_owned();
+    let first_kid = header(&first_token)["kid"].as_str().unwrap().to_owned();
+    let me = |token: String| async move {
+        app.with_bearer(&token, Method::GET, "/api/v1/users/auth").send().await.unwrap().status().as_u16()
+    };
+    let rotated =
+        app.as_admin(Method::POST, "/api/v1/platform/tenants/acme/signing-keys/_rotate").send().await.unwrap();
+    assert_eq!(rotated.status(), 200);
+    assert_eq!(me(first_token.clone()).await, 200, "a retired key still verifies");
+    let withdraw = |kid: String| async move {
+        app.as_admin(Method::DELETE, &format!("/api/v1/platform/tenants/acme/signing-keys/{kid}")).send().await.unwrap()
+    };
+    assert_eq!(withdraw(first_kid.clone()).await.status(), 200);
+    assert_eq!(me(first_token.clone()).await, 401, "a withdrawn key no longer verifies");
+    assert!(!published_kids(app, "acme").await.contains(&first_kid));
+    let refresh =
+        app.with_bearer(first["refresh_token"].as_str().unwrap(), Method::POST, "/api/v1/users/auth/_refresh");
+    assert_eq!(refresh.send().await.unwrap().status(), 401, "nor do its refresh tokens");
+    assert_error(withdraw(first_kid).await, 404, "signing_keys.key_not_found").await;
+
+    // The active key: a new one signs from now on.
+    let second = app.login(&key, "alice", PASSWORD).await["token"].as_str().unwrap().to_owned();
+    let active_kid = header(&second)["kid"].as_str().unwrap().to_owned();
+    assert_eq!(withdraw(active_kid.clone()).await.status(), 200);
+    assert_eq!(me(second).await, 401);
+    let third = app.login(&key, "alice", PASSWORD).await["token"].as_str().unwrap().to_owned();
+    let new_kid = header(&third)["kid"].as_str().unwrap().to_owned();
+    assert_ne!(new_kid, active_kid);
+    assert_eq!(me(third).await, 200);
+    assert_eq!(published_kids(app, "acme").await, [new_kid.clone()]);
+
+    // Another tenant's key, or an unknown one, is not found; the trail names both.
+    app.tenant_with_admin_key("globex").await;
+    assert_error(withdraw("no-such-kid".into()).await, 404, "signing_keys.key_not_found").await;
+    let resp = app.as_admin(Method::DELETE, &format!("/api/v1/platform/tenants/globex/signing-keys/{new_kid}")).send();
+    assert_error(resp.await.unwrap(), 404, "signing_keys.key_not_found").await;
+    let trail = app.as_admin(Method::GET, "/api/v1/audit?action=signing_key.withdrawn").send().await.unwrap();
+    let trail: Value = trail.json().await.unwrap();
+    assert_eq!(trail["total"], 2, "{trail}");
+    assert_eq!(trail["events"][0]["details"]["replacement_kid"], new_kid.as_str(), "{trail}");
 }

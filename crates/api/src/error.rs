@@ -65,6 +65,7 @@ error_codes! {
     TenantSlugConflict => ("tenants.slug.conflict", CONFLICT),
     ClusterNotFound => ("tenants.authentication_cluster_not_found", NOT_FOUND),
     SessionNotFound => ("sessions.session_not_found", NOT_FOUND),
+    SigningKeyNotFound => ("signing_keys.key_not_found", NOT_FOUND),
     LastPlatformAdmin => ("platform.last_admin", CONFLICT),
 }
 

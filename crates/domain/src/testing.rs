@@ -218,6 +218,28 @@ impl SigningKeyRepository for InMemorySigningKeys {
         all.push(key.clone());
         Ok(())
     }
+    async fn withdraw(
+        &self,
+        scope: Scope,
+        kid: &str,
+        replacement: &SigningKey,
+        now: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<crate::token::Withdrawal, StorageError> {
+        let mut all = self.0.lock().unwrap();
+        let Some(key) = all.iter_mut().find(|k| k.scope == scope && k.kid == kid && k.verifies_at(now)) else {
+            return Ok(crate::token::Withdrawal::NotFound);
+        };
+        let was_active = key.retired_at.is_none();
+        key.retired_at = key.retired_at.or(Some(now));
+        key.retain_until = Some(now);
+        if was_active {
+            all.push(replacement.clone());
+        }
+        drop(all);
+        self.1.push(event);
+        Ok(if was_active { crate::token::Withdrawal::Replaced } else { crate::token::Withdrawal::Withdrawn })
+    }
 }
 
 /// A "hasher" that prefixes the plaintext: fast and obviously reversible, for tests only.

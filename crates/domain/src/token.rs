@@ -187,4 +187,32 @@ pub trait SigningKeyRepository: Send + Sync {
         retain_until: DateTime<Utc>,
         event: &AuditEvent,
     ) -> Result<(), StorageError>;
+
+    /// Withdraws the key `kid` of `scope` at `now`, in one transaction with `event`: it
+    /// is retired (if it was not) and its retention ends now, so it neither verifies nor
+    /// is published any more. When it was the active key, `replacement` becomes the
+    /// active one in the same transaction (and the event names it). A key that no longer
+    /// verifies, or is of another scope, is `NotFound`.
+    ///
+    /// # Errors
+    /// Only [`StorageError`].
+    async fn withdraw(
+        &self,
+        scope: Scope,
+        kid: &str,
+        replacement: &SigningKey,
+        now: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<Withdrawal, StorageError>;
+}
+
+/// What [`SigningKeyRepository::withdraw`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Withdrawal {
+    /// No such key verifies in the scope.
+    NotFound,
+    /// A retired key was withdrawn.
+    Withdrawn,
+    /// The active key was withdrawn, and the replacement made active.
+    Replaced,
 }

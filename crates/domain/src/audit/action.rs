@@ -45,6 +45,8 @@ pub const TOKEN_POLICY_UPDATED: &str = "token_policy.updated";
 pub const BRUTE_FORCE_POLICY_UPDATED: &str = "brute_force_policy.updated";
 /// A signing key was rotated.
 pub const SIGNING_KEY_ROTATED: &str = "signing_key.rotated";
+/// A signing key was withdrawn at once (its tokens stop verifying).
+pub const SIGNING_KEY_WITHDRAWN: &str = "signing_key.withdrawn";
 /// A tenant's authentication cluster was configured or removed.
 pub const AUTHENTICATION_CLUSTER_UPDATED: &str = "authentication_cluster.updated";
 
@@ -72,5 +74,6 @@ pub const ALL: &[&str] = &[
     TOKEN_POLICY_UPDATED,
     BRUTE_FORCE_POLICY_UPDATED,
     SIGNING_KEY_ROTATED,
+    SIGNING_KEY_WITHDRAWN,
     AUTHENTICATION_CLUSTER_UPDATED,
 ];

@@ -10,7 +10,7 @@ use crate::error::StorageError;
 use crate::ids::SigningKeyId;
 use crate::policy::SigningAlgorithm;
 use crate::scope::Scope;
-use crate::token::{CryptoError, SigningKey, SigningKeyRepository, TokenCodec};
+use crate::token::{CryptoError, SigningKey, SigningKeyRepository, TokenCodec, Withdrawal};
 use chrono::{DateTime, Duration, Utc};
 use moka::sync::Cache;
 use std::sync::Arc;
@@ -198,6 +198,34 @@ impl SigningKeys {
         self.by_kid.insert(key.kid.clone(), (shared.clone(), now));
         self.active.insert(scope, (shared, now));
         Ok(key)
+    }
+
+    /// Withdraws the key `kid` of `scope` at once (a key that leaked, say): tokens it
+    /// signed stop verifying and it leaves the JWKS; when it was the active key, a new
+    /// one made with `algorithm` signs from now on. Records `signing_key.withdrawn` by
+    /// `by`. Returns the new active key when one was made; `None` for no such key.
+    /// Another replica stops accepting the key within its key cache (60 s).
+    ///
+    /// # Errors
+    /// [`SigningError`].
+    pub async fn withdraw(
+        &self,
+        scope: Scope,
+        kid: &str,
+        algorithm: SigningAlgorithm,
+        by: &Initiator,
+    ) -> Result<Option<Withdrawal>, SigningError> {
+        let replacement = self.new_key(scope, algorithm)?;
+        let now = replacement.created_at;
+        let event = by.event(scope.tenant(), action::SIGNING_KEY_WITHDRAWN, now).with("kid", kid.to_owned());
+        let done = self.repo.withdraw(scope, kid, &replacement, now, &event).await?;
+        if done == Withdrawal::NotFound {
+            return Ok(None);
+        }
+        self.by_kid.invalidate_all();
+        self.published.invalidate(&scope);
+        self.active.invalidate(&scope);
+        Ok(Some(done))
     }
 
     /// The keys to publish in `scope`'s JWKS (read at most once a second per replica;

@@ -14,7 +14,7 @@ use keyplane_domain::error::StorageError;
 use keyplane_domain::ids::{SigningKeyId, TenantId};
 use keyplane_domain::policy::SigningAlgorithm;
 use keyplane_domain::scope::Scope;
-use keyplane_domain::token::{SigningKey, SigningKeyRepository};
+use keyplane_domain::token::{SigningKey, SigningKeyRepository, Withdrawal};
 use sea_orm::sea_query::{Condition, Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
@@ -87,6 +87,52 @@ async fn rotate_once(
     txn.commit().await
 }
 
+/// One try at [`SigningKeyRepository::withdraw`]: the key is retired now if it was the
+/// active one (and `replacement` inserted), or its retention ends now if it was retired
+/// and still verifying; each `UPDATE` states the condition it acts on, so a concurrent
+/// rotation takes one path or the other, never both.
+async fn withdraw_once(
+    db: &crate::Database,
+    scope: Scope,
+    kid: &str,
+    replacement: &SigningKey,
+    now: DateTime<Utc>,
+    event: &AuditEvent,
+) -> Result<Withdrawal, DbErr> {
+    let txn = db.begin().await?;
+    let this = || {
+        Condition::all().add(scope_filter(signing_keys::Column::TenantId, scope)).add(signing_keys::Column::Kid.eq(kid))
+    };
+    let active = signing_keys::Entity::update_many()
+        .col_expr(signing_keys::Column::RetiredAt, Expr::value(now))
+        .col_expr(signing_keys::Column::RetainUntil, Expr::value(now))
+        .filter(this())
+        .filter(signing_keys::Column::RetiredAt.is_null())
+        .exec(&txn)
+        .await?;
+    let done = if active.rows_affected > 0 {
+        signing_keys::Entity::insert(new_row(replacement)).exec_without_returning(&txn).await?;
+        super::audit::insert_event(&txn, &event.clone().with("replacement_kid", replacement.kid.as_str())).await?;
+        Withdrawal::Replaced
+    } else {
+        let retired = signing_keys::Entity::update_many()
+            .col_expr(signing_keys::Column::RetainUntil, Expr::value(now))
+            .filter(this())
+            .filter(signing_keys::Column::RetiredAt.is_not_null())
+            .filter(signing_keys::Column::RetainUntil.gt(now))
+            .exec(&txn)
+            .await?;
+        if retired.rows_affected == 0 {
+            txn.rollback().await?;
+            return Ok(Withdrawal::NotFound);
+        }
+        super::audit::insert_event(&txn, event).await?;
+        Withdrawal::Withdrawn
+    };
+    txn.commit().await?;
+    Ok(done)
+}
+
 /// Inserts `key` unless that would break a unique index (above all the one active key
 /// per scope); returns whether it was inserted.
 async fn insert_unless_conflicting(db: &impl ConnectionTrait, key: &SigningKey) -> Result<bool, DbErr> {
@@ -150,6 +196,25 @@ impl SigningKeyRepository for SqlSigningKeys {
             .await
             .map_err(storage)?;
         rows.into_iter().map(from_row).collect()
+    }
+
+    async fn withdraw(
+        &self,
+        scope: Scope,
+        kid: &str,
+        replacement: &SigningKey,
+        now: DateTime<Utc>,
+        event: &AuditEvent,
+    ) -> Result<Withdrawal, StorageError> {
+        match withdraw_once(&self.db, scope, kid, replacement, now, event).await.map_err(classify) {
+            Ok(done) => Ok(done),
+            // A rotation made another key active meanwhile: withdraw this one as retired.
+            Err(WriteFailure::Unique) => {
+                withdraw_once(&self.db, scope, kid, replacement, now, event).await.map_err(storage)
+            }
+            Err(WriteFailure::ForeignKey) => Err(StorageError::new("the key's tenant is gone")),
+            Err(WriteFailure::Other(e)) => Err(e),
+        }
     }
 
     async fn rotate(

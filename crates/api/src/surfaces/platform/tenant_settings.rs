@@ -29,6 +29,7 @@ pub fn api() -> Api {
             Route::new("/api/v1/platform/tenants/{tenant}/token-policy", |r| r.get(get_policy).put(put_policy)),
             Route::new("/api/v1/platform/tenants/{tenant}/signing-keys", |r| r.get(list_signing_keys)),
             Route::new("/api/v1/platform/tenants/{tenant}/signing-keys/_rotate", |r| r.post(rotate)),
+            Route::new("/api/v1/platform/tenants/{tenant}/signing-keys/{kid}", |r| r.delete(withdraw)),
         ],
     }
 }
@@ -36,7 +37,7 @@ pub fn api() -> Api {
 /// The tenant settings routes' part of the OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
-    paths(get_cluster, put_cluster, delete_cluster, get_policy, put_policy, list_signing_keys, rotate),
+    paths(get_cluster, put_cluster, delete_cluster, get_policy, put_policy, list_signing_keys, rotate, withdraw),
     components(schemas(ClusterConfig, PolicyBody, PolicyUpdate, SigningKeyResponse, SigningKeyList, RotateRequest))
 )]
 pub struct TenantSettingsApi;
@@ -343,4 +344,39 @@ pub async fn rotate(
         .await
         .map_err(|e| ApiError::internal(&e))?;
     Ok(HttpResponse::Ok().json(key_body(key)))
+}
+
+/// Withdraw one of the tenant's signing keys at once (a key that leaked, say).
+///
+/// Tokens it signed stop verifying (on this server at once, on other replicas within a
+/// minute) and it leaves the JWKS; sessions whose tokens it signed must sign in again.
+/// When it was the active key, a new key (of the policy's algorithm) signs from now on.
+/// Recorded as `signing_key.withdrawn`.
+#[utoipa::path(delete, path = "/api/v1/platform/tenants/{tenant}/signing-keys/{kid}", operation_id = "withdraw_signing_key", tag = "tenant settings",
+    params(("tenant" = String, Path, description = "Tenant slug or id"), ("kid" = String, Path, description = "The key's `kid`")),
+    responses(
+        (status = 200, description = "Withdrawn.", body = Empty),
+        (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
+        (status = 403, description = "`root.unauthorized.rbac`.", body = ErrorBody),
+        (status = 404, description = "`tenants.not_found`, or `signing_keys.key_not_found` (no key of the tenant's that still verifies has this `kid`).", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
+pub async fn withdraw(
+    caller: PathTenant<TenantAdmin>,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    Origin(origin): Origin,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = caller.tenant;
+    let (_, kid) = path.into_inner();
+    let by = Initiator::new(&caller.principal, origin);
+    let signing = state.tokens.signing();
+    let done = signing
+        .withdraw(Scope::Tenant(tenant.id), &kid, tenant.policy.signing_algorithm, &by)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    match done {
+        Some(_) => Ok(HttpResponse::Ok().json(Empty {})),
+        None => Err(ApiError::new(ErrorCode::SigningKeyNotFound, "No signing key of this tenant has this kid.")),
+    }
 }
