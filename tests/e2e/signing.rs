@@ -174,7 +174,7 @@ async fn a_withdrawn_key_stops_verifying_at_once(app: &TestApp) {
     let new_kid = header(&third)["kid"].as_str().unwrap().to_owned();
     assert_ne!(new_kid, active_kid);
     assert_eq!(me(third).await, 200);
-    assert_eq!(published_kids(app, "acme").await, [new_kid.clone()]);
+    assert_eq!(published_kids(app, "acme").await, std::slice::from_ref(&new_kid));
 
     // Another tenant's key, or an unknown one, is not found; the trail names both.
     app.tenant_with_admin_key("globex").await;
