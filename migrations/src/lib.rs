@@ -16,6 +16,7 @@ mod m20261124_000009_brute_force;
 mod m20261124_000010_platform_operators;
 mod m20261207_000011_lockout_per_address;
 mod m20261207_000012_token_grants;
+mod m20261207_000013_personal_key_lifetime;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000010_platform_operators::Migration),
             Box::new(m20261207_000011_lockout_per_address::Migration),
             Box::new(m20261207_000012_token_grants::Migration),
+            Box::new(m20261207_000013_personal_key_lifetime::Migration),
         ]
     }
 }

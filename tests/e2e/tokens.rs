@@ -532,7 +532,8 @@ async fn token_policy_is_validated_and_applied(app: &TestApp) {
     assert_eq!(
         policy,
         json!({"access_token_lifetime_seconds": 900, "session_lifetime_seconds": 2_592_000, "refresh_token_reuse_grace_seconds": 10, "signing_algorithm": "EdDSA",
-               "access_token_renewal": true, "access_token_renewal_max_seconds": 43_200, "password_grant": true})
+               "access_token_renewal": true, "access_token_renewal_max_seconds": 43_200, "password_grant": true,
+               "personal_key_lifetime_seconds": 7_776_000})
     );
     for (field, value) in [
         ("access_token_lifetime_seconds", json!(59)),
@@ -547,6 +548,7 @@ async fn token_policy_is_validated_and_applied(app: &TestApp) {
         ("access_token_renewal_max_seconds", json!(365 * 86_400 + 1)),
         ("access_token_renewal", json!("yes")),
         ("password_grant", json!(1)),
+        ("personal_key_lifetime_seconds", json!(3_599)),
     ] {
         let resp = app
             .as_admin(Method::PUT, "/api/v1/platform/tenants/acme/token-policy")

@@ -4,7 +4,11 @@ use crate::{assert_error, TestApp, PASSWORD};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-on_every_backend!(users_manage_their_own_keys, admins_manage_users_keys);
+on_every_backend!(
+    users_manage_their_own_keys,
+    admins_manage_users_keys,
+    a_stolen_session_mints_no_key_without_the_password
+);
 
 async fn users_manage_their_own_keys(app: &TestApp) {
     let admin_key = app.tenant_with_user("acme").await;
@@ -66,14 +70,14 @@ async fn users_manage_their_own_keys(app: &TestApp) {
 
     let second: Value = app
         .with_bearer(&token, Method::POST, "/api/v1/users/auth/keys")
-        .json(&json!({"description": "ci"}))
+        .json(&json!({"description": "ci", "expiration": "never"}))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    assert_eq!(second["expiration_date"], Value::Null);
+    assert_eq!(second["expiration_date"], Value::Null, "never, asked for explicitly");
     let list: Value =
         app.with_bearer(&token, Method::GET, "/api/v1/users/auth/keys").send().await.unwrap().json().await.unwrap();
     assert_eq!(list["keys"].as_array().unwrap().len(), 2);
@@ -213,4 +217,69 @@ async fn admins_manage_users_keys(app: &TestApp) {
     app.with_key(&admin_key, Method::DELETE, "/api/v1/users/alice").send().await.unwrap();
     let resp = app.with_key(created["key"].as_str().unwrap(), Method::GET, "/api/v1/user").send().await.unwrap();
     assert_error(resp, 401, "root.unauthorized").await;
+}
+
+/// A key made with a session needs a sign-in within 5 minutes or the current password
+/// (a stolen bearer alone mints nothing); personal keys live 90 days unless the tenant
+/// says otherwise or `never` is asked for.
+async fn a_stolen_session_mints_no_key_without_the_password(app: &TestApp) {
+    let app_key = app.tenant_with_user("acme").await;
+    let token = app.login(&app_key, "alice", PASSWORD).await["token"].as_str().unwrap().to_owned();
+    let create = |body: Value| app.with_bearer(&token, Method::POST, "/api/v1/users/auth/keys").json(&body).send();
+    let fresh: Value = create(json!({"description": "fresh"})).await.unwrap().json().await.unwrap();
+    let created = chrono::DateTime::parse_from_rfc3339(fresh["creation_date"].as_str().unwrap()).unwrap();
+    let expires = chrono::DateTime::parse_from_rfc3339(fresh["expiration_date"].as_str().unwrap()).unwrap();
+    assert!((expires - created).num_seconds().abs_diff(90 * 86_400) <= 1, "the default lifetime: {fresh}");
+    let never: Value =
+        create(json!({"description": "forever", "expiration": "never"})).await.unwrap().json().await.unwrap();
+    assert!(never["expiration_date"].is_null(), "never, when asked for: {never}");
+
+    app.clock.advance(chrono::Duration::minutes(6));
+    let resp = create(json!({"description": "stolen"})).await.unwrap();
+    assert_error(resp, 401, "authc.reauthentication_required").await;
+    let resp = create(json!({"description": "stolen", "current_password": "a guess"})).await.unwrap();
+    assert_error(resp, 401, "authc.reauthentication_required").await;
+    let resp = create(json!({"description": "mine", "current_password": PASSWORD})).await.unwrap();
+    assert_eq!(resp.status(), 200);
+
+    // The tenant's default lifetime.
+    let policy = app.as_admin(Method::PUT, "/api/v1/platform/tenants/acme/token-policy");
+    let set: Value =
+        policy.json(&json!({"personal_key_lifetime_seconds": 30 * 86_400})).send().await.unwrap().json().await.unwrap();
+    assert_eq!(set["personal_key_lifetime_seconds"], 30 * 86_400);
+    let token = app.login(&app_key, "alice", PASSWORD).await["token"].as_str().unwrap().to_owned();
+    let short: Value = app
+        .with_bearer(&token, Method::POST, "/api/v1/users/auth/keys")
+        .json(&json!({"description": "short"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let created = chrono::DateTime::parse_from_rfc3339(short["creation_date"].as_str().unwrap()).unwrap();
+    let expires = chrono::DateTime::parse_from_rfc3339(short["expiration_date"].as_str().unwrap()).unwrap();
+    assert!((expires - created).num_seconds().abs_diff(30 * 86_400) <= 1, "{short}");
+
+    // Operators alike: a session signed in long ago needs the password; Basic is one.
+    let session = app
+        .request(Method::POST, "/api/v1/users/auth/_login")
+        .json(&json!({"username": "admin", "password": crate::support::ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let operator = session["token"].as_str().unwrap().to_owned();
+    app.clock.advance(chrono::Duration::minutes(6));
+    let keys = "/api/v1/platform/users/admin/keys";
+    let resp =
+        app.with_bearer(&operator, Method::POST, keys).json(&json!({"description": "stolen"})).send().await.unwrap();
+    assert_error(resp, 401, "authc.reauthentication_required").await;
+    let with_password = json!({"description": "ci", "current_password": crate::support::ADMIN_PASSWORD});
+    let resp = app.with_bearer(&operator, Method::POST, keys).json(&with_password).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = app.as_admin(Method::POST, keys).json(&json!({"description": "basic"})).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
 }

@@ -55,6 +55,7 @@ error_codes! {
     Internal => ("root.internal_error", INTERNAL_SERVER_ERROR),
     Unavailable => ("root.unavailable", SERVICE_UNAVAILABLE),
     NoAuthenticationCluster => ("authc.no_authentication_cluster", NOT_IMPLEMENTED),
+    ReauthenticationRequired => ("authc.reauthentication_required", UNAUTHORIZED),
     AuthenticationClusterError => ("authc.authentication_cluster_error", BAD_GATEWAY),
     KeyNotFound => ("api_keys.key_not_found", NOT_FOUND),
     UserNotFound => ("user.not_found", NOT_FOUND),

@@ -86,7 +86,14 @@ pub struct TokenPolicy {
     /// Whether the OAuth password grant is offered (default true; it always requires
     /// client authentication).
     pub password_grant: bool,
+    /// How long a user's personal API key lives when its creator names no expiration:
+    /// 1 hour to 10 years (default 90 days). A key that never expires is made only when
+    /// asked for explicitly.
+    pub personal_key_lifetime: Duration,
 }
+
+/// Default of [`TokenPolicy::personal_key_lifetime`], in seconds (90 days).
+pub const DEFAULT_PERSONAL_KEY_SECS: i64 = 90 * 86_400;
 
 /// Default of [`TokenPolicy::access_token_renewal_max`], in seconds.
 pub const DEFAULT_RENEWAL_MAX_SECS: i64 = 43_200;
@@ -101,6 +108,7 @@ impl Default for TokenPolicy {
             access_token_renewal: true,
             access_token_renewal_max: Duration::seconds(DEFAULT_RENEWAL_MAX_SECS),
             password_grant: true,
+            personal_key_lifetime: Duration::seconds(DEFAULT_PERSONAL_KEY_SECS),
         }
     }
 }
@@ -135,6 +143,15 @@ impl TokenPolicy {
             password_grant,
             ..self
         })
+    }
+
+    /// This policy with personal keys' default lifetime, checking its bounds.
+    ///
+    /// # Errors
+    /// [`Invalid`] for `personal_key_lifetime_seconds` out of range.
+    pub fn with_personal_keys(self, lifetime: i64) -> Result<Self, Invalid> {
+        check("personal_key_lifetime_seconds", lifetime, 3_600, 3_650 * 86_400)?;
+        Ok(Self { personal_key_lifetime: Duration::seconds(lifetime), ..self })
     }
 }
 

@@ -2,6 +2,7 @@
 
 use crate::ids::{ApiKeyId, PlatformUserId, SessionId, TenantId, UserId};
 use crate::role::{Roles, PLATFORM_ADMIN, PLATFORM_VIEWER, TENANT_ADMIN, TENANT_VIEWER};
+use chrono::{DateTime, Duration, Utc};
 
 /// The verified identity behind a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +35,13 @@ pub struct Principal {
     pub roles: Roles,
     /// The session, when the credential is a bearer token.
     pub session: Option<SessionId>,
+    /// When the session's subject signed in (proved who they are), for a bearer token.
+    pub signed_in_at: Option<DateTime<Utc>>,
 }
+
+/// How recently a person must have proved who they are to create credentials with a
+/// session, without giving their password again (ASVS v5 6.2.3, 7.5.1).
+pub const REAUTHENTICATION_WINDOW: Duration = Duration::minutes(5);
 
 impl Principal {
     /// A platform operator with full control.
@@ -88,6 +95,19 @@ impl Principal {
         })
     }
 
+    /// Whether the caller proved who they are recently enough, at `now`, to create
+    /// credentials without giving their password again: a password in this very request
+    /// (HTTP Basic), or a session signed in within [`REAUTHENTICATION_WINDOW`]. A key
+    /// never has: it cannot create credentials at all.
+    pub fn recently_authenticated(&self, now: DateTime<Utc>) -> bool {
+        match (self.by_key(), self.session, self.signed_in_at) {
+            (true, _, _) => false,
+            (false, None, _) => true,
+            (false, Some(_), Some(at)) => now - at <= REAUTHENTICATION_WINDOW,
+            (false, Some(_), None) => false,
+        }
+    }
+
     /// Whether the credential belongs to `tenant` (or is a platform credential, which
     /// may address any tenant). A tenant credential addressing another tenant must be
     /// told "not found", so that existence does not leak.
@@ -107,6 +127,7 @@ mod tests {
             tenant: Some(tenant),
             roles: Roles::single(role),
             session: None,
+            signed_in_at: None,
         }
     }
 
@@ -136,6 +157,13 @@ mod tests {
         assert!(viewer.may_grant(&Roles::single(TENANT_VIEWER)));
         let person = Principal { subject: Subject::User(UserId::generate()), ..key_principal(t, TENANT_ADMIN) };
         assert!(!person.by_key() && person.may_mint_credentials());
+        let now = Utc::now();
+        assert!(person.recently_authenticated(now), "a password in this request");
+        let signed_in =
+            |at| Principal { session: Some(SessionId::generate()), signed_in_at: Some(at), ..person.clone() };
+        assert!(signed_in(now - Duration::minutes(4)).recently_authenticated(now));
+        assert!(!signed_in(now - Duration::minutes(6)).recently_authenticated(now));
+        assert!(!key.recently_authenticated(now));
     }
 
     #[test]
@@ -146,6 +174,7 @@ mod tests {
             tenant: None,
             roles: Roles::single(PLATFORM_VIEWER),
             session: None,
+            signed_in_at: None,
         };
         let t = TenantId::generate();
         assert!(p.can_read_tenant(t));

@@ -60,6 +60,7 @@ pub(crate) fn tenant_from_row(row: tenants::Model) -> Result<Tenant, StorageErro
             SigningAlgorithm::parse("signing_algorithm", &row.signing_algorithm).map_err(|_| corrupt("algorithm"))?,
         )
         .and_then(|p| p.with_grants(row.access_token_renewal, row.access_token_renewal_max_secs, row.password_grant))
+        .and_then(|p| p.with_personal_keys(row.personal_key_lifetime_secs))
         .map_err(|_| corrupt("token policy"))?,
         cluster: row
             .authentication_cluster

@@ -71,6 +71,7 @@ fn initiators_carry_the_principal_as_verified() {
         tenant: Some(TenantId::generate()),
         roles: Roles::single(TENANT_ADMIN),
         session: None,
+        signed_in_at: None,
     };
     let by = Initiator::new(&principal, RequestContext::new(EntryPoint::Admin));
     assert_eq!(by.actor, Actor { kind: ActorKind::ApiKey, id: Some(key.as_uuid()), name: Some("kp_0a1b2c".into()) });

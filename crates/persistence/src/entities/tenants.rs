@@ -19,6 +19,7 @@ pub struct Model {
     pub access_token_renewal: bool,
     pub access_token_renewal_max_secs: i64,
     pub password_grant: bool,
+    pub personal_key_lifetime_secs: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -47,6 +47,7 @@ fn active(t: &Tenant) -> tenants::ActiveModel {
         access_token_renewal: Set(t.policy.access_token_renewal),
         access_token_renewal_max_secs: Set(t.policy.access_token_renewal_max.num_seconds()),
         password_grant: Set(t.policy.password_grant),
+        personal_key_lifetime_secs: Set(t.policy.personal_key_lifetime.num_seconds()),
         created_at: Set(t.created_at),
         updated_at: Set(t.updated_at),
     }

@@ -3,7 +3,7 @@
 //! owner, with the owner's current roles, while the owner is enabled.
 
 use crate::audit::Origin;
-use crate::authentication::{ActingTenant, Authenticated, TenantAdmin, TenantReader};
+use crate::authentication::{reauthenticated, ActingTenant, Authenticated, TenantAdmin, TenantReader};
 use crate::dto::Empty;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::JsonBody;
@@ -21,6 +21,7 @@ use keyplane_domain::page::PageRequest;
 use keyplane_domain::principal::{Principal, Subject};
 use keyplane_domain::role::Roles;
 use keyplane_domain::services::api_keys::{CreatedKey, KeyError, NewKey};
+use keyplane_domain::tenant::TenantRef;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
@@ -56,9 +57,12 @@ pub struct CreateUserKeyRequest {
     #[schema(example = "ci pipeline")]
     pub description: String,
     /// How long the key lives: a number and a unit, `s`, `m`, `h`, `d`, `w`, `M` (30 days)
-    /// or `y` (365 days), e.g. `30d`; default forever.
+    /// or `y` (365 days), e.g. `30d`, or `never`; default the tenant's
+    /// `personal_key_lifetime_seconds` (90 days unless changed).
     #[schema(example = "30d")]
     pub expiration: Option<String>,
+    /// The user's password, needed when the session signed in more than 5 minutes ago.
+    pub current_password: Option<String>,
 }
 
 /// Key ids to delete at once.
@@ -197,8 +201,9 @@ fn not_deleted(key: ApiKey) -> Result<ApiKey, ApiError> {
     responses(
         (status = 200, description = "The API key is created and returned in the body of the response, with `access_key_id` and `secret_access_key` (shown once, `Cache-Control: no-store`).", body = UserKeyResponse),
         (status = 400, description = "`root.invalid_data`.", body = ErrorBody),
-        (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
+        (status = 401, description = "`root.unauthorized`, or `authc.reauthentication_required`: with a session signed in more than 5 minutes ago, send `current_password` (or sign in again).", body = ErrorBody),
         (status = 403, description = "Not a signed-in user's session (`root.unauthorized.rbac`).", body = ErrorBody),
+        (status = 429, description = "`root.rate_limited`: checking `current_password` found the password hashing pool full, or the limit's worth of attempts being verified (with `Retry-After`).", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn create_own(
@@ -209,7 +214,13 @@ pub async fn create_own(
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, user) = session_user(&auth.principal)?;
     let description = KeyDescription::parse(&body.description)?;
-    let lifetime = body.expiration.as_deref().map(parse_expiration).transpose()?;
+    // A key that never expires only when asked for; else the tenant's default lifetime.
+    let lifetime = match body.expiration.as_deref() {
+        Some("never") => None,
+        Some(raw) => Some(parse_expiration(raw)?),
+        None => state.tenants.find(&TenantRef::Id(tenant)).await?.map(|t| t.policy.personal_key_lifetime),
+    };
+    reauthenticated(&state, &auth.principal, body.current_password, &origin).await?;
     let new = NewKey {
         description,
         owner: KeyOwner::User(user),

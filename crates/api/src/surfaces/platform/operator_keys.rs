@@ -3,7 +3,7 @@
 
 use crate::admin_errors::user_field;
 use crate::audit::Origin;
-use crate::authentication::{in_person, Authenticated, PlatformReader};
+use crate::authentication::{in_person, reauthenticated, Authenticated, PlatformReader};
 use crate::dto::{Empty, PageInfo, PageParams};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{JsonBody, PageQuery};
@@ -58,6 +58,8 @@ pub struct CreatePlatformKeyRequest {
     /// or `y` (365 days), e.g. `90d`; default forever.
     #[schema(example = "90d")]
     pub expiration: Option<String>,
+    /// The caller's password, needed with a session signed in more than 5 minutes ago.
+    pub current_password: Option<String>,
 }
 
 /// A platform key.
@@ -128,10 +130,11 @@ fn may_manage_keys(caller: &Principal, owner: &PlatformUser) -> Result<(), ApiEr
     responses(
         (status = 200, description = "The key, with `key` shown this once (`Cache-Control: no-store`).", body = PlatformKeyResponse),
         (status = 400, description = "`root.invalid_data` (description, expiration), `user.roles.invalid` (a role the operator lacks).", body = ErrorBody),
-        (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
+        (status = 401, description = "`root.unauthorized`, or `authc.reauthentication_required`: with a session signed in more than 5 minutes ago, send `current_password` (or sign in again).", body = ErrorBody),
         (status = 403, description = "Neither `platform_admin` nor the operator, or a platform key asking (`root.unauthorized.rbac`).", body = ErrorBody),
         (status = 404, description = "`user.not_found`.", body = ErrorBody),
         (status = 415, description = "`root.unsupported_media_type`.", body = ErrorBody),
+        (status = 429, description = "`root.rate_limited`: checking `current_password` found the password hashing pool full, or the limit's worth of attempts being verified (with `Retry-After`).", body = ErrorBody),
     ),
     security(("bearer" = []), ("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
 pub async fn create_key(
@@ -144,6 +147,7 @@ pub async fn create_key(
     in_person(&caller.principal, "create API keys")?;
     let owner = state.operators.get(&path).await?;
     may_manage_keys(&caller.principal, &owner)?;
+    reauthenticated(&state, &caller.principal, body.current_password.clone(), &origin).await?;
     let parse = || -> Result<NewPlatformKey, Invalid> {
         Ok(NewPlatformKey {
             description: KeyDescription::parse(&body.description)?,

@@ -73,6 +73,10 @@ pub struct PolicyBody {
     /// Whether the OAuth password grant is offered (default true). It always requires
     /// client authentication (the tenant's API key).
     pub password_grant: bool,
+    /// How long a user's personal API key lives when its creator names no expiration,
+    /// 3600 to 315360000 (default 7776000, 90 days); a key that never expires is made
+    /// only with `"expiration": "never"`.
+    pub personal_key_lifetime_seconds: i64,
 }
 
 /// Changes to a token policy: fields present replace, fields absent stay.
@@ -99,6 +103,9 @@ pub struct PolicyUpdate {
     pub access_token_renewal_max_seconds: Option<i64>,
     /// Whether the OAuth password grant is offered.
     pub password_grant: Option<bool>,
+    /// Personal API keys' default lifetime, 3600 to 315360000.
+    #[schema(minimum = 3600, maximum = 315360000)]
+    pub personal_key_lifetime_seconds: Option<i64>,
 }
 
 /// A signing key (public information only).
@@ -146,6 +153,7 @@ fn policy_body(p: &TokenPolicy) -> PolicyBody {
         access_token_renewal: p.access_token_renewal,
         access_token_renewal_max_seconds: p.access_token_renewal_max.num_seconds(),
         password_grant: p.password_grant,
+        personal_key_lifetime_seconds: p.personal_key_lifetime.num_seconds(),
     }
 }
 
@@ -277,7 +285,8 @@ pub async fn put_policy(
         body.access_token_renewal.unwrap_or(current.access_token_renewal),
         body.access_token_renewal_max_seconds.unwrap_or(current.access_token_renewal_max_seconds),
         body.password_grant.unwrap_or(current.password_grant),
-    )?;
+    )?
+    .with_personal_keys(body.personal_key_lifetime_seconds.unwrap_or(current.personal_key_lifetime_seconds))?;
     let by = Initiator::new(&caller.principal, origin);
     let tenant = state.tenants.set_policy(tenant, policy, &by).await?;
     Ok(HttpResponse::Ok().json(policy_body(&tenant.policy)))

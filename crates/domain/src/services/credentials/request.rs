@@ -76,6 +76,7 @@ impl Verified {
             tenant: self.tenant.as_ref().map(|t| t.id),
             roles: self.roles.clone(),
             session: None,
+            signed_in_at: None,
         }
     }
 }

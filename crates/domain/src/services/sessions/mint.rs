@@ -2,7 +2,9 @@
 //! knows their claims, issuer and audiences.
 
 use super::service::SessionService;
-use crate::policy::{SigningAlgorithm, TokenPolicy, DEFAULT_RENEWAL_MAX_SECS, DEFAULT_REUSE_GRACE_SECS};
+use crate::policy::{
+    SigningAlgorithm, TokenPolicy, DEFAULT_PERSONAL_KEY_SECS, DEFAULT_RENEWAL_MAX_SECS, DEFAULT_REUSE_GRACE_SECS,
+};
 use crate::role::Roles;
 use crate::services::signing::SigningError;
 use crate::session::Session;
@@ -20,6 +22,7 @@ pub(super) const PLATFORM_POLICY: TokenPolicy = TokenPolicy {
     access_token_renewal: true,
     access_token_renewal_max: Duration::seconds(DEFAULT_RENEWAL_MAX_SECS),
     password_grant: true,
+    personal_key_lifetime: Duration::seconds(DEFAULT_PERSONAL_KEY_SECS),
 };
 
 /// The audience of refresh tokens: the token endpoint that alone accepts them, never a

@@ -41,6 +41,7 @@ impl AccessContext {
             tenant: self.session.scope.tenant(),
             roles: self.roles.clone(),
             session: Some(self.session.id),
+            signed_in_at: Some(self.session.created_at),
         }
     }
 }
