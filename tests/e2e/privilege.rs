@@ -14,6 +14,7 @@ on_every_backend!(
     a_key_without_roles_administers_nothing,
     a_reset_or_a_disable_revokes_a_users_own_keys,
     a_reset_or_a_disable_revokes_an_operators_keys,
+    an_old_session_mints_no_application_key_and_a_personal_key_is_no_oauth_client,
 );
 
 const NEW_PASSWORD: &str = "another long passphrase";
@@ -176,4 +177,28 @@ async fn a_reset_or_a_disable_revokes_an_operators_keys(app: &TestApp) {
     assert_eq!(reads(key).await, 401, "a disable revokes them for good");
     let trail = app.as_admin(Method::GET, "/api/v1/audit?action=api_key.revoked&size=100").send_json().await;
     assert_eq!(trail["total"], 2, "{trail}");
+}
+
+async fn an_old_session_mints_no_application_key_and_a_personal_key_is_no_oauth_client(app: &TestApp) {
+    let app_key = app.tenant_with_admin_key("acme").await;
+    app.with_key(&app_key, Method::POST, "/api/v1/users")
+        .json(&json!({"user_name": "bob", "password": PASSWORD, "roles": ["tenant_admin"]}))
+        .send_ok()
+        .await;
+    let token = app.login(&app_key, "bob", PASSWORD).await["token"].as_str().unwrap().to_owned();
+    let personal = personal_key(app, &app_key, "bob", PASSWORD).await;
+    app.clock.advance(chrono::Duration::minutes(6));
+    let create = |body: serde_json::Value| {
+        app.with_bearer(&token, Method::POST, "/api/v1/platform/tenants/acme/keys").json(&body).send()
+    };
+    let resp = create(json!({"description": "stolen", "roles": ["tenant_admin"]})).await.unwrap();
+    assert_error(resp, 401, "authc.reauthentication_required").await;
+    let resp = create(json!({"description": "mine", "current_password": PASSWORD})).await.unwrap();
+    assert_eq!(resp.status(), 201);
+    // A user's own key is not the application: it cannot be the password grant's client.
+    let grant = [("grant_type", "password"), ("username", "bob"), ("password", PASSWORD)];
+    let (status, body) = app.form("/t/acme/oauth2/token", &grant, Some(&personal)).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "{body}");
+    let (status, _) = app.form("/t/acme/oauth2/token", &grant, Some(&app_key)).await;
+    assert_eq!(status, 200);
 }

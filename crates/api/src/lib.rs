@@ -6,6 +6,7 @@ pub mod admin_errors;
 pub mod app;
 pub mod audit;
 pub mod authentication;
+pub mod authorization;
 pub mod cli;
 pub mod connection;
 pub mod dto;

@@ -915,7 +915,7 @@ impl crate::lockout::LockoutRepository for InMemoryLockout {
                 continue;
             };
             let (failures, pending) = current(&st);
-            let after_lock = st.locked_until.is_some() && failures >= counter.limit && pending == 0;
+            let after_lock = failures >= counter.limit && pending == 0;
             if st.is_locked(now) || (failures + pending >= counter.limit && !after_lock) {
                 return Ok(crate::lockout::Reservation::Refused { counter: index, state: st });
             }

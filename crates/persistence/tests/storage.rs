@@ -414,6 +414,16 @@ async fn concurrent_attempts_are_reserved_up_to_the_limit_and_no_further(db: Dat
         Some(t0 + Duration::seconds(60))
     );
 
+    // A limit lowered below the failures already counted: one attempt at a time, not none.
+    let dave = policy.counters("dave", None);
+    for _ in 0..5 {
+        assert!(matches!(repo.reserve(scope, &dave, &policy, t0).await.unwrap(), Reservation::Granted(_)));
+        repo.fail(scope, &dave, &policy, t0).await.unwrap();
+    }
+    let lowered = flat.counters("dave", None);
+    assert!(matches!(repo.reserve(scope, &lowered, &flat, t0).await.unwrap(), Reservation::Granted(_)));
+    assert!(matches!(repo.reserve(scope, &lowered, &flat, t0).await.unwrap(), Reservation::Refused { .. }));
+
     // An unlock clears the name and every address; records past the cutoff are purged.
     let unlocked = event(scope.tenant(), "user.unlocked");
     assert!(repo.unlock(scope, &LockoutSubject::user_name("alice"), &unlocked).await.unwrap());

@@ -270,11 +270,19 @@ impl LockoutRepository for SqlLockout {
     }
 
     async fn purge(&self, cutoff: DateTime<Utc>, limit: u64) -> Result<u64, StorageError> {
-        let stale = Condition::all().add(sign_in_failures::Column::LastFailureAt.lt(cutoff)).add(
-            Condition::any()
-                .add(sign_in_failures::Column::LockedUntil.is_null())
-                .add(sign_in_failures::Column::LockedUntil.lt(cutoff)),
-        );
+        // Neither a lock nor a place being verified may be forgotten.
+        let stale = Condition::all()
+            .add(sign_in_failures::Column::LastFailureAt.lt(cutoff))
+            .add(
+                Condition::any()
+                    .add(sign_in_failures::Column::LockedUntil.is_null())
+                    .add(sign_in_failures::Column::LockedUntil.lt(cutoff)),
+            )
+            .add(
+                Condition::any()
+                    .add(sign_in_failures::Column::PendingAt.is_null())
+                    .add(sign_in_failures::Column::PendingAt.lt(cutoff)),
+            );
         let batch: Vec<(Uuid, String)> = sign_in_failures::Entity::find()
             .select_only()
             .column(sign_in_failures::Column::ScopeKey)

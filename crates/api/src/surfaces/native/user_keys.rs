@@ -3,7 +3,8 @@
 //! owner, with the owner's current roles, while the owner is enabled.
 
 use crate::audit::Origin;
-use crate::authentication::{reauthenticated, ActingTenant, Authenticated, TenantAdmin, TenantReader};
+use crate::authentication::{ActingTenant, Authenticated, TenantAdmin, TenantReader};
+use crate::authorization::reauthenticated;
 use crate::dto::Empty;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::JsonBody;

@@ -3,7 +3,8 @@
 
 use crate::admin_errors::user_field;
 use crate::audit::Origin;
-use crate::authentication::{may_grant, ActingTenant, TenantAdmin, TenantReader};
+use crate::authentication::{ActingTenant, TenantAdmin, TenantReader};
+use crate::authorization::may_grant;
 use crate::dto::{AddressLockout, Empty, Lockout, PageInfo, PageParams};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{double_option, required, JsonBody, PageQuery};

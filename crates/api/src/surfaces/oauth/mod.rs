@@ -241,7 +241,10 @@ pub async fn token(
             // RFC 6749 §4.3.2: a client with credentials authenticates; every client of
             // Keyplane has them (the tenant's API key).
             let key = client.ok_or_else(OAuthError::invalid_client)?;
-            authenticate_client(&state, &tenant, key, &origin).await?;
+            // The client is the tenant's application, not a user's own key.
+            if authenticate_client(&state, &tenant, key, &origin).await?.key_owner.is_some() {
+                return Err(OAuthError::invalid_client());
+            }
             if !tenant.policy.password_grant {
                 return Err(OAuthError::new(
                     StatusCode::BAD_REQUEST,

@@ -3,7 +3,8 @@
 
 use crate::admin_errors::user_field;
 use crate::audit::Origin;
-use crate::authentication::{in_person, reauthenticated, Authenticated, PlatformReader};
+use crate::authentication::{Authenticated, PlatformReader};
+use crate::authorization::{in_person, reauthenticated};
 use crate::dto::{Empty, PageInfo, PageParams};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{JsonBody, PageQuery};

@@ -6,7 +6,8 @@
 
 use crate::admin_errors::user_field;
 use crate::audit::Origin;
-use crate::authentication::{in_person, Authenticated, PlatformAdmin, PlatformReader};
+use crate::authentication::{Authenticated, PlatformAdmin, PlatformReader};
+use crate::authorization::in_person;
 use crate::dto::{Empty, Lockout, PageInfo, PageParams};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{double_option, required, JsonBody, PageQuery};

@@ -2,7 +2,8 @@
 //! is returned once, at creation; only its digest is stored.
 
 use crate::audit::Origin;
-use crate::authentication::{in_person, may_grant, PathTenant, TenantAdmin, TenantReader};
+use crate::authentication::{PathTenant, TenantAdmin, TenantReader};
+use crate::authorization::{in_person, may_grant, reauthenticated};
 use crate::dto::{Empty, PageInfo, PageParams};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{JsonBody, PageQuery};
@@ -55,6 +56,8 @@ pub struct CreateKeyRequest {
     pub roles: Option<Vec<String>>,
     /// When the key stops working (RFC 3339, in the future); default never.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The caller's password, needed with a session signed in more than 5 minutes ago.
+    pub current_password: Option<String>,
 }
 
 /// Who owns a key.
@@ -161,11 +164,12 @@ fn parse_new(body: CreateKeyRequest) -> Result<NewKey, Invalid> {
     responses(
         (status = 201, description = "The key, with its secret (shown once, `Cache-Control: no-store`).", body = CreatedKeyResponse),
         (status = 400, description = "`root.invalid_data` (with `fields`).", body = ErrorBody),
-        (status = 401, description = "`root.unauthorized`.", body = ErrorBody),
+        (status = 401, description = "`root.unauthorized`, or `authc.reauthentication_required`: with a session signed in more than 5 minutes ago, send `current_password`.", body = ErrorBody),
         (status = 403, description = "Needs `platform_admin` or the tenant's `tenant_admin`, signed in with a password or a session: an API key cannot create keys; nor can anyone grant a Keyplane role they do not hold (`root.unauthorized.rbac`).", body = ErrorBody),
         (status = 404, description = "`tenants.not_found` (also for another tenant's credential).", body = ErrorBody),
         (status = 413, description = "`root.payload_too_large`.", body = ErrorBody),
         (status = 415, description = "`root.unsupported_media_type`.", body = ErrorBody),
+        (status = 429, description = "`root.rate_limited`: checking `current_password` found the password hashing pool full (with `Retry-After`).", body = ErrorBody),
     ),
     security(("api_key" = []), ("api_key_authorization" = []), ("basic" = [])))]
 pub async fn create(
@@ -176,6 +180,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = caller.tenant;
     in_person(&caller.principal, "create API keys")?;
+    reauthenticated(&state, &caller.principal, body.current_password.clone(), &origin).await?;
     let new = parse_new(body)?;
     may_grant(&caller.principal, &new.roles)?;
     let by = Initiator::new(&caller.principal, origin);

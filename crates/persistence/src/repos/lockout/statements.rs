@@ -94,10 +94,16 @@ pub(super) fn reservation(
         q.bind(restart)
     );
     text += &current_pending(&mut q, now);
-    text += &format!(" + 1, pending_at = {} WHERE (sign_in_failures.locked_until IS NULL OR ", q.bind(now));
+    // `pending_at` dates the oldest place still counted: a place never settled (its
+    // process died) lapses 120 s after it was taken, however busy the counter stays.
+    let pending = current_pending(&mut q, now);
+    text += &format!(" + 1, pending_at = CASE WHEN {pending} = 0 THEN {} ", q.bind(now));
+    text += "ELSE sign_in_failures.pending_at END WHERE (sign_in_failures.locked_until IS NULL OR ";
     text += &format!("sign_in_failures.locked_until <= {}) AND (", q.bind(now));
     let (failures, pending) = (current_failures(&mut q, restart), current_pending(&mut q, now));
-    text += &format!("{failures} + {pending} < {} OR (sign_in_failures.locked_until IS NOT NULL AND ", q.bind(limit));
+    // Past the limit without a lock in force (its lock ended, or the limit was lowered):
+    // one attempt at a time.
+    text += &format!("{failures} + {pending} < {} OR (", q.bind(limit));
     // Placeholders are bound in the order they appear (SQLite's `?` are positional).
     let failures = current_failures(&mut q, restart);
     let at_limit = q.bind(limit);
