@@ -4,6 +4,7 @@
 //! attacker's address locked out while the user's own signs in, and at most
 //! `max_failures` verifications whatever the concurrency, on one process or two.
 
+use crate::support::SendJson;
 use crate::support::ADMIN_PASSWORD;
 use crate::{assert_error, split_key, TestApp, PASSWORD};
 use reqwest::{Method, Response};
@@ -102,14 +103,7 @@ async fn failures_add_up_across_entry_points_and_a_lock_hides_the_right_password
     // sign-in events are written off the request path, so allow them a moment.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
-        let trail: Value = app
-            .with_key(&key, Method::GET, "/api/v1/audit?action=user.&size=100")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let trail: Value = app.with_key(&key, Method::GET, "/api/v1/audit?action=user.&size=100").send_json().await;
         let events = trail["events"].as_array().cloned().unwrap_or_default();
         let count = |action: &str| events.iter().filter(|e| e["action"] == action).count();
         let entry_points: std::collections::BTreeSet<String> = events
@@ -221,14 +215,8 @@ async fn wrong_key_secrets_never_lock_the_application_out(app: &TestApp) {
 
 async fn the_policy_is_validated(app: &TestApp) {
     app.tenant_with_user("acme").await;
-    let defaults: Value = app
-        .as_admin(Method::GET, "/api/v1/platform/tenants/acme/brute-force-policy")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let defaults: Value =
+        app.as_admin(Method::GET, "/api/v1/platform/tenants/acme/brute-force-policy").send_json().await;
     assert_eq!(
         defaults,
         json!({"enabled": true, "max_failures": 10, "max_failures_total": 100, "lock_seconds": 60,
@@ -371,14 +359,8 @@ async fn an_attackers_address_is_locked_out_while_the_users_own_signs_in(app: &T
     // The trail names both locks.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
-        let trail: Value = app
-            .with_key(&key, Method::GET, "/api/v1/audit?action=user.locked&size=100")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let trail: Value =
+            app.with_key(&key, Method::GET, "/api/v1/audit?action=user.locked&size=100").send_json().await;
         let locks: Vec<String> = trail["events"]
             .as_array()
             .unwrap()

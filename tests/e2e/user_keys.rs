@@ -1,5 +1,6 @@
 //! Users' own API keys (ECE's `/users/auth/keys`).
 
+use crate::support::SendJson;
 use crate::{assert_error, TestApp, PASSWORD};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -71,12 +72,8 @@ async fn users_manage_their_own_keys(app: &TestApp) {
     let second: Value = app
         .with_bearer(&token, Method::POST, "/api/v1/users/auth/keys")
         .json(&json!({"description": "ci", "expiration": "never"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     assert_eq!(second["expiration_date"], Value::Null, "never, asked for explicitly");
     let list: Value =
         app.with_bearer(&token, Method::GET, "/api/v1/users/auth/keys").send().await.unwrap().json().await.unwrap();
@@ -84,14 +81,7 @@ async fn users_manage_their_own_keys(app: &TestApp) {
     for field in ["key", "access_key_id", "secret_access_key"] {
         assert!(list["keys"].as_array().unwrap().iter().all(|k| k.get(field).is_none()), "{field} shown once");
     }
-    let got: Value = app
-        .with_bearer(&token, Method::GET, &format!("/api/v1/users/auth/keys/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let got: Value = app.with_bearer(&token, Method::GET, &format!("/api/v1/users/auth/keys/{id}")).send_json().await;
     assert_eq!(got["description"], "laptop");
 
     for (body, field) in [
@@ -146,22 +136,12 @@ async fn admins_manage_users_keys(app: &TestApp) {
     let created: Value = app
         .with_bearer(&token, Method::POST, "/api/v1/users/auth/keys")
         .json(&json!({"description": "d"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let user_id = created["user_id"].as_str().unwrap().to_owned();
     let key_id = created["id"].as_str().unwrap().to_owned();
-    let list: Value = app
-        .with_key(&admin_key, Method::GET, &format!("/api/v1/users/{user_id}/auth/keys"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value =
+        app.with_key(&admin_key, Method::GET, &format!("/api/v1/users/{user_id}/auth/keys")).send_json().await;
     assert_eq!(list["keys"][0]["id"], key_id.as_str());
     let got = app
         .with_key(&admin_key, Method::GET, &format!("/api/v1/users/{user_id}/auth/keys/{key_id}"))
@@ -170,14 +150,7 @@ async fn admins_manage_users_keys(app: &TestApp) {
         .unwrap();
     assert_eq!(got.status(), 200);
     // A user key is not an application key: the tenant key routes still list it, owned by the user.
-    let all: Value = app
-        .with_key(&admin_key, Method::GET, "/api/v1/platform/tenants/acme/keys")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let all: Value = app.with_key(&admin_key, Method::GET, "/api/v1/platform/tenants/acme/keys").send_json().await;
     assert!(all["keys"].as_array().unwrap().iter().any(|k| k["owner"] == json!({"type": "user", "user_id": user_id})));
     // Disabling the owner revokes the key.
     app.with_key(&admin_key, Method::PATCH, "/api/v1/users/alice")
@@ -208,12 +181,8 @@ async fn admins_manage_users_keys(app: &TestApp) {
     let created: Value = app
         .with_bearer(&token, Method::POST, "/api/v1/users/auth/keys")
         .json(&json!({"description": "d"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     app.with_key(&admin_key, Method::DELETE, "/api/v1/users/alice").send().await.unwrap();
     let resp = app.with_key(created["key"].as_str().unwrap(), Method::GET, "/api/v1/user").send().await.unwrap();
     assert_error(resp, 401, "root.unauthorized").await;
@@ -251,12 +220,8 @@ async fn a_stolen_session_mints_no_key_without_the_password(app: &TestApp) {
     let short: Value = app
         .with_bearer(&token, Method::POST, "/api/v1/users/auth/keys")
         .json(&json!({"description": "short"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let created = chrono::DateTime::parse_from_rfc3339(short["creation_date"].as_str().unwrap()).unwrap();
     let expires = chrono::DateTime::parse_from_rfc3339(short["expiration_date"].as_str().unwrap()).unwrap();
     assert!((expires - created).num_seconds().abs_diff(30 * 86_400) <= 1, "{short}");

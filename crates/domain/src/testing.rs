@@ -847,6 +847,20 @@ impl SessionRepository for InMemorySessions {
     }
 }
 
+/// The position of `counter`'s record in `all`, made empty when it has none.
+fn lockout_record(
+    all: &mut Vec<(Scope, crate::lockout::LockoutSubject, crate::lockout::FailureState)>,
+    scope: Scope,
+    counter: &crate::lockout::Counter,
+    now: DateTime<Utc>,
+) -> usize {
+    all.iter().position(|(s, n, _)| *s == scope && *n == counter.subject).unwrap_or_else(|| {
+        let fresh = crate::lockout::FailureState { failures: 0, pending: 0, locked_until: None, last_failure_at: now };
+        all.push((scope, counter.subject.clone(), fresh));
+        all.len() - 1
+    })
+}
+
 /// Lockout state in memory, with the repository's counting rules.
 #[derive(Default)]
 pub struct InMemoryLockout {
@@ -922,12 +936,7 @@ impl crate::lockout::LockoutRepository for InMemoryLockout {
         }
         let mut states = Vec::new();
         for counter in counters {
-            let index = all.iter().position(|(s, n, _)| *s == scope && *n == counter.subject).unwrap_or_else(|| {
-                let fresh =
-                    crate::lockout::FailureState { failures: 0, pending: 0, locked_until: None, last_failure_at: now };
-                all.push((scope, counter.subject.clone(), fresh));
-                all.len() - 1
-            });
+            let index = lockout_record(&mut all, scope, counter, now);
             let state = &mut all[index].2;
             let (failures, pending) = current(state);
             if failures == 0 {
@@ -949,12 +958,7 @@ impl crate::lockout::LockoutRepository for InMemoryLockout {
         let mut all = self.records.lock().unwrap();
         let mut states = Vec::new();
         for counter in counters {
-            let index = all.iter().position(|(s, n, _)| *s == scope && *n == counter.subject).unwrap_or_else(|| {
-                let fresh =
-                    crate::lockout::FailureState { failures: 0, pending: 0, locked_until: None, last_failure_at: now };
-                all.push((scope, counter.subject.clone(), fresh));
-                all.len() - 1
-            });
+            let index = lockout_record(&mut all, scope, counter, now);
             let state = &mut all[index].2;
             let failures = if now - state.last_failure_at >= policy.failure_reset { 0 } else { state.failures };
             state.failures = failures + 1;

@@ -218,7 +218,12 @@ pub async fn create_own(
     // A key that never expires only when asked for; else the tenant's default lifetime.
     let lifetime = match body.expiration.as_deref() {
         Some("never") => None,
-        Some(raw) => Some(parse_expiration(raw)?),
+        Some(raw) => Some(parse_expiration(raw).map_err(|_| {
+            Invalid::new(
+                "expiration",
+                "must be `never`, or a positive number followed by s, m, h, d, w, M or y (e.g. 30d)",
+            )
+        })?),
         None => state.tenants.find(&TenantRef::Id(tenant)).await?.map(|t| t.policy.personal_key_lifetime),
     };
     reauthenticated(&state, &auth.principal, body.current_password, &origin).await?;
